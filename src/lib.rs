@@ -1,0 +1,26 @@
+//! A multilayer perceptron trained by hand-written backpropagation, a libtorch reference model
+//! built from the same [`Spec`], and the tools that prove the two compute the same thing.
+//!
+//! Notation follows the exercise sheet the project grew from: layers k = 1..L of widths
+//! n_0..n_L; `a^k_j = Σ_i W^k_ij z^{k−1}_i` (2), `z^k = φ_k(a^k)`; `E = ½ Σ_n |ŷ_n − y(x_n)|²` (5);
+//! `δ^k_j = φ'_k(a^k_j) Σ_i W^{k+1}_ji δ^{k+1}_i` (7); `∂E/∂W^k_ij = z^{k−1}_i δ^k_j` (6);
+//! `ΔW = −η ∂E/∂W`. `W^k` is `n_{k−1} × n_k`; torch's `Linear.weight` is its transpose.
+
+pub mod activation;
+pub mod check;
+pub mod gradcheck;
+pub mod loss;
+pub mod manual;
+pub mod matrix;
+pub mod params;
+pub mod reference;
+pub mod scalar;
+pub mod spec;
+
+pub use activation::Activation;
+pub use manual::{Mlp, Workspace};
+pub use matrix::Matrix;
+pub use params::{Layer, Params};
+pub use reference::Reference;
+pub use scalar::Scalar;
+pub use spec::{DType, Init, Loss, Spec};

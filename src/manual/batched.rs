@@ -1,0 +1,143 @@
+//! The batched form: the whole batch at once, as matrix products (GEMM by `matrixmultiply`).
+//!
+//! With one sample per row, eqs (1)–(3), (7) and (6) become
+//! `A^k = Z^{k−1} W^k + 1 (b^k)ᵀ`, `Z^k = φ_k(A^k)`,
+//! `Δ^L = φ'_L(A^L) ⊙ ∂E/∂Y`, `Δ^k = φ'_k(A^k) ⊙ (Δ^{k+1} (W^{k+1})ᵀ)`,
+//! `∇W^k = (Z^{k−1})ᵀ Δ^k`, `∇b^k = (Δ^k)ᵀ 1`.
+
+use crate::matrix::{gemm, Matrix, Op};
+use crate::params::Params;
+use crate::scalar::Scalar;
+use crate::spec::Spec;
+
+/// Buffers for the batched forward and backward passes, allocated once and reused: after the
+/// first batch of the largest size, a training step allocates nothing.
+#[derive(Clone, Debug)]
+pub struct Workspace<T> {
+    spec: Spec,
+    /// `a[k − 1]` = A^k (N × n_k).
+    a: Vec<Matrix<T>>,
+    /// `z[k − 1]` = Z^k (N × n_k); Z^0 is the input itself.
+    z: Vec<Matrix<T>>,
+    /// `delta[k − 1]` = Δ^k (N × n_k).
+    delta: Vec<Matrix<T>>,
+    grads: Params<T>,
+}
+
+impl<T: Scalar> Workspace<T> {
+    /// Buffers for batches of up to `max_batch` samples (larger ones grow them once).
+    pub fn new(spec: &Spec, max_batch: usize) -> Workspace<T> {
+        let per_layer =
+            || spec.widths()[1..].iter().map(|&n| Matrix::zeros(max_batch, n)).collect::<Vec<_>>();
+        Workspace {
+            spec: spec.clone(),
+            a: per_layer(),
+            z: per_layer(),
+            delta: per_layer(),
+            grads: Params::zeros(spec),
+        }
+    }
+
+    /// Forward pass of a batch `x` (N × n_0); returns the output Z^L (N × n_L).
+    pub fn forward(&mut self, params: &Params<T>, x: &Matrix<T>) -> &Matrix<T> {
+        let n = x.rows();
+        for (k, layer) in params.layers.iter().enumerate() {
+            let (before, after) = self.z.split_at_mut(k);
+            let z_prev = if k == 0 { x } else { &before[k - 1] };
+            let a = &mut self.a[k];
+            a.set_rows(n);
+            let beta = match &layer.b {
+                Some(b) => {
+                    for r in 0..n {
+                        a.row_mut(r).copy_from_slice(b);
+                    }
+                    T::one()
+                }
+                None => T::zero(),
+            };
+            gemm(T::one(), z_prev, Op::N, &layer.w, Op::N, beta, a);
+            let z = &mut after[0];
+            z.set_rows(n);
+            let phi = self.spec.activations()[k];
+            for (z, &a) in z.as_mut_slice().iter_mut().zip(a.as_slice()) {
+                *z = phi.apply(a);
+            }
+        }
+        &self.z[self.spec.depth() - 1]
+    }
+
+    /// Forward and backward pass of a batch; returns the loss E, and leaves ∂E/∂W^k, ∂E/∂b^k in
+    /// [`Workspace::grads`].
+    pub fn gradients(&mut self, params: &Params<T>, x: &Matrix<T>, y: &Matrix<T>) -> T {
+        let depth = self.spec.depth();
+        let loss_kind = self.spec.loss();
+        self.forward(params, x);
+        let n = x.rows();
+        let out = &self.z[depth - 1];
+        let loss = loss_kind.value(out.as_slice(), y.as_slice());
+        let count = out.as_slice().len();
+
+        // Δ^L = φ'_L(A^L) ⊙ ∂E/∂Y
+        let phi = self.spec.activations()[depth - 1];
+        let d = &mut self.delta[depth - 1];
+        d.set_rows(n);
+        for (((d, &a), &z), &t) in d
+            .as_mut_slice()
+            .iter_mut()
+            .zip(self.a[depth - 1].as_slice())
+            .zip(out.as_slice())
+            .zip(y.as_slice())
+        {
+            *d = phi.derivative(a, z) * loss_kind.grad(z, t, count);
+        }
+
+        for k in (1..=depth).rev() {
+            let z_prev = if k == 1 { x } else { &self.z[k - 2] };
+            let grad = &mut self.grads.layers[k - 1];
+            let (lower, upper) = self.delta.split_at_mut(k - 1);
+            let delta = &upper[0];
+            // ∇W^k = (Z^{k−1})ᵀ Δ^k, eq. (6) summed over the batch.
+            gemm(T::one(), z_prev, Op::T, delta, Op::N, T::zero(), &mut grad.w);
+            // ∇b^k = column sums of Δ^k.
+            if let Some(db) = &mut grad.b {
+                db.fill(T::zero());
+                for r in 0..n {
+                    for (s, &v) in db.iter_mut().zip(delta.row(r)) {
+                        *s = *s + v;
+                    }
+                }
+            }
+            if k > 1 {
+                // Δ^{k−1} = φ'_{k−1}(A^{k−1}) ⊙ (Δ^k (W^k)ᵀ), eq. (7).
+                let below = &mut lower[k - 2];
+                below.set_rows(n);
+                gemm(T::one(), delta, Op::N, &params.layers[k - 1].w, Op::T, T::zero(), below);
+                let phi = self.spec.activations()[k - 2];
+                for ((d, &a), &z) in below
+                    .as_mut_slice()
+                    .iter_mut()
+                    .zip(self.a[k - 2].as_slice())
+                    .zip(self.z[k - 2].as_slice())
+                {
+                    *d = *d * phi.derivative(a, z);
+                }
+            }
+        }
+        loss
+    }
+
+    /// ∂E/∂W^k and ∂E/∂b^k of the last [`Workspace::gradients`] call.
+    pub fn grads(&self) -> &Params<T> {
+        &self.grads
+    }
+
+    /// Pre-activations A^k (k = 1..L) of the last forward pass.
+    pub fn pre_activations(&self, k: usize) -> &Matrix<T> {
+        &self.a[k - 1]
+    }
+
+    /// Activations Z^k (k = 1..L) of the last forward pass.
+    pub fn activations(&self, k: usize) -> &Matrix<T> {
+        &self.z[k - 1]
+    }
+}

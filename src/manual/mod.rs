@@ -1,0 +1,91 @@
+//! The hand-written MLP: forward by eqs (1)–(3), backward by (6)–(7), update ΔW = −η ∂E/∂W.
+//!
+//! Two forms compute the same thing from the same [`Params`]:
+//! - [`literal`]: one sample at a time, loops over i and j exactly as the equations read;
+//! - [`batched`]: the whole batch at once as matrix products, fast and allocation-free.
+
+pub mod batched;
+pub mod literal;
+
+use anyhow::{bail, Result};
+
+use crate::matrix::Matrix;
+use crate::params::Params;
+use crate::scalar::Scalar;
+use crate::spec::Spec;
+
+pub use batched::Workspace;
+
+/// A multilayer perceptron with hand-written backpropagation: a [`Spec`] and its parameters.
+///
+/// ```
+/// use backprop::{Activation, Matrix, Mlp, Spec, Workspace};
+/// let spec = Spec::new(vec![2, 3, 1], vec![Activation::Tanh, Activation::Identity]).unwrap();
+/// let mut mlp = Mlp::<f64>::new(spec).unwrap();
+/// let x = Matrix::from_vec(2, 2, vec![0.0, 1.0, 1.0, 0.0]);
+/// let y = Matrix::from_vec(2, 1, vec![1.0, 1.0]);
+/// let (loss, grads) = mlp.gradients_literal(&x, &y);
+/// let mut ws = Workspace::new(mlp.spec(), 2);
+/// assert!((ws.gradients(mlp.params(), &x, &y) - loss).abs() < 1e-12);
+/// mlp.sgd_step(&grads, 0.1);
+/// ```
+#[derive(Clone, Debug)]
+pub struct Mlp<T> {
+    spec: Spec,
+    params: Params<T>,
+}
+
+impl<T: Scalar> Mlp<T> {
+    /// A network with freshly initialised weights ([`Params::init`]). Errors when the spec's
+    /// dtype is not `T`.
+    pub fn new(spec: Spec) -> Result<Mlp<T>> {
+        let params = Params::init(&spec);
+        Mlp::with_params(spec, params)
+    }
+
+    /// A network with the given parameters, which must have the spec's shapes.
+    pub fn with_params(spec: Spec, params: Params<T>) -> Result<Mlp<T>> {
+        if spec.dtype() != T::DTYPE {
+            bail!("the spec says dtype {}, the network is built in {}", spec.dtype(), T::DTYPE);
+        }
+        params.check_shapes(&spec)?;
+        Ok(Mlp { spec, params })
+    }
+
+    /// The spec.
+    pub fn spec(&self) -> &Spec {
+        &self.spec
+    }
+    /// The parameters.
+    pub fn params(&self) -> &Params<T> {
+        &self.params
+    }
+    /// The parameters, mutable (their shapes must not change).
+    pub fn params_mut(&mut self) -> &mut Params<T> {
+        &mut self.params
+    }
+
+    /// Loss and gradients of a batch (`x`: N × n_0, `y`: N × n_L), the literal per-sample form.
+    pub fn gradients_literal(&self, x: &Matrix<T>, y: &Matrix<T>) -> (T, Params<T>) {
+        literal::gradients(&self.spec, &self.params, x, y)
+    }
+
+    /// The SGD step ΔW^k = −η ∂E/∂W^k (and the same for b^k).
+    pub fn sgd_step(&mut self, grads: &Params<T>, lr: T) {
+        self.params.sgd_update(grads, lr);
+    }
+
+    /// One batched training step in `ws`: forward, backward, update; returns the loss before
+    /// the update. Allocates nothing once `ws` has seen a batch this large.
+    pub fn train_step(&mut self, ws: &mut Workspace<T>, x: &Matrix<T>, y: &Matrix<T>, lr: T) -> T {
+        let loss = ws.gradients(&self.params, x, y);
+        self.params.sgd_update(ws.grads(), lr);
+        loss
+    }
+
+    /// The network's outputs y(x) for a batch (N × n_L).
+    pub fn predict(&self, x: &Matrix<T>) -> Matrix<T> {
+        let mut ws = Workspace::new(&self.spec, x.rows());
+        ws.forward(&self.params, x).clone()
+    }
+}

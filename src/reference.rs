@@ -1,0 +1,172 @@
+//! The libtorch twin of the manual MLP: `nn::Linear` layers and torch's activations, the same loss
+//! formula, gradients by autograd, the update by tch's SGD. Kept boring on purpose: it is the
+//! ruler the manual code is measured with.
+
+use anyhow::{Context, Result};
+use tch::{nn, nn::Module, nn::OptimizerConfig, Device, Kind, Reduction, Tensor};
+
+use crate::activation::Activation;
+use crate::matrix::Matrix;
+use crate::params::{Layer, Params};
+use crate::scalar::Scalar;
+use crate::spec::{DType, Loss, Spec};
+
+// ---- The one place where the seed's layout meets torch's. ----------------------------------------
+// The seed's W^k is n_{k−1} × n_k (row i = input unit, column j = output unit); torch's
+// `Linear.weight` is n_k × n_{k−1}, its transpose. Every weight crossing goes through these two.
+
+/// The seed's `W^k` (`n_{k−1} × n_k`) as torch's `Linear.weight` (`n_k × n_{k−1}`).
+pub fn weight_to_torch<T: Scalar>(w: &Matrix<T>) -> Tensor {
+    matrix_to_tensor(&w.transpose())
+}
+
+/// torch's `Linear.weight` (or its gradient), `n_k × n_{k−1}`, as the seed's `W^k`.
+pub fn weight_from_torch<T: Scalar>(t: &Tensor) -> Matrix<T> {
+    tensor_to_matrix::<T>(t).transpose()
+}
+
+// ----------------------------------------------------------------------------------------------------
+
+/// A matrix as a 2-D tensor of the same shape and orientation (for batches: one sample per row).
+pub fn matrix_to_tensor<T: Scalar>(m: &Matrix<T>) -> Tensor {
+    Tensor::from_slice(m.as_slice()).reshape([m.rows() as i64, m.cols() as i64])
+}
+
+/// A 2-D tensor as a matrix of the same shape and orientation.
+pub fn tensor_to_matrix<T: Scalar>(t: &Tensor) -> Matrix<T> {
+    let size = t.size();
+    assert_eq!(size.len(), 2, "tensor_to_matrix: expected 2 dimensions, got {size:?}");
+    Matrix::from_vec(size[0] as usize, size[1] as usize, tensor_to_vec(t))
+}
+
+/// Every entry of a tensor, in row-major order, as `T` (the tensor must already be of kind `T`).
+pub fn tensor_to_vec<T: Scalar>(t: &Tensor) -> Vec<T> {
+    let t = t.detach().contiguous().view(-1).to_kind(T::KIND);
+    let numel = t.numel();
+    let mut out = vec![T::zero(); numel];
+    t.copy_data(&mut out, numel);
+    out
+}
+
+fn kind_of(dtype: DType) -> Kind {
+    match dtype {
+        DType::F32 => Kind::Float,
+        DType::F64 => Kind::Double,
+    }
+}
+
+/// φ applied by torch, for the reference and for the activation tests.
+pub fn torch_activation(phi: Activation, a: &Tensor) -> Tensor {
+    match phi {
+        Activation::Identity => a.shallow_clone(),
+        Activation::Sigmoid => a.sigmoid(),
+        Activation::Tanh => a.tanh(),
+        Activation::Relu => a.relu(),
+        Activation::LeakyRelu => a.leaky_relu(),
+        Activation::Elu => a.elu(),
+        Activation::Softplus => a.softplus(),
+        Activation::Gelu => a.gelu("none"),
+        Activation::Silu => a.silu(),
+    }
+}
+
+/// The loss by torch: ½ Σ (y − ŷ)² summed for eq. (5), `mse_loss` with mean reduction for MSE.
+pub fn torch_loss(loss: Loss, output: &Tensor, target: &Tensor) -> Tensor {
+    match loss {
+        Loss::HalfSse => (output - target).square().sum(output.kind()) * 0.5,
+        Loss::Mse => output.mse_loss(target, Reduction::Mean),
+    }
+}
+
+/// One reference step's results, converted to the seed's layout.
+#[derive(Clone, Debug)]
+pub struct RefStep<T> {
+    /// E before the update.
+    pub loss: T,
+    /// ∂E/∂W^k and ∂E/∂b^k by autograd.
+    pub grads: Params<T>,
+    /// W^k and b^k after tch's SGD step.
+    pub params: Params<T>,
+}
+
+/// The reference network: the same spec as nn::Linear layers in a VarStore, and tch's SGD.
+pub struct Reference {
+    spec: Spec,
+    // Kept alive: owns the variables the layers and the optimizer refer to.
+    _vs: nn::VarStore,
+    layers: Vec<nn::Linear>,
+    opt: nn::Optimizer,
+}
+
+impl Reference {
+    /// A reference network with the given initial parameters (copied in) and learning rate η.
+    pub fn new<T: Scalar>(spec: &Spec, params: &Params<T>, lr: f64) -> Result<Reference> {
+        params.check_shapes(spec)?;
+        let mut vs = nn::VarStore::new(Device::Cpu);
+        let root = vs.root();
+        let layers: Vec<nn::Linear> = spec
+            .widths()
+            .windows(2)
+            .enumerate()
+            .map(|(k, p)| {
+                let config = nn::LinearConfig { bias: spec.bias(), ..Default::default() };
+                nn::linear(&root / format!("layer{}", k + 1), p[0] as i64, p[1] as i64, config)
+            })
+            .collect();
+        vs.set_kind(kind_of(spec.dtype()));
+        let opt = nn::Sgd::default().build(&vs, lr).context("building tch's SGD optimizer")?;
+        let mut reference = Reference { spec: spec.clone(), _vs: vs, layers, opt };
+        reference.set_params(params);
+        Ok(reference)
+    }
+
+    /// Overwrites the reference's weights with `params` (seed layout → torch layout).
+    pub fn set_params<T: Scalar>(&mut self, params: &Params<T>) {
+        tch::no_grad(|| {
+            for (lin, p) in self.layers.iter_mut().zip(&params.layers) {
+                lin.ws.copy_(&weight_to_torch(&p.w).to_kind(lin.ws.kind()));
+                if let (Some(bs), Some(b)) = (&mut lin.bs, &p.b) {
+                    bs.copy_(&Tensor::from_slice(b).to_kind(bs.kind()));
+                }
+            }
+        });
+    }
+
+    /// The reference's current weights, in the seed's layout.
+    pub fn params<T: Scalar>(&self) -> Params<T> {
+        self.collect(|t| t.shallow_clone())
+    }
+
+    fn collect<T: Scalar>(&self, f: impl Fn(&Tensor) -> Tensor) -> Params<T> {
+        let layers = self
+            .layers
+            .iter()
+            .map(|lin| Layer {
+                w: weight_from_torch(&f(&lin.ws)),
+                b: lin.bs.as_ref().map(|b| tensor_to_vec(&f(b))),
+            })
+            .collect();
+        Params { layers }
+    }
+
+    /// The network's output for a batch (N × n_0), as a tensor of the run's kind.
+    pub fn forward(&self, x: &Tensor) -> Tensor {
+        self.layers
+            .iter()
+            .zip(self.spec.activations())
+            .fold(x.shallow_clone(), |z, (lin, &phi)| torch_activation(phi, &lin.forward(&z)))
+    }
+
+    /// One step on a batch: loss, gradients by autograd, then tch's SGD update.
+    pub fn step<T: Scalar>(&mut self, x: &Matrix<T>, y: &Matrix<T>) -> RefStep<T> {
+        let kind = kind_of(self.spec.dtype());
+        let x = matrix_to_tensor(x).to_kind(kind);
+        let y = matrix_to_tensor(y).to_kind(kind);
+        self.opt.zero_grad();
+        let loss = torch_loss(self.spec.loss(), &self.forward(&x), &y);
+        loss.backward();
+        let grads = self.collect(|t| t.grad());
+        self.opt.step();
+        RefStep { loss: T::of(loss.double_value(&[])), grads, params: self.params() }
+    }
+}

@@ -1,0 +1,273 @@
+//! What the network is: one description from which both the manual MLP and the libtorch reference
+//! are built, validated once.
+
+use anyhow::{bail, Context, Result};
+use serde::{Deserialize, Serialize};
+use std::fmt;
+use std::str::FromStr;
+
+use crate::activation::Activation;
+
+/// Widths larger than this are refused before anything is allocated.
+pub const MAX_WIDTH: usize = 1 << 20;
+/// Networks with more parameters than this are refused before anything is allocated.
+pub const MAX_PARAMS: usize = 1 << 30;
+
+/// The loss E of a batch of outputs y_n against targets ŷ_n.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Loss {
+    /// E = ½ Σ_n |ŷ_n − y(x_n)|², the seed's eq. (5) (summed over the batch, not averaged).
+    HalfSse,
+    /// E = (1 / (N·n_L)) Σ_n |ŷ_n − y(x_n)|², the mean over every output entry, as torch's
+    /// `mse_loss` with its default reduction.
+    Mse,
+}
+
+/// The element type both implementations compute in.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DType {
+    /// 32-bit IEEE float.
+    F32,
+    /// 64-bit IEEE float.
+    F64,
+}
+
+/// How the initial weights are drawn (biases of every scheme: uniform ±1/√n_{k−1}, as torch's
+/// `nn.Linear`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Init {
+    /// torch's `nn.Linear` default: W ~ U(−1/√n_{k−1}, 1/√n_{k−1}).
+    Torch,
+    /// Glorot & Bengio (2010): W ~ U(−r, r), r = √(6 / (n_{k−1} + n_k)).
+    Xavier,
+    /// He et al. (2015), fan-in mode: W ~ N(0, 2 / n_{k−1}).
+    He,
+}
+
+macro_rules! names {
+    ($ty:ty, $what:literal, [$($variant:path => $name:literal),+ $(,)?]) => {
+        impl $ty {
+            /// The name used on the command line and in reports.
+            pub fn name(self) -> &'static str {
+                match self { $($variant => $name),+ }
+            }
+        }
+        impl fmt::Display for $ty {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(self.name())
+            }
+        }
+        impl FromStr for $ty {
+            type Err = anyhow::Error;
+            fn from_str(s: &str) -> Result<Self> {
+                match s.trim().to_ascii_lowercase().as_str() {
+                    $($name => Ok($variant),)+
+                    _ => bail!(concat!("unknown ", $what, " {:?} (expected one of: {})"), s,
+                               [$($name),+].join(", ")),
+                }
+            }
+        }
+    };
+}
+
+names!(Loss, "loss", [Loss::HalfSse => "half-sse", Loss::Mse => "mse"]);
+names!(DType, "dtype", [DType::F32 => "f32", DType::F64 => "f64"]);
+names!(Init, "init", [Init::Torch => "torch", Init::Xavier => "xavier", Init::He => "he"]);
+
+/// A multilayer perceptron: widths n_0..n_L, one activation per layer k = 1..L, bias on or off,
+/// the loss, the dtype, the weight initialisation and its seed.
+///
+/// Build one with [`Spec::new`], which validates it; the fields are read-only afterwards.
+///
+/// ```
+/// use backprop::{Activation, Spec};
+/// let spec = Spec::new(vec![2, 16, 1], vec![Activation::Tanh, Activation::Identity]).unwrap();
+/// assert_eq!(spec.depth(), 2);
+/// assert_eq!(spec.param_count(), 2 * 16 + 16 + 16 * 1 + 1);
+/// assert!(Spec::new(vec![2, 0, 1], vec![Activation::Tanh; 2]).is_err());
+/// ```
+/// Serialises (for reports and trace metadata) but does not deserialise: a spec is only ever
+/// made by [`Spec::new`], so it is always valid.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Spec {
+    widths: Vec<usize>,
+    activations: Vec<Activation>,
+    bias: bool,
+    loss: Loss,
+    dtype: DType,
+    init: Init,
+    seed: u64,
+}
+
+impl Spec {
+    /// A network of the given widths n_0..n_L and L activations, with bias, the seed's loss (5),
+    /// f64, torch's default initialisation and seed 0. Errors name the bad value.
+    pub fn new(widths: Vec<usize>, activations: Vec<Activation>) -> Result<Spec> {
+        let spec = Spec {
+            widths,
+            activations,
+            bias: true,
+            loss: Loss::HalfSse,
+            dtype: DType::F64,
+            init: Init::Torch,
+            seed: 0,
+        };
+        spec.validate()?;
+        Ok(spec)
+    }
+
+    /// Bias on or off (the seed's network has none).
+    pub fn with_bias(mut self, bias: bool) -> Spec {
+        self.bias = bias;
+        self
+    }
+    /// The loss.
+    pub fn with_loss(mut self, loss: Loss) -> Spec {
+        self.loss = loss;
+        self
+    }
+    /// The dtype.
+    pub fn with_dtype(mut self, dtype: DType) -> Spec {
+        self.dtype = dtype;
+        self
+    }
+    /// The weight initialisation scheme.
+    pub fn with_init(mut self, init: Init) -> Spec {
+        self.init = init;
+        self
+    }
+    /// The seed of the weight initialisation.
+    pub fn with_seed(mut self, seed: u64) -> Spec {
+        self.seed = seed;
+        self
+    }
+
+    fn validate(&self) -> Result<()> {
+        let w = &self.widths;
+        if w.len() < 2 {
+            bail!("layers: need at least an input and an output width (n0,...,nL with L >= 1), got {:?}", w);
+        }
+        if let Some(k) = w.iter().position(|&n| n == 0) {
+            bail!("layers: width n{k} is 0; every width must be at least 1");
+        }
+        if let Some(k) = w.iter().position(|&n| n > MAX_WIDTH) {
+            bail!("layers: width n{k} = {} is larger than the limit {MAX_WIDTH}", w[k]);
+        }
+        if self.activations.len() != self.depth() {
+            bail!(
+                "activations: {} given for {} layers (one per layer k = 1..L)",
+                self.activations.len(),
+                self.depth()
+            );
+        }
+        let params = self.param_count_checked().context("layers: parameter count overflows")?;
+        if params > MAX_PARAMS {
+            bail!(
+                "layers: {params} parameters would need {} GB per copy of the weights; the limit is {MAX_PARAMS} parameters",
+                params.saturating_mul(8) / 1_000_000_000
+            );
+        }
+        Ok(())
+    }
+
+    fn param_count_checked(&self) -> Option<usize> {
+        self.widths.windows(2).try_fold(0usize, |acc, p| {
+            let w = p[0].checked_mul(p[1])?;
+            acc.checked_add(w)?.checked_add(if self.bias { p[1] } else { 0 })
+        })
+    }
+
+    /// Widths n_0..n_L.
+    pub fn widths(&self) -> &[usize] {
+        &self.widths
+    }
+    /// Number of layers L.
+    pub fn depth(&self) -> usize {
+        self.widths.len() - 1
+    }
+    /// Input width n_0.
+    pub fn n_in(&self) -> usize {
+        self.widths[0]
+    }
+    /// Output width n_L.
+    pub fn n_out(&self) -> usize {
+        self.widths[self.depth()]
+    }
+    /// Activations φ_1..φ_L (index k − 1 for layer k).
+    pub fn activations(&self) -> &[Activation] {
+        &self.activations
+    }
+    /// Whether layers carry a bias b^k.
+    pub fn bias(&self) -> bool {
+        self.bias
+    }
+    /// The loss.
+    pub fn loss(&self) -> Loss {
+        self.loss
+    }
+    /// The dtype.
+    pub fn dtype(&self) -> DType {
+        self.dtype
+    }
+    /// The initialisation scheme.
+    pub fn init(&self) -> Init {
+        self.init
+    }
+    /// The initialisation seed.
+    pub fn seed(&self) -> u64 {
+        self.seed
+    }
+    /// Number of trainable parameters (weights, and biases when on).
+    pub fn param_count(&self) -> usize {
+        self.param_count_checked().expect("validated")
+    }
+}
+
+/// Parses a layer spec such as `2,16,16,1` into widths n_0..n_L. Errors name the bad entry.
+///
+/// ```
+/// assert_eq!(backprop::spec::parse_layers("2, 16,1").unwrap(), vec![2, 16, 1]);
+/// assert!(backprop::spec::parse_layers("2,x,1").is_err());
+/// ```
+pub fn parse_layers(s: &str) -> Result<Vec<usize>> {
+    if s.trim().is_empty() {
+        bail!("layers: empty; expected widths such as 2,16,16,1");
+    }
+    s.split(',')
+        .enumerate()
+        .map(|(k, part)| {
+            let part = part.trim();
+            part.parse::<usize>().map_err(|_| {
+                anyhow::anyhow!("layers: entry {} ({part:?}) is not a non-negative integer", k + 1)
+            })
+        })
+        .collect()
+}
+
+/// Parses an activation list for a network of `depth` layers: either one name per layer, or a
+/// single name, which (when L > 1) every hidden layer uses while the output layer is identity.
+///
+/// ```
+/// use backprop::{spec::parse_activations, Activation::*};
+/// assert_eq!(parse_activations("tanh", 3).unwrap(), vec![Tanh, Tanh, Identity]);
+/// assert_eq!(parse_activations("tanh", 1).unwrap(), vec![Tanh]);
+/// assert_eq!(parse_activations("relu,sigmoid", 2).unwrap(), vec![Relu, Sigmoid]);
+/// ```
+pub fn parse_activations(s: &str, depth: usize) -> Result<Vec<Activation>> {
+    let list = s
+        .split(',')
+        .map(|name| name.parse::<Activation>().map_err(|e| anyhow::anyhow!("activations: {e}")))
+        .collect::<Result<Vec<_>>>()?;
+    match list.len() {
+        1 if depth > 1 => {
+            let mut all = vec![list[0]; depth - 1];
+            all.push(Activation::Identity);
+            Ok(all)
+        }
+        n if n == depth => Ok(list),
+        n => bail!("activations: {n} given for {depth} layers (give one name, or one per layer)"),
+    }
+}

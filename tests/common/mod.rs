@@ -1,0 +1,128 @@
+//! Helpers shared by the integration tests.
+#![allow(dead_code)]
+
+use backprop::check::{compare, compare_params, Divergence, TensorKind, TensorReport, Tolerance};
+use backprop::{Activation, DType, Loss, Matrix, Mlp, Reference, Scalar, Spec, Workspace};
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+
+/// A batch of `n` inputs in [−1, 1] and targets in [−1, 1], seeded.
+pub fn batch<T: Scalar>(spec: &Spec, n: usize, seed: u64) -> (Matrix<T>, Matrix<T>) {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed ^ 0x5eed);
+    let x = Matrix::from_fn(n, spec.n_in(), |_, _| T::of(rng.gen_range(-1.0..1.0)));
+    let y = Matrix::from_fn(n, spec.n_out(), |_, _| T::of(rng.gen_range(-1.0..1.0)));
+    (x, y)
+}
+
+/// Largest errors seen per tensor kind over a set of comparisons (normwise relative).
+#[derive(Default, Debug, Clone)]
+pub struct Worst {
+    pub loss: f64,
+    pub grad: f64,
+    pub weight: f64,
+}
+
+impl Worst {
+    pub fn absorb(&mut self, reports: &[TensorReport]) {
+        for r in reports {
+            let slot = match r.kind {
+                TensorKind::Loss => &mut self.loss,
+                TensorKind::GradW | TensorKind::GradB => &mut self.grad,
+                TensorKind::W | TensorKind::B => &mut self.weight,
+            };
+            *slot = slot.max(r.errors.rel);
+        }
+    }
+    pub fn merge(&mut self, o: &Worst) {
+        self.loss = self.loss.max(o.loss);
+        self.grad = self.grad.max(o.grad);
+        self.weight = self.weight.max(o.weight);
+    }
+}
+
+/// Runs `steps` lockstep SGD steps of literal, batched and libtorch from the same weights and
+/// compares loss, every gradient and every updated parameter at every step, literal and batched
+/// against libtorch and against each other. Returns the worst normwise relative errors, or the
+/// first divergence, named by step, layer, tensor and entry.
+pub fn lockstep<T: Scalar>(
+    spec: &Spec,
+    n: usize,
+    steps: usize,
+    lr: f64,
+    tol: Tolerance,
+) -> Result<Worst, String> {
+    let mut manual = Mlp::<T>::new(spec.clone()).map_err(|e| e.to_string())?;
+    let mut reference = Reference::new(spec, manual.params(), lr).map_err(|e| e.to_string())?;
+    let mut ws = Workspace::new(spec, n);
+    let (x, y) = batch::<T>(spec, n, spec.seed());
+    let mut worst = Worst::default();
+    let lr = T::of(lr);
+    for step in 0..steps {
+        reference.set_params(manual.params());
+        let r = reference.step(&x, &y);
+        let (loss_lit, grads_lit) = manual.gradients_literal(&x, &y);
+        let loss_bat = ws.gradients(manual.params(), &x, &y);
+        let mut updated_lit = manual.clone();
+        updated_lit.sgd_step(&grads_lit, lr);
+        manual.sgd_step(ws.grads(), lr);
+
+        for (which, loss, grads, params) in [
+            ("literal", loss_lit, &grads_lit, updated_lit.params()),
+            ("batched", loss_bat, ws.grads(), manual.params()),
+        ] {
+            let mut reports = vec![TensorReport {
+                layer: 0,
+                kind: TensorKind::Loss,
+                errors: compare(&[loss], &[r.loss], 1, tol),
+            }];
+            reports.extend(compare_params(grads, &r.grads, true, tol));
+            reports.extend(compare_params(params, &r.params, false, tol));
+            if let Some(d) = Divergence::first(step, &reports) {
+                return Err(format!("{which} vs libtorch, {spec:?}: {d}"));
+            }
+            worst.absorb(&reports);
+        }
+        let between = compare_params(&grads_lit, ws.grads(), true, tol);
+        if let Some(d) = Divergence::first(step, &between) {
+            return Err(format!("literal vs batched, {spec:?}: {d}"));
+        }
+    }
+    Ok(worst)
+}
+
+/// The spread of architectures the equivalence tests sweep: depth 1..6, widths including 1.
+pub fn architectures() -> Vec<Vec<usize>> {
+    vec![
+        vec![3, 1],
+        vec![1, 1],
+        vec![2, 5, 1],
+        vec![4, 1, 3],
+        vec![3, 8, 6, 2],
+        vec![1, 7, 1, 5, 2],
+        vec![5, 9, 4, 6, 3, 2],
+        vec![2, 6, 1, 6, 5, 4, 3],
+    ]
+}
+
+/// A spec from its parts, with a hidden-layer activation φ and an identity or φ output.
+pub fn spec(
+    widths: &[usize],
+    phi: Activation,
+    out_phi: bool,
+    bias: bool,
+    loss: Loss,
+    dtype: DType,
+    seed: u64,
+) -> Spec {
+    let depth = widths.len() - 1;
+    let mut acts = vec![phi; depth];
+    if !out_phi && depth > 1 {
+        acts[depth - 1] = Activation::Identity;
+    }
+    Spec::new(widths.to_vec(), acts)
+        .unwrap()
+        .with_bias(bias)
+        .with_loss(loss)
+        .with_dtype(dtype)
+        .with_seed(seed)
+}
