@@ -9,7 +9,8 @@ use crate::scalar::Scalar;
 use crate::spec::DType;
 
 /// An elementwise tolerance: entries `a` (manual) and `b` (reference) agree when
-/// `|a − b| ≤ atol + rtol·|b|`, as `torch.testing.assert_close`; NaN agrees with nothing.
+/// `|a − b| ≤ atol + rtol·|b|`, as `torch.testing.assert_close`. In [`compare`], equal values
+/// (equal infinities, and NaN against NaN) always agree.
 #[derive(Clone, Copy, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Tolerance {
     /// Relative part.
@@ -28,7 +29,7 @@ impl Tolerance {
 /// How far one tensor of the manual implementation is from the reference's.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct TensorErrors {
-    /// max_ij |a_ij − b_ij| (∞ when either holds a NaN).
+    /// max_ij |a_ij − b_ij| over entries that differ (∞ where one side alone is NaN).
     pub max_abs: f64,
     /// Normwise relative error ‖a − b‖∞ / ‖b‖∞ (the absolute error when b is all zeros).
     pub rel: f64,
@@ -43,10 +44,15 @@ pub fn compare<T: Scalar>(a: &[T], b: &[T], cols: usize, tol: Tolerance) -> Tens
     let mut norm_b: f64 = 0.0;
     for (p, (&x, &y)) in a.iter().zip(b).enumerate() {
         let (x, y) = (x.to64(), y.to64());
-        let diff = (x - y).abs();
+        // Equal values agree, infinities of one sign and NaN against NaN included (as
+        // assert_close with equal_nan): both sides went non-finite in the same place.
+        let same = x == y || (x.is_nan() && y.is_nan());
+        let diff = if same { 0.0 } else { (x - y).abs() };
         out.max_abs = if diff.is_nan() { f64::INFINITY } else { out.max_abs.max(diff) };
-        norm_b = norm_b.max(y.abs());
-        if out.first_fail.is_none() && !tol.close(x, y) {
+        if y.is_finite() {
+            norm_b = norm_b.max(y.abs());
+        }
+        if out.first_fail.is_none() && !same && !tol.close(x, y) {
             out.first_fail = Some(((p / cols.max(1), p % cols.max(1)), x, y));
         }
     }

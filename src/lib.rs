@@ -8,14 +8,20 @@
 
 pub mod activation;
 pub mod check;
+pub mod cli;
+pub mod data;
+pub mod fsio;
 pub mod gradcheck;
+pub mod harness;
 pub mod loss;
 pub mod manual;
 pub mod matrix;
 pub mod params;
 pub mod reference;
+pub mod report;
 pub mod scalar;
 pub mod spec;
+pub mod trace;
 
 pub use activation::Activation;
 pub use manual::{Mlp, Workspace};

@@ -1,1 +1,6 @@
-fn main() {}
+//! `compare`: train the manual MLP and libtorch side by side and prove them equal step by step.
+//! Exit status: 0 equivalent, 1 not equivalent, 2 bad input.
+
+fn main() {
+    std::process::exit(backprop::cli::main_compare());
+}

@@ -1,0 +1,376 @@
+//! The `compare` command: flags, the experiment they describe, and what it writes.
+//!
+//! `src/bin/compare.rs` only calls [`main_compare`]; everything a test wants to call lives here.
+
+use anyhow::{bail, Result};
+use clap::Parser;
+use serde_json::json;
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+
+use crate::data::{self, DatasetKind};
+use crate::harness::{self, Fault, Outcome, RunConfig};
+use crate::params::Params;
+use crate::report;
+use crate::spec::{parse_activations, parse_layers, DType, Init, Loss, Spec};
+use crate::trace::{self, TraceWriter};
+
+/// Traces larger than this are refused unless `--force`.
+pub const TRACE_LIMIT_BYTES: u128 = 2 << 30;
+
+const EXAMPLES: &str = "\
+Examples:
+  compare                                   tanh 1-16-16-1 on sine, f64, 1000 steps
+  compare --layers 2,32,2 --dataset spirals --activations relu --steps 2000
+  compare --dtype f32 --loss mse --batch-size 0 --no-bias
+  compare --inject-fault 10:2           perturb dW2 at step 10 by 1%: exit 1, named
+  compare --trace --steps 50            also write out/trace.safetensors
+  compare --dataset csv:data.csv --layers 3,8,1 --targets 1
+
+Exit status: 0 equivalent, 1 not equivalent, 2 bad input.";
+
+/// Train the hand-written MLP and its libtorch twin side by side and prove, step by step, that they
+/// compute the same gradients and weights.
+#[derive(Parser, Debug, Clone)]
+#[command(name = "compare", version, after_help = EXAMPLES)]
+pub struct CompareArgs {
+    /// Widths n0,...,nL.
+    #[arg(long, default_value = "1,16,16,1")]
+    pub layers: String,
+    /// One name per layer, or one name for every hidden layer (the output layer is then identity):
+    /// identity, sigmoid, tanh, relu, leaky-relu, elu, softplus, gelu, silu.
+    #[arg(long, default_value = "tanh")]
+    pub activations: String,
+    /// Layers with bias b^k (the default).
+    #[arg(long, overrides_with = "no_bias")]
+    pub bias: bool,
+    /// Layers without bias, as the exercise sheet's network.
+    #[arg(long)]
+    pub no_bias: bool,
+    /// half-sse: E = ½ Σ|ŷ − y|² (eq. 5); mse: mean over all output entries.
+    #[arg(long, default_value = "half-sse")]
+    pub loss: String,
+    /// f32 or f64.
+    #[arg(long, default_value = "f64")]
+    pub dtype: String,
+    /// Weight initialisation: torch (U ±1/√fan_in), xavier (Glorot uniform), he (Kaiming normal).
+    #[arg(long, default_value = "torch")]
+    pub init: String,
+    /// Learning rate η.
+    #[arg(long, default_value_t = 0.01)]
+    pub lr: f64,
+    /// SGD steps.
+    #[arg(long, default_value_t = 1000)]
+    pub steps: usize,
+    /// Samples per step; 0 for the full batch.
+    #[arg(long, default_value_t = 32)]
+    pub batch_size: usize,
+    /// sine, xor, spirals, teacher or csv:PATH.
+    #[arg(long, default_value = "sine")]
+    pub dataset: String,
+    /// Samples of a built-in dataset.
+    #[arg(long, default_value_t = 256)]
+    pub samples: usize,
+    /// Target columns of a CSV (the last ones); defaults to nL.
+    #[arg(long)]
+    pub targets: Option<usize>,
+    /// Seed of the weights, the data and the batch order.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Output directory.
+    #[arg(long, default_value = "out")]
+    pub out: PathBuf,
+    /// Also write out/trace.safetensors, every tensor of every step.
+    #[arg(long)]
+    pub trace: bool,
+    /// Write a trace even when it would exceed 2 GiB.
+    #[arg(long)]
+    pub force: bool,
+    /// Lockstep relative tolerance (default: 1e-10 in f64, 1e-4 in f32).
+    #[arg(long)]
+    pub rtol: Option<f64>,
+    /// Lockstep absolute tolerance (default: 1e-12 in f64, 1e-5 in f32).
+    #[arg(long)]
+    pub atol: Option<f64>,
+    /// Drift tolerance, normwise relative (default: 1e-8 in f64, 1e-2 in f32).
+    #[arg(long)]
+    pub drift_tol: Option<f64>,
+    /// Perturb the manual gradient of LAYER at STEP by the factor (1 + REL), default REL 0.01.
+    #[arg(long, value_name = "STEP:LAYER[:REL]")]
+    pub inject_fault: Option<String>,
+    /// |z| above which a tanh unit counts as saturated (sigmoid: z outside [1 − s, s]).
+    #[arg(long, default_value_t = 0.97)]
+    pub saturation: f64,
+    /// No progress bar, and only the verdict line on the console.
+    #[arg(long)]
+    pub quiet: bool,
+}
+
+/// A validated experiment: the spec, the run configuration and where the data comes from.
+#[derive(Clone, Debug)]
+pub struct Experiment {
+    /// The run.
+    pub run: RunConfig,
+    /// The dataset.
+    pub dataset: DatasetKind,
+    /// Samples of a built-in dataset.
+    pub samples: usize,
+    /// CSV target columns.
+    pub targets: Option<usize>,
+    /// The seed.
+    pub seed: u64,
+}
+
+fn positive_finite(name: &str, v: f64) -> Result<f64> {
+    if !v.is_finite() || v <= 0.0 {
+        bail!("{name}: must be a finite number > 0, got {v}");
+    }
+    Ok(v)
+}
+
+impl CompareArgs {
+    /// Validates every flag into an [`Experiment`]; errors name the flag and value.
+    pub fn experiment(&self) -> Result<Experiment> {
+        let widths = parse_layers(&self.layers)?;
+        if widths.len() < 2 {
+            bail!("layers: {:?} has a single width; give at least n0,nL", self.layers);
+        }
+        let activations = parse_activations(&self.activations, widths.len() - 1)?;
+        let dtype: DType = self.dtype.parse()?;
+        let spec = Spec::new(widths, activations)?
+            .with_bias(!self.no_bias)
+            .with_loss(self.loss.parse::<Loss>()?)
+            .with_dtype(dtype)
+            .with_init(self.init.parse::<Init>()?)
+            .with_seed(self.seed);
+        let lr = positive_finite("--lr", self.lr)?;
+        if self.steps == 0 {
+            bail!("--steps: must be at least 1");
+        }
+        let mut tol = harness::default_tolerance(dtype);
+        if let Some(r) = self.rtol {
+            tol.rtol = non_negative("--rtol", r)?;
+        }
+        if let Some(a) = self.atol {
+            tol.atol = non_negative("--atol", a)?;
+        }
+        let drift_tol = match self.drift_tol {
+            Some(d) => positive_finite("--drift-tol", d)?,
+            None => harness::default_drift_tolerance(dtype),
+        };
+        if !(0.0..1.0).contains(&self.saturation) || self.saturation <= 0.5 {
+            bail!("--saturation: must lie in (0.5, 1), got {}", self.saturation);
+        }
+        let fault = self.inject_fault.as_deref().map(str::parse::<Fault>).transpose()?;
+        if let Some(f) = fault {
+            if f.step >= self.steps {
+                bail!("--inject-fault: step {} is past the last step {}", f.step, self.steps - 1);
+            }
+        }
+        let steps = self.steps;
+        let snapshot_steps = {
+            let mut s = vec![0, steps / 4, steps / 2, steps - 1];
+            s.dedup();
+            s
+        };
+        Ok(Experiment {
+            run: RunConfig {
+                spec,
+                lr,
+                steps,
+                batch_size: self.batch_size,
+                shuffle_seed: self.seed,
+                tol,
+                drift_tol,
+                fault,
+                snapshot_steps,
+                saturation: self.saturation,
+            },
+            dataset: self.dataset.parse()?,
+            samples: self.samples,
+            targets: self.targets,
+            seed: self.seed,
+        })
+    }
+}
+
+fn non_negative(name: &str, v: f64) -> Result<f64> {
+    if !v.is_finite() || v < 0.0 {
+        bail!("{name}: must be a finite number >= 0, got {v}");
+    }
+    Ok(v)
+}
+
+impl Experiment {
+    /// The configuration as a JSON object (report.json's `config`, the trace's metadata): enough
+    /// to repeat the run with the same flags.
+    pub fn config_json(&self) -> serde_json::Value {
+        let s = &self.run.spec;
+        json!({
+            "layers": s.widths(),
+            "activations": s.activations().iter().map(|a| a.name()).collect::<Vec<_>>(),
+            "bias": s.bias(),
+            "loss": s.loss().name(),
+            "lr": self.run.lr,
+            "steps": self.run.steps,
+            "batch_size": self.run.batch_size,
+            "dtype": s.dtype().name(),
+            "init": s.init().name(),
+            "seed": self.seed,
+            "dataset": self.dataset.to_string(),
+            "samples": self.samples,
+            "targets": self.targets,
+            "inject_fault": self.run.fault.map(|f| format!("{}:{}:{}", f.step, f.layer, f.rel)),
+        })
+    }
+}
+
+/// What a finished compare run wrote and found.
+pub struct CompareResult {
+    /// The harness's outcome.
+    pub outcome: Outcome,
+    /// Files written.
+    pub written: Vec<PathBuf>,
+}
+
+/// Runs a validated experiment, writing every output under `out`. Errors before training are bad
+/// input; the outcome says whether the two sides agreed.
+pub fn run_experiment(
+    exp: &Experiment,
+    out: &Path,
+    want_trace: bool,
+    force: bool,
+    quiet: bool,
+) -> Result<CompareResult> {
+    let spec = &exp.run.spec;
+    let data = data::load(&exp.dataset, spec, exp.samples, exp.targets, exp.seed)?;
+    if exp.run.batch_size > data.len() {
+        bail!(
+            "--batch-size {} is larger than the dataset ({} samples); use 0 for the full batch",
+            exp.run.batch_size,
+            data.len()
+        );
+    }
+    let elem = match spec.dtype() {
+        DType::F32 => 4,
+        DType::F64 => 8,
+    };
+    if want_trace {
+        let batch = if exp.run.batch_size == 0 { data.len() } else { exp.run.batch_size };
+        let bytes = trace::estimate_bytes(
+            exp.run.steps,
+            spec.param_count(),
+            batch,
+            data.len(),
+            spec.n_in() + spec.n_out(),
+            elem,
+        );
+        if bytes > TRACE_LIMIT_BYTES && !force {
+            bail!(
+                "--trace: the trace would take about {:.1} GiB (limit 2 GiB); fewer --steps, or add --force",
+                bytes as f64 / (1u64 << 30) as f64
+            );
+        }
+    }
+    crate::fsio::prepare_dir(out)?;
+
+    let mut tracer = want_trace.then(TraceWriter::new);
+    let mut bar = progress_bar(exp.run.steps as u64, quiet);
+    let tick = |t: usize| bar.tick_to(t as u64);
+    let outcome = match spec.dtype() {
+        DType::F32 => harness::run::<f32>(&exp.run, &data, &Params::init(spec), tracer.as_mut(), tick)?,
+        DType::F64 => harness::run::<f64>(&exp.run, &data, &Params::init(spec), tracer.as_mut(), tick)?,
+    };
+    bar.finish();
+
+    let mut written = Vec::new();
+    let config = exp.config_json();
+    let report_path = out.join("report.json");
+    report::write_report(&report_path, exp, &config, &outcome)?;
+    written.push(report_path);
+    let metrics_path = out.join("metrics.csv");
+    report::write_metrics(&metrics_path, &outcome)?;
+    written.push(metrics_path);
+    if let Some(tr) = &tracer {
+        let path = out.join("trace.safetensors");
+        tr.write(&path, &config)?;
+        written.push(path);
+    }
+    Ok(CompareResult { outcome, written })
+}
+
+/// A progress bar on stderr that appears only once a run has taken about a second, only on a
+/// terminal, and never with `--quiet`.
+struct Progress {
+    bar: Option<indicatif::ProgressBar>,
+    start: std::time::Instant,
+    len: u64,
+    enabled: bool,
+}
+
+fn progress_bar(len: u64, quiet: bool) -> Progress {
+    let enabled = !quiet && std::io::stderr().is_terminal();
+    Progress { bar: None, start: std::time::Instant::now(), len, enabled }
+}
+
+impl Progress {
+    fn tick_to(&mut self, t: u64) {
+        if self.enabled && self.bar.is_none() && self.start.elapsed().as_secs_f64() > 1.0 {
+            let bar = indicatif::ProgressBar::new(self.len);
+            if let Ok(style) =
+                indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} steps {eta} left")
+            {
+                bar.set_style(style);
+            }
+            self.bar = Some(bar);
+        }
+        if let Some(bar) = &self.bar {
+            bar.set_position(t);
+        }
+    }
+
+    fn finish(&self) {
+        if let Some(bar) = &self.bar {
+            bar.finish_and_clear();
+        }
+    }
+}
+
+/// The `compare` binary: parse, run, print, and map the result to the exit status
+/// (0 equivalent, 1 not equivalent, 2 bad input).
+pub fn main_compare() -> i32 {
+    let args = match CompareArgs::try_parse() {
+        Ok(a) => a,
+        Err(e) => {
+            let code = if e.use_stderr() { 2 } else { 0 };
+            let _ = e.print();
+            return code;
+        }
+    };
+    match compare_main(&args) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {}", one_line(&e));
+            2
+        }
+    }
+}
+
+fn compare_main(args: &CompareArgs) -> Result<i32> {
+    let exp = args.experiment()?;
+    let result = run_experiment(&exp, &args.out, args.trace, args.force, args.quiet)?;
+    report::print_console(&exp, &result.outcome, &result.written, args.quiet);
+    Ok(if result.outcome.equivalent { 0 } else { 1 })
+}
+
+/// An error and its causes on one line: "outer: inner: root".
+pub fn one_line(e: &anyhow::Error) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    for cause in e.chain() {
+        let s = cause.to_string();
+        if parts.last().is_none_or(|p| !p.contains(&s)) {
+            parts.push(s);
+        }
+    }
+    parts.join(": ").replace('\n', " ")
+}

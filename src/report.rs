@@ -1,0 +1,213 @@
+//! What a compare run reports: `report.json`, `metrics.csv` and the console summary.
+
+use anyhow::{Context, Result};
+use serde_json::json;
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+
+use crate::check::epsilon;
+use crate::cli::Experiment;
+use crate::fsio;
+use crate::harness::Outcome;
+
+/// Per-layer maxima over the run: (grad abs, grad rel, weight abs, weight rel, drift rel).
+pub fn per_layer_max(outcome: &Outcome, depth: usize) -> Vec<[f64; 5]> {
+    let mut out = vec![[0.0; 5]; depth];
+    for rec in &outcome.records {
+        for (k, l) in rec.layers.iter().enumerate() {
+            let m = &mut out[k];
+            for (slot, v) in
+                m.iter_mut().zip([l.grad_abs, l.grad_rel, l.weight_abs, l.weight_rel, l.drift_rel])
+            {
+                *slot = f64::max(*slot, v);
+            }
+        }
+    }
+    out
+}
+
+/// The report as a JSON value (its field order is fixed, so the bytes are reproducible).
+pub fn report_json(exp: &Experiment, config: &serde_json::Value, o: &Outcome) -> serde_json::Value {
+    let spec = &exp.run.spec;
+    let per_layer: Vec<_> = per_layer_max(o, spec.depth())
+        .iter()
+        .enumerate()
+        .map(|(k, m)| {
+            json!({
+                "layer": k + 1,
+                "shape": [spec.widths()[k], spec.widths()[k + 1]],
+                "activation": spec.activations()[k].name(),
+                "max_abs_err_grad": m[0],
+                "max_rel_err_grad": m[1],
+                "max_abs_err_weight": m[2],
+                "max_rel_err_weight": m[3],
+                "drift_max_rel_err_weight": m[4],
+            })
+        })
+        .collect();
+    json!({
+        "equivalent": o.equivalent,
+        "steps": o.steps_run,
+        "config": config,
+        "tolerance": { "rtol": exp.run.tol.rtol, "atol": exp.run.tol.atol },
+        "machine_epsilon": epsilon(spec.dtype()),
+        "max_abs_err": { "loss": o.max_abs.loss, "grad": o.max_abs.grad, "weight": o.max_abs.weight },
+        "max_rel_err": { "loss": o.max_rel.loss, "grad": o.max_rel.grad, "weight": o.max_rel.weight },
+        "drift": {
+            "max_rel_err_weight": o.max_drift,
+            "tolerance": exp.run.drift_tol,
+            "within_tolerance": o.max_drift <= exp.run.drift_tol,
+        },
+        "first_divergence": o.first_divergence.as_ref().map(|d| json!({
+            "step": d.step, "layer": d.layer, "tensor": d.tensor,
+            "index": [d.index.0, d.index.1], "manual": d.manual, "torch": d.torch,
+        })),
+        "non_finite": { "manual": o.non_finite.manual, "torch": o.non_finite.torch },
+        "final_loss": { "manual": o.final_loss.0, "torch": o.final_loss.1 },
+        "accuracy": o.accuracy.map(|(m, t)| json!({ "manual": m, "torch": t })),
+        "per_layer": per_layer,
+    })
+}
+
+/// Writes `report.json` atomically.
+pub fn write_report(path: &Path, exp: &Experiment, config: &serde_json::Value, o: &Outcome) -> Result<()> {
+    let mut text = serde_json::to_string_pretty(&report_json(exp, config, o)).context("report.json")?;
+    text.push('\n');
+    fsio::write_atomic(path, text.as_bytes())
+}
+
+/// Writes `metrics.csv` atomically: one row per step, both losses, then per layer k the
+/// lockstep errors, the drift, the gradient norm, the update ratio and the saturation.
+pub fn write_metrics(path: &Path, o: &Outcome) -> Result<()> {
+    let depth = o.records.first().map_or(0, |r| r.layers.len());
+    let mut w = csv::Writer::from_writer(Vec::new());
+    let mut header: Vec<String> =
+        ["step", "manual_loss", "torch_loss", "torch_free_loss", "loss_abs_err"].map(String::from).to_vec();
+    for k in 1..=depth {
+        for f in [
+            "grad_abs_err",
+            "grad_rel_err",
+            "weight_abs_err",
+            "weight_rel_err",
+            "drift_rel_err",
+            "grad_norm",
+            "update_ratio",
+            "saturated_pct",
+        ] {
+            header.push(format!("l{k}_{f}"));
+        }
+    }
+    w.write_record(&header)?;
+    for r in &o.records {
+        let mut row = vec![
+            r.step.to_string(),
+            fmt(r.manual_loss),
+            fmt(r.torch_loss),
+            fmt(r.torch_free_loss),
+            fmt(r.loss_abs),
+        ];
+        for l in &r.layers {
+            for v in [
+                l.grad_abs,
+                l.grad_rel,
+                l.weight_abs,
+                l.weight_rel,
+                l.drift_rel,
+                l.grad_norm,
+                l.update_ratio,
+                l.saturated_pct,
+            ] {
+                row.push(fmt(v));
+            }
+        }
+        w.write_record(&row)?;
+    }
+    let bytes = w.into_inner().map_err(|e| anyhow::anyhow!("metrics.csv: {e}"))?;
+    fsio::write_atomic(path, &bytes)
+}
+
+/// Shortest round-trip text of a float (`NaN`, `inf`, `-inf` for the non-finite).
+fn fmt(v: f64) -> String {
+    format!("{v:e}")
+}
+
+/// The console summary: the verdict, the per-layer table, the final losses, accuracy, and the
+/// paths written. With `quiet`, the verdict line alone.
+pub fn print_console(exp: &Experiment, o: &Outcome, written: &[PathBuf], quiet: bool) {
+    let spec = &exp.run.spec;
+    let verdict = if o.equivalent {
+        format!(
+            "EQUIVALENT: manual backprop and libtorch agree at every one of {} steps (rtol {:e}, atol {:e}, {})",
+            o.steps_run,
+            exp.run.tol.rtol,
+            exp.run.tol.atol,
+            spec.dtype()
+        )
+    } else if let Some(d) = &o.first_divergence {
+        format!("NOT EQUIVALENT: first divergence at {d}")
+    } else {
+        format!("NOT EQUIVALENT: non-finite values at different steps ({})", o.non_finite)
+    };
+    println!("{verdict}");
+    if quiet {
+        return;
+    }
+    let mut s = String::new();
+    let widths: Vec<String> = spec.widths().iter().map(|w| w.to_string()).collect();
+    let _ = writeln!(
+        s,
+        "network {} ({}), {}, bias {}, loss {}, init {}, lr {}, batch {}, dataset {}",
+        widths.join("-"),
+        spec.activations().iter().map(|a| a.name()).collect::<Vec<_>>().join(","),
+        spec.dtype(),
+        if spec.bias() { "on" } else { "off" },
+        spec.loss(),
+        spec.init(),
+        exp.run.lr,
+        if exp.run.batch_size == 0 { "full".to_string() } else { exp.run.batch_size.to_string() },
+        exp.dataset
+    );
+    let _ = writeln!(s, "\nlargest errors over {} steps (lockstep: one step from the same weights; drift: two free trajectories)", o.steps_run);
+    let _ = writeln!(
+        s,
+        "{:>5}  {:>10}  {:>12}  {:>12}  {:>12}  {:>12}",
+        "layer", "shape", "dW,db abs", "dW,db rel", "W,b rel", "drift rel"
+    );
+    for (k, m) in per_layer_max(o, spec.depth()).iter().enumerate() {
+        let _ = writeln!(
+            s,
+            "{:>5}  {:>10}  {:>12.3e}  {:>12.3e}  {:>12.3e}  {:>12.3e}",
+            k + 1,
+            format!("{}x{}", spec.widths()[k], spec.widths()[k + 1]),
+            m[0],
+            m[1],
+            m[3],
+            m[4]
+        );
+    }
+    let _ = writeln!(s, "{:>5}  {:>10}  {:>12.3e}  {:>12.3e}", "loss", "", o.max_abs.loss, o.max_rel.loss);
+    let _ = writeln!(
+        s,
+        "\nmachine epsilon {:e}; drift {:.3e} (tolerance {:e}: {})",
+        epsilon(spec.dtype()),
+        o.max_drift,
+        exp.run.drift_tol,
+        if o.max_drift <= exp.run.drift_tol { "within" } else { "exceeded" }
+    );
+    let _ = writeln!(
+        s,
+        "final loss on the whole dataset: manual {:.6e}, torch {:.6e}",
+        o.final_loss.0, o.final_loss.1
+    );
+    if let Some((m, t)) = o.accuracy {
+        let _ = writeln!(s, "accuracy: manual {:.1}%, torch {:.1}%", 100.0 * m, 100.0 * t);
+    }
+    if o.non_finite.manual.is_some() || o.non_finite.torch.is_some() {
+        let _ = writeln!(s, "non-finite values: {} (the run stopped there)", o.non_finite);
+    }
+    let _ = writeln!(s, "\nwrote:");
+    for p in written {
+        let _ = writeln!(s, "  {}", p.display());
+    }
+    print!("{s}");
+}
