@@ -15,16 +15,19 @@ use crate::report;
 use crate::spec::{parse_activations, parse_layers, DType, Init, Loss, Spec};
 use crate::trace::{self, TraceWriter};
 
+/// Samples per step when `--batch-size` is not given (the full batch for smaller datasets).
+pub const DEFAULT_BATCH: usize = 32;
+
 /// Traces larger than this are refused unless `--force`.
 pub const TRACE_LIMIT_BYTES: u128 = 2 << 30;
 
 const EXAMPLES: &str = "\
 Examples:
-  compare                                   tanh 1-16-16-1 on sine, f64, 1000 steps
+  compare                                  tanh 1-16-16-1 on sine, f64, 1000 steps
   compare --layers 2,32,2 --dataset spirals --activations relu --steps 2000
   compare --dtype f32 --loss mse --batch-size 0 --no-bias
-  compare --inject-fault 10:2           perturb dW2 at step 10 by 1%: exit 1, named
-  compare --trace --steps 50            also write out/trace.safetensors
+  compare --inject-fault 10:2              perturb dW2 at step 10 by 1%: exit 1, named
+  compare --trace --steps 50               also write out/trace.safetensors
   compare --dataset csv:data.csv --layers 3,8,1 --targets 1
 
 Exit status: 0 equivalent, 1 not equivalent, 2 bad input.";
@@ -32,7 +35,7 @@ Exit status: 0 equivalent, 1 not equivalent, 2 bad input.";
 /// Train the hand-written MLP and its libtorch twin side by side and prove, step by step, that they
 /// compute the same gradients and weights.
 #[derive(Parser, Debug, Clone)]
-#[command(name = "compare", version, after_help = EXAMPLES)]
+#[command(name = "compare", version, after_help = EXAMPLES, allow_negative_numbers = true)]
 pub struct CompareArgs {
     /// Widths n0,...,nL.
     #[arg(long, default_value = "1,16,16,1")]
@@ -62,9 +65,10 @@ pub struct CompareArgs {
     /// SGD steps.
     #[arg(long, default_value_t = 1000)]
     pub steps: usize,
-    /// Samples per step; 0 for the full batch.
-    #[arg(long, default_value_t = 32)]
-    pub batch_size: usize,
+    /// Samples per step; 0 for the full batch [default: 32, or the full batch when the data is
+    /// smaller].
+    #[arg(long)]
+    pub batch_size: Option<usize>,
     /// sine, xor, spirals, teacher or csv:PATH.
     #[arg(long, default_value = "sine")]
     pub dataset: String,
@@ -119,6 +123,9 @@ pub struct Experiment {
     pub targets: Option<usize>,
     /// The seed.
     pub seed: u64,
+    /// Whether the batch size was chosen by the user (a default larger than the data means the
+    /// full batch; a chosen one is an error).
+    pub batch_size_given: bool,
 }
 
 fn positive_finite(name: &str, v: f64) -> Result<f64> {
@@ -178,7 +185,7 @@ impl CompareArgs {
                 spec,
                 lr,
                 steps,
-                batch_size: self.batch_size,
+                batch_size: self.batch_size.unwrap_or(DEFAULT_BATCH),
                 shuffle_seed: self.seed,
                 tol,
                 drift_tol,
@@ -190,6 +197,7 @@ impl CompareArgs {
             samples: self.samples,
             targets: self.targets,
             seed: self.seed,
+            batch_size_given: self.batch_size.is_some(),
         })
     }
 }
@@ -244,7 +252,7 @@ pub fn run_experiment(
 ) -> Result<CompareResult> {
     let spec = &exp.run.spec;
     let data = data::load(&exp.dataset, spec, exp.samples, exp.targets, exp.seed)?;
-    if exp.run.batch_size > data.len() {
+    if exp.run.batch_size > data.len() && exp.batch_size_given {
         bail!(
             "--batch-size {} is larger than the dataset ({} samples); use 0 for the full batch",
             exp.run.batch_size,
@@ -341,10 +349,16 @@ impl Progress {
 pub fn main_compare() -> i32 {
     let args = match CompareArgs::try_parse() {
         Ok(a) => a,
-        Err(e) => {
-            let code = if e.use_stderr() { 2 } else { 0 };
+        Err(e) if !e.use_stderr() => {
+            // --help and --version.
             let _ = e.print();
-            return code;
+            return 0;
+        }
+        Err(e) => {
+            let text = e.render().to_string();
+            let first = text.lines().next().unwrap_or("error: bad arguments");
+            eprintln!("{first} (see compare --help)");
+            return 2;
         }
     };
     match compare_main(&args) {

@@ -126,3 +126,33 @@ pub fn spec(
         .with_dtype(dtype)
         .with_seed(seed)
 }
+
+/// A fresh, empty directory for one test's outputs.
+pub fn temp_dir(name: &str) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("backprop-test-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// Runs the `compare` binary with `args` and `--out dir --quiet`; returns (exit code, stdout, stderr).
+pub fn run_compare(dir: &std::path::Path, args: &[&str]) -> (i32, String, String) {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_compare"))
+        .args(args)
+        .arg("--out")
+        .arg(dir)
+        .arg("--quiet")
+        .output()
+        .expect("running compare");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// Reads and parses `dir/report.json`.
+pub fn report(dir: &std::path::Path) -> serde_json::Value {
+    let text = std::fs::read_to_string(dir.join("report.json")).expect("report.json");
+    serde_json::from_str(&text).expect("report.json parses")
+}

@@ -1,0 +1,208 @@
+//! The safetensors trace: what it holds, that its config reproduces the run byte for byte, and
+//! that real PyTorch can load and replay it.
+
+mod common;
+
+use backprop::{Activation, Loss, Matrix, Mlp, Params, Spec};
+use common::{report, run_compare as compare, temp_dir};
+use safetensors::SafeTensors;
+use std::path::{Path, PathBuf};
+
+fn f64s(st: &SafeTensors, name: &str) -> (Vec<usize>, Vec<f64>) {
+    let t = st.tensor(name).unwrap_or_else(|_| panic!("trace lacks {name}"));
+    assert_eq!(t.dtype(), safetensors::Dtype::F64, "{name}");
+    let v = t.data().chunks_exact(8).map(|c| f64::from_le_bytes(c.try_into().unwrap())).collect();
+    (t.shape().to_vec(), v)
+}
+
+fn indices(st: &SafeTensors, name: &str) -> Vec<usize> {
+    let t = st.tensor(name).unwrap();
+    assert_eq!(t.dtype(), safetensors::Dtype::I64);
+    t.data().chunks_exact(8).map(|c| i64::from_le_bytes(c.try_into().unwrap()) as usize).collect()
+}
+
+fn params_at(st: &SafeTensors, prefix: &str, depth: usize) -> Params<f64> {
+    let layers = (1..=depth)
+        .map(|k| {
+            let (shape, w) = f64s(st, &format!("{prefix}.W{k}"));
+            let (_, b) = f64s(st, &format!("{prefix}.b{k}"));
+            backprop::Layer { w: Matrix::from_vec(shape[0], shape[1], w), b: Some(b) }
+        })
+        .collect();
+    Params { layers }
+}
+
+const FLAGS: &[&str] = &[
+    "--layers",
+    "3,5,4,2",
+    "--activations",
+    "tanh,sigmoid,identity",
+    "--dataset",
+    "teacher",
+    "--samples",
+    "40",
+    "--batch-size",
+    "16",
+    "--steps",
+    "12",
+    "--lr",
+    "0.05",
+    "--seed",
+    "9",
+    "--trace",
+];
+
+#[test]
+fn the_trace_holds_exactly_what_was_computed() {
+    let dir = temp_dir("trace-content");
+    let (code, out, err) = compare(&dir, FLAGS);
+    assert_eq!(code, 0, "{out}{err}");
+    let bytes = std::fs::read(dir.join("trace.safetensors")).unwrap();
+    let st = SafeTensors::deserialize(&bytes).unwrap();
+    let (x_shape, x) = f64s(&st, "x");
+    let (y_shape, y) = f64s(&st, "y");
+    assert_eq!((x_shape.clone(), y_shape.clone()), (vec![40, 3], vec![40, 2]));
+    let (x, y) = (Matrix::from_vec(40, 3, x), Matrix::from_vec(40, 2, y));
+    let spec = Spec::new(vec![3, 5, 4, 2], vec![Activation::Tanh, Activation::Sigmoid, Activation::Identity])
+        .unwrap()
+        .with_loss(Loss::HalfSse);
+
+    // Replay the manual steps with the literal form, from init and the recorded batches.
+    let mut mlp = Mlp::<f64>::with_params(spec, params_at(&st, "init", 3)).unwrap();
+    let (_, manual_loss) = f64s(&st, "manual.loss");
+    let (_, torch_loss) = f64s(&st, "torch.loss");
+    assert_eq!(manual_loss.len(), 12);
+    let mut seen = vec![0usize; 40];
+    for t in 0..12 {
+        let idx = indices(&st, &format!("batch.{t}"));
+        assert!(idx.len() == 16 || idx.len() == 8, "step {t}: batch of {}", idx.len());
+        idx.iter().for_each(|&i| seen[i] += 1);
+        let mut xb = Matrix::zeros(idx.len(), 3);
+        let mut yb = Matrix::zeros(idx.len(), 2);
+        xb.gather_rows(&x, &idx);
+        yb.gather_rows(&y, &idx);
+        let (loss, grads) = mlp.gradients_literal(&xb, &yb);
+        assert!((loss - manual_loss[t]).abs() <= 1e-12 * loss.abs(), "step {t} loss");
+        assert!((torch_loss[t] - manual_loss[t]).abs() <= 1e-12 * loss.abs(), "step {t} torch loss");
+        let rec = params_at_grads(&st, &format!("manual.step{t}"), 3);
+        let tor = params_at_grads(&st, &format!("torch.step{t}"), 3);
+        for (a, b) in [(&grads, &rec), (&grads, &tor)] {
+            let d = a.flat().iter().zip(b.flat()).map(|(p, q)| (p - q).abs()).fold(0.0, f64::max);
+            assert!(d <= 1e-12, "step {t}: gradient differs by {d}");
+        }
+        mlp.sgd_step(&grads, 0.05);
+        let w = params_at(&st, &format!("manual.step{t}"), 3);
+        let d = w.flat().iter().zip(mlp.params().flat()).map(|(p, q)| (p - q).abs()).fold(0.0, f64::max);
+        assert!(d <= 1e-13, "step {t}: updated weights differ by {d}");
+        assert!(st.tensor(&format!("torch_free.step{t}.W3")).is_ok());
+    }
+    // 12 batches of 16 from a 40-sample set: epochs 1 and 2 cover every sample twice, a third partly.
+    assert!(seen.iter().all(|&c| c >= 2), "every sample seen in every epoch: {seen:?}");
+}
+
+fn params_at_grads(st: &SafeTensors, prefix: &str, depth: usize) -> Params<f64> {
+    let layers = (1..=depth)
+        .map(|k| {
+            let (shape, w) = f64s(st, &format!("{prefix}.dW{k}"));
+            let (_, b) = f64s(st, &format!("{prefix}.db{k}"));
+            backprop::Layer { w: Matrix::from_vec(shape[0], shape[1], w), b: Some(b) }
+        })
+        .collect();
+    Params { layers }
+}
+
+/// Flags that repeat a run, read back from a trace's `config` metadata.
+fn flags_from_config(config: &serde_json::Value) -> Vec<String> {
+    let join = |v: &serde_json::Value| {
+        v.as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e.to_string().trim_matches('"').to_string())
+            .collect::<Vec<_>>()
+            .join(",")
+    };
+    let mut f = vec![
+        "--layers".into(),
+        join(&config["layers"]),
+        "--activations".into(),
+        join(&config["activations"]),
+        "--loss".into(),
+        config["loss"].as_str().unwrap().into(),
+        "--lr".into(),
+        config["lr"].to_string(),
+        "--steps".into(),
+        config["steps"].to_string(),
+        "--batch-size".into(),
+        config["batch_size"].to_string(),
+        "--dtype".into(),
+        config["dtype"].as_str().unwrap().into(),
+        "--init".into(),
+        config["init"].as_str().unwrap().into(),
+        "--seed".into(),
+        config["seed"].to_string(),
+        "--dataset".into(),
+        config["dataset"].as_str().unwrap().into(),
+        "--samples".into(),
+        config["samples"].to_string(),
+        "--trace".into(),
+    ];
+    if config["bias"] == false {
+        f.push("--no-bias".into());
+    }
+    f
+}
+
+#[test]
+fn a_traces_config_reproduces_the_run_byte_for_byte() {
+    let first = temp_dir("trace-repro-1");
+    let second = temp_dir("trace-repro-2");
+    let (code, ..) = compare(&first, FLAGS);
+    assert_eq!(code, 0);
+    let bytes = std::fs::read(first.join("trace.safetensors")).unwrap();
+    let (_, meta) = SafeTensors::read_metadata(&bytes).unwrap();
+    let config: serde_json::Value =
+        serde_json::from_str(meta.metadata().as_ref().unwrap().get("config").unwrap()).unwrap();
+    assert_eq!(config, report(&first)["config"]);
+    let flags = flags_from_config(&config);
+    let flags: Vec<&str> = flags.iter().map(String::as_str).collect();
+    let (code, ..) = compare(&second, &flags);
+    assert_eq!(code, 0);
+    for file in ["trace.safetensors", "report.json", "metrics.csv"] {
+        assert!(
+            std::fs::read(first.join(file)).unwrap() == std::fs::read(second.join(file)).unwrap(),
+            "{file} differs between two runs of the same flags"
+        );
+    }
+}
+
+/// The Python that the setup script installed PyTorch into (or `BACKPROP_PYTHON`).
+fn python() -> PathBuf {
+    if let Some(p) = std::env::var_os("BACKPROP_PYTHON") {
+        return PathBuf::from(p);
+    }
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let torch = std::fs::canonicalize(root.join(".libtorch"))
+        .expect(".libtorch missing: run `bash scripts/setup-libtorch.sh` (README, Quick start)");
+    torch.ancestors().nth(4).unwrap().join("bin/python")
+}
+
+#[test]
+fn pytorch_loads_and_replays_a_fresh_trace() {
+    for dtype in ["f64", "f32"] {
+        let dir = temp_dir(&format!("trace-python-{dtype}"));
+        let mut flags = FLAGS.to_vec();
+        flags.extend(["--dtype", dtype, "--loss", "mse"]);
+        let (code, ..) = compare(&dir, &flags);
+        assert_eq!(code, 0);
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/replay_trace.py");
+        let out = std::process::Command::new(python())
+            .arg(script)
+            .arg(dir.join("trace.safetensors"))
+            .output()
+            .expect("running the replay script");
+        let text =
+            format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+        assert!(out.status.success(), "replay_trace.py failed:\n{text}");
+        assert!(text.contains("replayed 12 steps"), "{text}");
+    }
+}
