@@ -8,7 +8,8 @@ use serde_json::json;
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 
-use crate::data::{self, DatasetKind};
+use crate::check::Tolerance;
+use crate::data::{self, Dataset, DatasetKind};
 use crate::harness::{self, Fault, Outcome, RunConfig};
 use crate::params::Params;
 use crate::report;
@@ -32,11 +33,9 @@ Examples:
 
 Exit status: 0 equivalent, 1 not equivalent, 2 bad input.";
 
-/// Train the hand-written MLP and its libtorch twin side by side and prove, step by step, that they
-/// compute the same gradients and weights.
-#[derive(Parser, Debug, Clone)]
-#[command(name = "compare", version, after_help = EXAMPLES, allow_negative_numbers = true)]
-pub struct CompareArgs {
+/// The flags that describe a network, its data and its training, shared by `compare` and `train`.
+#[derive(clap::Args, Debug, Clone)]
+pub struct NetArgs {
     /// Widths n0,...,nL.
     #[arg(long, default_value = "1,16,16,1")]
     pub layers: String,
@@ -84,6 +83,18 @@ pub struct CompareArgs {
     /// Output directory.
     #[arg(long, default_value = "out")]
     pub out: PathBuf,
+    /// No progress bar, and only the essential line on the console.
+    #[arg(long)]
+    pub quiet: bool,
+}
+
+/// Train the hand-written MLP and its libtorch twin side by side and prove, step by step, that they
+/// compute the same gradients and weights.
+#[derive(Parser, Debug, Clone)]
+#[command(name = "compare", version, after_help = EXAMPLES, allow_negative_numbers = true)]
+pub struct CompareArgs {
+    #[command(flatten)]
+    pub net: NetArgs,
     /// Also write out/trace.safetensors, every tensor of every step.
     #[arg(long)]
     pub trace: bool,
@@ -105,27 +116,27 @@ pub struct CompareArgs {
     /// |z| above which a tanh unit counts as saturated (sigmoid: z outside [1 − s, s]).
     #[arg(long, default_value_t = 0.97)]
     pub saturation: f64,
-    /// No progress bar, and only the verdict line on the console.
-    #[arg(long)]
-    pub quiet: bool,
 }
 
-/// A validated experiment: the spec, the run configuration and where the data comes from.
+/// The validated [`NetArgs`]: the spec, the training and where the data comes from.
 #[derive(Clone, Debug)]
-pub struct Experiment {
-    /// The run.
-    pub run: RunConfig,
+pub struct Setup {
+    /// The network.
+    pub spec: Spec,
+    /// Learning rate η.
+    pub lr: f64,
+    /// SGD steps.
+    pub steps: usize,
+    /// Samples per step as given (`None`: [`DEFAULT_BATCH`], or the full batch for smaller data).
+    pub batch_size: Option<usize>,
     /// The dataset.
     pub dataset: DatasetKind,
     /// Samples of a built-in dataset.
     pub samples: usize,
     /// CSV target columns.
     pub targets: Option<usize>,
-    /// The seed.
+    /// The seed of weights, data and batch order.
     pub seed: u64,
-    /// Whether the batch size was chosen by the user (a default larger than the data means the
-    /// full batch; a chosen one is an error).
-    pub batch_size_given: bool,
 }
 
 fn positive_finite(name: &str, v: f64) -> Result<f64> {
@@ -135,25 +146,103 @@ fn positive_finite(name: &str, v: f64) -> Result<f64> {
     Ok(v)
 }
 
-impl CompareArgs {
-    /// Validates every flag into an [`Experiment`]; errors name the flag and value.
-    pub fn experiment(&self) -> Result<Experiment> {
+fn non_negative(name: &str, v: f64) -> Result<f64> {
+    if !v.is_finite() || v < 0.0 {
+        bail!("{name}: must be a finite number >= 0, got {v}");
+    }
+    Ok(v)
+}
+
+impl NetArgs {
+    /// Validates the flags into a [`Setup`]; errors name the flag and value.
+    pub fn setup(&self) -> Result<Setup> {
         let widths = parse_layers(&self.layers)?;
         if widths.len() < 2 {
             bail!("layers: {:?} has a single width; give at least n0,nL", self.layers);
         }
         let activations = parse_activations(&self.activations, widths.len() - 1)?;
-        let dtype: DType = self.dtype.parse()?;
         let spec = Spec::new(widths, activations)?
             .with_bias(!self.no_bias)
             .with_loss(self.loss.parse::<Loss>()?)
-            .with_dtype(dtype)
+            .with_dtype(self.dtype.parse::<DType>()?)
             .with_init(self.init.parse::<Init>()?)
             .with_seed(self.seed);
         let lr = positive_finite("--lr", self.lr)?;
         if self.steps == 0 {
             bail!("--steps: must be at least 1");
         }
+        Ok(Setup {
+            spec,
+            lr,
+            steps: self.steps,
+            batch_size: self.batch_size,
+            dataset: self.dataset.parse()?,
+            samples: self.samples,
+            targets: self.targets,
+            seed: self.seed,
+        })
+    }
+}
+
+impl Setup {
+    /// Loads the data and settles the batch size: the one given (an error when larger than the
+    /// data; 0 is the full batch), else [`DEFAULT_BATCH`] or the full batch if the data is smaller.
+    pub fn load_data(&self) -> Result<(Dataset, usize)> {
+        let data = data::load(&self.dataset, &self.spec, self.samples, self.targets, self.seed)?;
+        let n = data.len();
+        let batch = match self.batch_size {
+            Some(b) if b > n => {
+                bail!("--batch-size {b} is larger than the dataset ({n} samples); use 0 for the full batch")
+            }
+            Some(0) => n,
+            Some(b) => b,
+            None => DEFAULT_BATCH.min(n),
+        };
+        Ok((data, batch))
+    }
+
+    /// The configuration as a JSON object (report.json's `config`, the trace's metadata), with
+    /// the batch size actually used: enough to repeat the run with the same flags.
+    pub fn config_json(&self, batch_size: usize) -> serde_json::Value {
+        let s = &self.spec;
+        json!({
+            "layers": s.widths(),
+            "activations": s.activations().iter().map(|a| a.name()).collect::<Vec<_>>(),
+            "bias": s.bias(),
+            "loss": s.loss().name(),
+            "lr": self.lr,
+            "steps": self.steps,
+            "batch_size": batch_size,
+            "dtype": s.dtype().name(),
+            "init": s.init().name(),
+            "seed": self.seed,
+            "dataset": self.dataset.to_string(),
+            "samples": self.samples,
+            "targets": self.targets,
+        })
+    }
+}
+
+/// A validated compare run: the [`Setup`] and the harness's own settings.
+#[derive(Clone, Debug)]
+pub struct Experiment {
+    /// Network, training and data.
+    pub setup: Setup,
+    /// Lockstep tolerance.
+    pub tol: Tolerance,
+    /// Drift tolerance.
+    pub drift_tol: f64,
+    /// Injected fault.
+    pub fault: Option<Fault>,
+    /// Saturation threshold.
+    pub saturation: f64,
+}
+
+impl CompareArgs {
+    /// Validates every flag into an [`Experiment`]; errors name the flag and value.
+    pub fn experiment(&self) -> Result<Experiment> {
+        let setup = self.net.setup()?;
+        let dtype = setup.spec.dtype();
         let mut tol = harness::default_tolerance(dtype);
         if let Some(r) = self.rtol {
             tol.rtol = non_negative("--rtol", r)?;
@@ -165,71 +254,52 @@ impl CompareArgs {
             Some(d) => positive_finite("--drift-tol", d)?,
             None => harness::default_drift_tolerance(dtype),
         };
-        if !(0.0..1.0).contains(&self.saturation) || self.saturation <= 0.5 {
+        if !(self.saturation > 0.5 && self.saturation < 1.0) {
             bail!("--saturation: must lie in (0.5, 1), got {}", self.saturation);
         }
         let fault = self.inject_fault.as_deref().map(str::parse::<Fault>).transpose()?;
         if let Some(f) = fault {
-            if f.step >= self.steps {
-                bail!("--inject-fault: step {} is past the last step {}", f.step, self.steps - 1);
+            if f.step >= setup.steps {
+                bail!("--inject-fault: step {} is past the last step {}", f.step, setup.steps - 1);
+            }
+            if f.layer > setup.spec.depth() {
+                bail!(
+                    "--inject-fault: layer {} does not exist (the network has {} layers)",
+                    f.layer,
+                    setup.spec.depth()
+                );
             }
         }
-        let steps = self.steps;
-        let snapshot_steps = {
-            let mut s = vec![0, steps / 4, steps / 2, steps - 1];
-            s.dedup();
-            s
-        };
-        Ok(Experiment {
-            run: RunConfig {
-                spec,
-                lr,
-                steps,
-                batch_size: self.batch_size.unwrap_or(DEFAULT_BATCH),
-                shuffle_seed: self.seed,
-                tol,
-                drift_tol,
-                fault,
-                snapshot_steps,
-                saturation: self.saturation,
-            },
-            dataset: self.dataset.parse()?,
-            samples: self.samples,
-            targets: self.targets,
-            seed: self.seed,
-            batch_size_given: self.batch_size.is_some(),
-        })
+        Ok(Experiment { setup, tol, drift_tol, fault, saturation: self.saturation })
     }
-}
-
-fn non_negative(name: &str, v: f64) -> Result<f64> {
-    if !v.is_finite() || v < 0.0 {
-        bail!("{name}: must be a finite number >= 0, got {v}");
-    }
-    Ok(v)
 }
 
 impl Experiment {
-    /// The configuration as a JSON object (report.json's `config`, the trace's metadata): enough
-    /// to repeat the run with the same flags.
-    pub fn config_json(&self) -> serde_json::Value {
-        let s = &self.run.spec;
-        json!({
-            "layers": s.widths(),
-            "activations": s.activations().iter().map(|a| a.name()).collect::<Vec<_>>(),
-            "bias": s.bias(),
-            "loss": s.loss().name(),
-            "lr": self.run.lr,
-            "steps": self.run.steps,
-            "batch_size": self.run.batch_size,
-            "dtype": s.dtype().name(),
-            "init": s.init().name(),
-            "seed": self.seed,
-            "dataset": self.dataset.to_string(),
-            "samples": self.samples,
-            "targets": self.targets,
-            "inject_fault": self.run.fault.map(|f| format!("{}:{}:{}", f.step, f.layer, f.rel)),
-        })
+    /// The harness configuration for a batch size settled by [`Setup::load_data`].
+    pub fn run_config(&self, batch_size: usize) -> RunConfig {
+        let s = &self.setup;
+        let steps = s.steps;
+        let mut snapshot_steps = vec![0, steps / 4, steps / 2, steps - 1];
+        snapshot_steps.dedup();
+        RunConfig {
+            spec: s.spec.clone(),
+            lr: s.lr,
+            steps,
+            batch_size,
+            shuffle_seed: s.seed,
+            tol: self.tol,
+            drift_tol: self.drift_tol,
+            fault: self.fault,
+            snapshot_steps,
+            saturation: self.saturation,
+        }
+    }
+
+    /// [`Setup::config_json`] with the injected fault, if any.
+    pub fn config_json(&self, batch_size: usize) -> serde_json::Value {
+        let mut config = self.setup.config_json(batch_size);
+        config["inject_fault"] = json!(self.fault.map(|f| format!("{}:{}:{}", f.step, f.layer, f.rel)));
+        config
     }
 }
 
@@ -237,6 +307,8 @@ impl Experiment {
 pub struct CompareResult {
     /// The harness's outcome.
     pub outcome: Outcome,
+    /// The harness configuration it ran with.
+    pub run: RunConfig,
     /// Files written.
     pub written: Vec<PathBuf>,
 }
@@ -250,29 +322,16 @@ pub fn run_experiment(
     force: bool,
     quiet: bool,
 ) -> Result<CompareResult> {
-    let spec = &exp.run.spec;
-    let data = data::load(&exp.dataset, spec, exp.samples, exp.targets, exp.seed)?;
-    if exp.run.batch_size > data.len() && exp.batch_size_given {
-        bail!(
-            "--batch-size {} is larger than the dataset ({} samples); use 0 for the full batch",
-            exp.run.batch_size,
-            data.len()
-        );
-    }
-    let elem = match spec.dtype() {
-        DType::F32 => 4,
-        DType::F64 => 8,
-    };
+    let spec = &exp.setup.spec;
+    let (data, batch) = exp.setup.load_data()?;
+    let run = exp.run_config(batch);
     if want_trace {
-        let batch = if exp.run.batch_size == 0 { data.len() } else { exp.run.batch_size };
-        let bytes = trace::estimate_bytes(
-            exp.run.steps,
-            spec.param_count(),
-            batch,
-            data.len(),
-            spec.n_in() + spec.n_out(),
-            elem,
-        );
+        let elem = match spec.dtype() {
+            DType::F32 => 4,
+            DType::F64 => 8,
+        };
+        let cols = spec.n_in() + spec.n_out();
+        let bytes = trace::estimate_bytes(run.steps, spec.param_count(), batch, data.len(), cols, elem);
         if bytes > TRACE_LIMIT_BYTES && !force {
             bail!(
                 "--trace: the trace would take about {:.1} GiB (limit 2 GiB); fewer --steps, or add --force",
@@ -283,18 +342,18 @@ pub fn run_experiment(
     crate::fsio::prepare_dir(out)?;
 
     let mut tracer = want_trace.then(TraceWriter::new);
-    let mut bar = progress_bar(exp.run.steps as u64, quiet);
+    let mut bar = progress_bar(run.steps as u64, quiet);
     let tick = |t: usize| bar.tick_to(t as u64);
     let outcome = match spec.dtype() {
-        DType::F32 => harness::run::<f32>(&exp.run, &data, &Params::init(spec), tracer.as_mut(), tick)?,
-        DType::F64 => harness::run::<f64>(&exp.run, &data, &Params::init(spec), tracer.as_mut(), tick)?,
+        DType::F32 => harness::run::<f32>(&run, &data, &Params::init(spec), tracer.as_mut(), tick)?,
+        DType::F64 => harness::run::<f64>(&run, &data, &Params::init(spec), tracer.as_mut(), tick)?,
     };
     bar.finish();
 
     let mut written = Vec::new();
-    let config = exp.config_json();
+    let config = exp.config_json(batch);
     let report_path = out.join("report.json");
-    report::write_report(&report_path, exp, &config, &outcome)?;
+    report::write_report(&report_path, &run, &config, &outcome)?;
     written.push(report_path);
     let metrics_path = out.join("metrics.csv");
     report::write_metrics(&metrics_path, &outcome)?;
@@ -304,7 +363,7 @@ pub fn run_experiment(
         tr.write(&path, &config)?;
         written.push(path);
     }
-    Ok(CompareResult { outcome, written })
+    Ok(CompareResult { outcome, run, written })
 }
 
 /// A progress bar on stderr that appears only once a run has taken about a second, only on a
@@ -372,8 +431,8 @@ pub fn main_compare() -> i32 {
 
 fn compare_main(args: &CompareArgs) -> Result<i32> {
     let exp = args.experiment()?;
-    let result = run_experiment(&exp, &args.out, args.trace, args.force, args.quiet)?;
-    report::print_console(&exp, &result.outcome, &result.written, args.quiet);
+    let result = run_experiment(&exp, &args.net.out, args.trace, args.force, args.net.quiet)?;
+    report::print_console(&exp, &result.run, &result.outcome, &result.written, args.net.quiet);
     Ok(if result.outcome.equivalent { 0 } else { 1 })
 }
 

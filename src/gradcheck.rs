@@ -67,7 +67,7 @@ pub fn gradcheck_of(
             report.max_abs_err = err;
             report.worst = (p, analytic[p], numeric);
         }
-        if !(err <= atol + rtol * numeric.abs()) {
+        if err.is_nan() || err > atol + rtol * numeric.abs() {
             bail!(
                 "gradcheck: {} analytic {analytic:e} vs numeric {numeric:e} (difference {err:e})",
                 name_flat(mlp, p),

@@ -424,7 +424,7 @@ pub fn run<T: Scalar>(
         }
     }
 
-    if let Some(tr) = trace.as_deref_mut() {
+    if let Some(tr) = trace {
         tr.add("manual.loss".into(), vec![manual_losses.len()], &manual_losses);
         tr.add("torch.loss".into(), vec![torch_losses.len()], &torch_losses);
     }

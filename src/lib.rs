@@ -17,6 +17,7 @@ pub mod loss;
 pub mod manual;
 pub mod matrix;
 pub mod params;
+pub mod perf;
 pub mod reference;
 pub mod report;
 pub mod scalar;

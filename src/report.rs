@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use crate::check::epsilon;
 use crate::cli::Experiment;
 use crate::fsio;
-use crate::harness::Outcome;
+use crate::harness::{Outcome, RunConfig};
 
 /// Per-layer maxima over the run: (grad abs, grad rel, weight abs, weight rel, drift rel).
 pub fn per_layer_max(outcome: &Outcome, depth: usize) -> Vec<[f64; 5]> {
@@ -27,8 +27,8 @@ pub fn per_layer_max(outcome: &Outcome, depth: usize) -> Vec<[f64; 5]> {
 }
 
 /// The report as a JSON value (its field order is fixed, so the bytes are reproducible).
-pub fn report_json(exp: &Experiment, config: &serde_json::Value, o: &Outcome) -> serde_json::Value {
-    let spec = &exp.run.spec;
+pub fn report_json(run: &RunConfig, config: &serde_json::Value, o: &Outcome) -> serde_json::Value {
+    let spec = &run.spec;
     let per_layer: Vec<_> = per_layer_max(o, spec.depth())
         .iter()
         .enumerate()
@@ -49,14 +49,14 @@ pub fn report_json(exp: &Experiment, config: &serde_json::Value, o: &Outcome) ->
         "equivalent": o.equivalent,
         "steps": o.steps_run,
         "config": config,
-        "tolerance": { "rtol": exp.run.tol.rtol, "atol": exp.run.tol.atol },
+        "tolerance": { "rtol": run.tol.rtol, "atol": run.tol.atol },
         "machine_epsilon": epsilon(spec.dtype()),
         "max_abs_err": { "loss": o.max_abs.loss, "grad": o.max_abs.grad, "weight": o.max_abs.weight },
         "max_rel_err": { "loss": o.max_rel.loss, "grad": o.max_rel.grad, "weight": o.max_rel.weight },
         "drift": {
             "max_rel_err_weight": o.max_drift,
-            "tolerance": exp.run.drift_tol,
-            "within_tolerance": o.max_drift <= exp.run.drift_tol,
+            "tolerance": run.drift_tol,
+            "within_tolerance": o.max_drift <= run.drift_tol,
         },
         "first_divergence": o.first_divergence.as_ref().map(|d| json!({
             "step": d.step, "layer": d.layer, "tensor": d.tensor,
@@ -70,8 +70,8 @@ pub fn report_json(exp: &Experiment, config: &serde_json::Value, o: &Outcome) ->
 }
 
 /// Writes `report.json` atomically.
-pub fn write_report(path: &Path, exp: &Experiment, config: &serde_json::Value, o: &Outcome) -> Result<()> {
-    let mut text = serde_json::to_string_pretty(&report_json(exp, config, o)).context("report.json")?;
+pub fn write_report(path: &Path, run: &RunConfig, config: &serde_json::Value, o: &Outcome) -> Result<()> {
+    let mut text = serde_json::to_string_pretty(&report_json(run, config, o)).context("report.json")?;
     text.push('\n');
     fsio::write_atomic(path, text.as_bytes())
 }
@@ -133,14 +133,14 @@ fn fmt(v: f64) -> String {
 
 /// The console summary: the verdict, the per-layer table, the final losses, accuracy, and the
 /// paths written. With `quiet`, the verdict line alone.
-pub fn print_console(exp: &Experiment, o: &Outcome, written: &[PathBuf], quiet: bool) {
-    let spec = &exp.run.spec;
+pub fn print_console(exp: &Experiment, run: &RunConfig, o: &Outcome, written: &[PathBuf], quiet: bool) {
+    let spec = &run.spec;
     let verdict = if o.equivalent {
         format!(
             "EQUIVALENT: manual backprop and libtorch agree at every one of {} steps (rtol {:e}, atol {:e}, {})",
             o.steps_run,
-            exp.run.tol.rtol,
-            exp.run.tol.atol,
+            run.tol.rtol,
+            run.tol.atol,
             spec.dtype()
         )
     } else if let Some(d) = &o.first_divergence {
@@ -163,9 +163,9 @@ pub fn print_console(exp: &Experiment, o: &Outcome, written: &[PathBuf], quiet: 
         if spec.bias() { "on" } else { "off" },
         spec.loss(),
         spec.init(),
-        exp.run.lr,
-        if exp.run.batch_size == 0 { "full".to_string() } else { exp.run.batch_size.to_string() },
-        exp.dataset
+        run.lr,
+        if run.batch_size == 0 { "full".to_string() } else { run.batch_size.to_string() },
+        exp.setup.dataset
     );
     let _ = writeln!(s, "\nlargest errors over {} steps (lockstep: one step from the same weights; drift: two free trajectories)", o.steps_run);
     let _ = writeln!(
@@ -191,8 +191,8 @@ pub fn print_console(exp: &Experiment, o: &Outcome, written: &[PathBuf], quiet: 
         "\nmachine epsilon {:e}; drift {:.3e} (tolerance {:e}: {})",
         epsilon(spec.dtype()),
         o.max_drift,
-        exp.run.drift_tol,
-        if o.max_drift <= exp.run.drift_tol { "within" } else { "exceeded" }
+        run.drift_tol,
+        if o.max_drift <= run.drift_tol { "within" } else { "exceeded" }
     );
     let _ = writeln!(
         s,

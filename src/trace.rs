@@ -31,7 +31,7 @@ fn dtype_of<T: Scalar>() -> Dtype {
 }
 
 fn le_bytes<T: Scalar>(values: &[T]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(values.len() * std::mem::size_of::<T>());
+    let mut out = Vec::with_capacity(std::mem::size_of_val(values));
     for &v in values {
         match T::DTYPE {
             DType::F32 => out.extend_from_slice(&(v.to64() as f32).to_le_bytes()),

@@ -1,4 +1,7 @@
 //! The literal form: one sample at a time, index for index as the exercise sheet writes it.
+//!
+//! The loops run over indices i and j on purpose, so the code reads like the equations.
+#![allow(clippy::needless_range_loop)]
 
 use crate::matrix::Matrix;
 use crate::params::Params;

@@ -1,0 +1,132 @@
+//! Timing one SGD step of the manual trainer against libtorch, side by side in one process.
+
+use anyhow::Result;
+use std::time::Instant;
+use tch::{nn, nn::Module, nn::OptimizerConfig, Device, Kind, Tensor};
+
+use crate::activation::Activation;
+use crate::manual::{Mlp, Workspace};
+use crate::matrix::Matrix;
+use crate::reference::{matrix_to_tensor, torch_activation, torch_loss, weight_to_torch};
+use crate::scalar::Scalar;
+use crate::spec::Spec;
+
+/// One benchmark size: tanh hidden layers, identity output.
+#[derive(Clone, Debug)]
+pub struct Case {
+    /// Widths n0..nL.
+    pub widths: Vec<usize>,
+    /// Samples per step.
+    pub batch: usize,
+    /// The target ratio torch time / manual time.
+    pub target: f64,
+}
+
+/// The sizes of the performance table.
+pub fn cases() -> Vec<Case> {
+    vec![
+        Case { widths: vec![2, 16, 1], batch: 32, target: 50.0 },
+        Case { widths: vec![2, 32, 32, 1], batch: 64, target: 20.0 },
+        Case { widths: vec![64, 256, 256, 256, 10], batch: 128, target: 2.0 },
+        Case { widths: vec![784, 1024, 1024, 10], batch: 256, target: 1.1 },
+    ]
+}
+
+/// The spec of a benchmark case in dtype `T`.
+pub fn case_spec<T: Scalar>(case: &Case) -> Result<Spec> {
+    let depth = case.widths.len() - 1;
+    let mut acts = vec![Activation::Tanh; depth];
+    acts[depth - 1] = Activation::Identity;
+    Ok(Spec::new(case.widths.clone(), acts)?.with_dtype(T::DTYPE).with_seed(1))
+}
+
+/// Floating-point operations of one SGD step: 2 per weight and sample in each of the forward
+/// product, the backward product and the weight-gradient product.
+pub fn flops(spec: &Spec, batch: usize) -> f64 {
+    6.0 * spec.param_count() as f64 * batch as f64
+}
+
+/// A libtorch training step with nothing copied out: the fair opponent of the manual step.
+pub struct TorchTrainer {
+    _vs: nn::VarStore,
+    layers: Vec<nn::Linear>,
+    acts: Vec<Activation>,
+    opt: nn::Optimizer,
+    loss: crate::spec::Loss,
+}
+
+impl TorchTrainer {
+    /// The spec's network in libtorch, with the given initial weights.
+    pub fn new<T: Scalar>(mlp: &Mlp<T>, lr: f64) -> Result<TorchTrainer> {
+        let spec = mlp.spec();
+        let vs = nn::VarStore::new(Device::Cpu);
+        let root = vs.root();
+        let layers: Vec<nn::Linear> = mlp
+            .params()
+            .layers
+            .iter()
+            .enumerate()
+            .map(|(k, p)| {
+                let ws = root.var_copy(&format!("w{k}"), &weight_to_torch(&p.w));
+                let bs = p.b.as_ref().map(|b| root.var_copy(&format!("b{k}"), &Tensor::from_slice(b)));
+                nn::Linear { ws, bs }
+            })
+            .collect();
+        let opt = nn::Sgd::default().build(&vs, lr)?;
+        Ok(TorchTrainer { _vs: vs, layers, acts: spec.activations().to_vec(), opt, loss: spec.loss() })
+    }
+
+    /// One step: zero_grad, forward, loss, backward, SGD update; returns the loss.
+    pub fn step(&mut self, x: &Tensor, y: &Tensor) -> f64 {
+        self.opt.zero_grad();
+        let out = self
+            .layers
+            .iter()
+            .zip(&self.acts)
+            .fold(x.shallow_clone(), |z, (l, &phi)| torch_activation(phi, &l.forward(&z)));
+        let loss = torch_loss(self.loss, &out, y);
+        loss.backward();
+        self.opt.step();
+        loss.double_value(&[])
+    }
+}
+
+/// Median time per step in seconds of (manual, torch), measured alternately: `reps` rounds, each
+/// timing `iters` manual steps and then `iters` torch steps, after a warm-up of each.
+pub fn time_case<T: Scalar>(case: &Case, reps: usize, iters: usize) -> Result<(f64, f64)> {
+    let spec = case_spec::<T>(case)?;
+    let mut mlp = Mlp::<T>::new(spec.clone())?;
+    let lr = 1e-4;
+    let mut torch = TorchTrainer::new(&mlp, lr)?;
+    let x = Matrix::<T>::from_fn(case.batch, spec.n_in(), |i, j| {
+        T::of(((i * 7 + j * 3) % 11) as f64 / 11.0 - 0.5)
+    });
+    let y = Matrix::<T>::from_fn(case.batch, spec.n_out(), |i, j| T::of(((i + j) % 5) as f64 / 5.0 - 0.5));
+    let (xt, yt) = (matrix_to_tensor(&x).to_kind(T::KIND), matrix_to_tensor(&y).to_kind(T::KIND));
+    let _ = Kind::Float;
+    let mut ws = Workspace::new(&spec, case.batch);
+    let lr_t = T::of(lr);
+    for _ in 0..iters.max(3) {
+        mlp.train_step(&mut ws, &x, &y, lr_t);
+        torch.step(&xt, &yt);
+    }
+    let (mut m, mut t) = (Vec::with_capacity(reps), Vec::with_capacity(reps));
+    for _ in 0..reps {
+        let start = Instant::now();
+        for _ in 0..iters {
+            std::hint::black_box(mlp.train_step(&mut ws, &x, &y, lr_t));
+        }
+        m.push(start.elapsed().as_secs_f64() / iters as f64);
+        let start = Instant::now();
+        for _ in 0..iters {
+            std::hint::black_box(torch.step(&xt, &yt));
+        }
+        t.push(start.elapsed().as_secs_f64() / iters as f64);
+    }
+    Ok((median(&mut m), median(&mut t)))
+}
+
+fn median(v: &mut [f64]) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
+}
