@@ -8,6 +8,7 @@ use std::fmt;
 use std::str::FromStr;
 
 use crate::scalar::Scalar;
+use crate::vmath;
 
 /// Negative-side slope of [`Activation::LeakyRelu`] (torch's default).
 pub const LEAKY_RELU_SLOPE: f64 = 0.01;
@@ -75,12 +76,13 @@ impl Activation {
     /// assert_eq!(Activation::LeakyRelu.apply(-2.0_f64), -0.02);
     /// assert_eq!(Activation::Sigmoid.apply(0.0_f64), 0.5);
     /// ```
+    #[inline(always)]
     pub fn apply<T: Scalar>(self, a: T) -> T {
         let one = T::one();
         match self {
             Activation::Identity => a,
-            Activation::Sigmoid => sigmoid(a),
-            Activation::Tanh => a.tanh(),
+            Activation::Sigmoid => vmath::sigmoid(a),
+            Activation::Tanh => vmath::tanh(a),
             // `a > 0` is false for NaN: keep NaN flowing, as torch does.
             Activation::Relu => {
                 if a > T::zero() || a.is_nan() {
@@ -111,7 +113,7 @@ impl Activation {
                 }
             }
             Activation::Gelu => a * T::of(0.5) * (one + (a * T::FRAC_1_SQRT_2()).erf()),
-            Activation::Silu => a / (one + (-a).exp()),
+            Activation::Silu => a * vmath::sigmoid(a),
         }
     }
 
@@ -127,6 +129,7 @@ impl Activation {
     /// assert_eq!(s.derivative(0.3, z), z * (1.0 - z));
     /// assert_eq!(Activation::Relu.derivative(0.0_f64, 0.0), 0.0);
     /// ```
+    #[inline(always)]
     pub fn derivative<T: Scalar>(self, a: T, z: T) -> T {
         let one = T::one();
         match self {
@@ -173,16 +176,140 @@ impl Activation {
                 a.mul_add(pdf, cdf)
             }
             Activation::Silu => {
-                let s = sigmoid(a);
+                let s = vmath::sigmoid(a);
                 s * (one + a * (one - s))
             }
         }
     }
+
+    /// `z[i] = φ(a[i])` over a whole layer: [`Activation::apply`] with the choice of φ made
+    /// once, compiled for the widest SIMD the CPU has (AVX-512, AVX2+FMA, or the baseline).
+    pub fn forward_slice<T: Scalar>(self, a: &[T], z: &mut [T]) {
+        assert_eq!(a.len(), z.len(), "forward_slice: lengths differ");
+        // SAFETY: each version runs only on a CPU that `simd::level` found to have its features.
+        match simd::level() {
+            simd::Level::Avx512 => unsafe { simd::forward_avx512(self, a, z) },
+            simd::Level::Avx2 => unsafe { simd::forward_avx2(self, a, z) },
+            simd::Level::Base => forward_generic(self, a, z),
+        }
+    }
+
+    /// `d[i] *= φ'(a[i])` over a whole layer, given `z = φ(a)`: the ⊙ of eq. (7) in matrix form.
+    pub fn backward_slice<T: Scalar>(self, a: &[T], z: &[T], d: &mut [T]) {
+        assert!(a.len() == d.len() && z.len() == d.len(), "backward_slice: lengths differ");
+        // SAFETY: as in `forward_slice`.
+        match simd::level() {
+            simd::Level::Avx512 => unsafe { simd::backward_avx512(self, a, z, d) },
+            simd::Level::Avx2 => unsafe { simd::backward_avx2(self, a, z, d) },
+            simd::Level::Base => backward_generic(self, a, z, d),
+        }
+    }
 }
 
-/// σ(a) = 1 / (1 + e^−a), finite for every finite `a` (e^−a overflows to ∞, and 1/∞ = 0).
-fn sigmoid<T: Scalar>(a: T) -> T {
-    T::one() / (T::one() + (-a).exp())
+// One loop per φ, so the compiler sees a straight-line body it can vectorise.
+#[inline(always)]
+fn forward_generic<T: Scalar>(phi: Activation, a: &[T], z: &mut [T]) {
+    match phi {
+        Activation::Identity => z.copy_from_slice(a),
+        Activation::Sigmoid => z.iter_mut().zip(a).for_each(|(z, &a)| *z = vmath::sigmoid(a)),
+        Activation::Tanh => z.iter_mut().zip(a).for_each(|(z, &a)| *z = vmath::tanh(a)),
+        Activation::Relu => z.iter_mut().zip(a).for_each(|(z, &a)| *z = Activation::Relu.apply(a)),
+        Activation::LeakyRelu => z.iter_mut().zip(a).for_each(|(z, &a)| *z = Activation::LeakyRelu.apply(a)),
+        Activation::Silu => z.iter_mut().zip(a).for_each(|(z, &a)| *z = Activation::Silu.apply(a)),
+        other => z.iter_mut().zip(a).for_each(|(z, &a)| *z = other.apply(a)),
+    }
+}
+
+#[inline(always)]
+fn backward_generic<T: Scalar>(phi: Activation, a: &[T], z: &[T], d: &mut [T]) {
+    let each = |f: &dyn Fn(T, T) -> T, d: &mut [T]| {
+        for ((d, &a), &z) in d.iter_mut().zip(a).zip(z) {
+            *d = *d * f(a, z);
+        }
+    };
+    match phi {
+        Activation::Identity => {}
+        Activation::Sigmoid => {
+            for (d, &z) in d.iter_mut().zip(z) {
+                *d = *d * (z * (T::one() - z));
+            }
+        }
+        Activation::Tanh => {
+            for (d, &z) in d.iter_mut().zip(z) {
+                *d = *d * z.mul_add(-z, T::one());
+            }
+        }
+        Activation::Relu => {
+            for (d, &z) in d.iter_mut().zip(z) {
+                *d = if z <= T::zero() { T::zero() } else { *d };
+            }
+        }
+        Activation::LeakyRelu => {
+            let slope = T::of(LEAKY_RELU_SLOPE);
+            for (d, &a) in d.iter_mut().zip(a) {
+                *d = if a > T::zero() { *d } else { *d * slope };
+            }
+        }
+        other => each(&|a, z| other.derivative(a, z), d),
+    }
+}
+
+/// Runtime dispatch to code compiled for wider SIMD than the build's baseline.
+mod simd {
+    use super::{backward_generic, forward_generic, Activation};
+    use crate::scalar::Scalar;
+
+    /// The widest instruction set this CPU offers, of those the kernels are compiled for.
+    #[derive(Clone, Copy)]
+    pub(super) enum Level {
+        Avx512,
+        Avx2,
+        Base,
+    }
+
+    #[inline]
+    pub(super) fn level() -> Level {
+        #[cfg(target_arch = "x86_64")]
+        {
+            // Cached by std after the first call: an atomic load.
+            if std::arch::is_x86_feature_detected!("avx512f") {
+                return Level::Avx512;
+            }
+            if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma") {
+                return Level::Avx2;
+            }
+        }
+        Level::Base
+    }
+
+    macro_rules! versions {
+        ($feature:literal, $fwd:ident, $bwd:ident) => {
+            /// # Safety
+            /// The CPU must support the target features.
+            #[cfg(target_arch = "x86_64")]
+            #[target_feature(enable = $feature)]
+            pub(super) unsafe fn $fwd<T: Scalar>(phi: Activation, a: &[T], z: &mut [T]) {
+                forward_generic(phi, a, z)
+            }
+            /// # Safety
+            /// The CPU must support the target features.
+            #[cfg(target_arch = "x86_64")]
+            #[target_feature(enable = $feature)]
+            pub(super) unsafe fn $bwd<T: Scalar>(phi: Activation, a: &[T], z: &[T], d: &mut [T]) {
+                backward_generic(phi, a, z, d)
+            }
+            #[cfg(not(target_arch = "x86_64"))]
+            pub(super) unsafe fn $fwd<T: Scalar>(phi: Activation, a: &[T], z: &mut [T]) {
+                forward_generic(phi, a, z)
+            }
+            #[cfg(not(target_arch = "x86_64"))]
+            pub(super) unsafe fn $bwd<T: Scalar>(phi: Activation, a: &[T], z: &[T], d: &mut [T]) {
+                backward_generic(phi, a, z, d)
+            }
+        };
+    }
+    versions!("avx2,fma", forward_avx2, backward_avx2);
+    versions!("avx512f,avx2,fma", forward_avx512, backward_avx512);
 }
 
 impl fmt::Display for Activation {

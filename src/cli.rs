@@ -368,20 +368,20 @@ pub fn run_experiment(
 
 /// A progress bar on stderr that appears only once a run has taken about a second, only on a
 /// terminal, and never with `--quiet`.
-struct Progress {
+pub(crate) struct Progress {
     bar: Option<indicatif::ProgressBar>,
     start: std::time::Instant,
     len: u64,
     enabled: bool,
 }
 
-fn progress_bar(len: u64, quiet: bool) -> Progress {
+pub(crate) fn progress_bar(len: u64, quiet: bool) -> Progress {
     let enabled = !quiet && std::io::stderr().is_terminal();
     Progress { bar: None, start: std::time::Instant::now(), len, enabled }
 }
 
 impl Progress {
-    fn tick_to(&mut self, t: u64) {
+    pub(crate) fn tick_to(&mut self, t: u64) {
         if self.enabled && self.bar.is_none() && self.start.elapsed().as_secs_f64() > 1.0 {
             let bar = indicatif::ProgressBar::new(self.len);
             if let Ok(style) =
@@ -396,7 +396,7 @@ impl Progress {
         }
     }
 
-    fn finish(&self) {
+    pub(crate) fn finish(&self) {
         if let Some(bar) = &self.bar {
             bar.finish_and_clear();
         }

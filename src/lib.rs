@@ -23,6 +23,9 @@ pub mod report;
 pub mod scalar;
 pub mod spec;
 pub mod trace;
+pub mod train;
+pub mod vmath;
+pub mod weights;
 
 pub use activation::Activation;
 pub use manual::{Mlp, Workspace};

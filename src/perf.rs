@@ -2,12 +2,11 @@
 
 use anyhow::Result;
 use std::time::Instant;
-use tch::{nn, nn::Module, nn::OptimizerConfig, Device, Kind, Tensor};
 
 use crate::activation::Activation;
 use crate::manual::{Mlp, Workspace};
 use crate::matrix::Matrix;
-use crate::reference::{matrix_to_tensor, torch_activation, torch_loss, weight_to_torch};
+use crate::reference::{matrix_to_tensor, Trainer};
 use crate::scalar::Scalar;
 use crate::spec::Spec;
 
@@ -46,64 +45,18 @@ pub fn flops(spec: &Spec, batch: usize) -> f64 {
     6.0 * spec.param_count() as f64 * batch as f64
 }
 
-/// A libtorch training step with nothing copied out: the fair opponent of the manual step.
-pub struct TorchTrainer {
-    _vs: nn::VarStore,
-    layers: Vec<nn::Linear>,
-    acts: Vec<Activation>,
-    opt: nn::Optimizer,
-    loss: crate::spec::Loss,
-}
-
-impl TorchTrainer {
-    /// The spec's network in libtorch, with the given initial weights.
-    pub fn new<T: Scalar>(mlp: &Mlp<T>, lr: f64) -> Result<TorchTrainer> {
-        let spec = mlp.spec();
-        let vs = nn::VarStore::new(Device::Cpu);
-        let root = vs.root();
-        let layers: Vec<nn::Linear> = mlp
-            .params()
-            .layers
-            .iter()
-            .enumerate()
-            .map(|(k, p)| {
-                let ws = root.var_copy(&format!("w{k}"), &weight_to_torch(&p.w));
-                let bs = p.b.as_ref().map(|b| root.var_copy(&format!("b{k}"), &Tensor::from_slice(b)));
-                nn::Linear { ws, bs }
-            })
-            .collect();
-        let opt = nn::Sgd::default().build(&vs, lr)?;
-        Ok(TorchTrainer { _vs: vs, layers, acts: spec.activations().to_vec(), opt, loss: spec.loss() })
-    }
-
-    /// One step: zero_grad, forward, loss, backward, SGD update; returns the loss.
-    pub fn step(&mut self, x: &Tensor, y: &Tensor) -> f64 {
-        self.opt.zero_grad();
-        let out = self
-            .layers
-            .iter()
-            .zip(&self.acts)
-            .fold(x.shallow_clone(), |z, (l, &phi)| torch_activation(phi, &l.forward(&z)));
-        let loss = torch_loss(self.loss, &out, y);
-        loss.backward();
-        self.opt.step();
-        loss.double_value(&[])
-    }
-}
-
 /// Median time per step in seconds of (manual, torch), measured alternately: `reps` rounds, each
 /// timing `iters` manual steps and then `iters` torch steps, after a warm-up of each.
 pub fn time_case<T: Scalar>(case: &Case, reps: usize, iters: usize) -> Result<(f64, f64)> {
     let spec = case_spec::<T>(case)?;
     let mut mlp = Mlp::<T>::new(spec.clone())?;
     let lr = 1e-4;
-    let mut torch = TorchTrainer::new(&mlp, lr)?;
+    let mut torch = Trainer::new(&mlp, lr)?;
     let x = Matrix::<T>::from_fn(case.batch, spec.n_in(), |i, j| {
         T::of(((i * 7 + j * 3) % 11) as f64 / 11.0 - 0.5)
     });
     let y = Matrix::<T>::from_fn(case.batch, spec.n_out(), |i, j| T::of(((i + j) % 5) as f64 / 5.0 - 0.5));
     let (xt, yt) = (matrix_to_tensor(&x).to_kind(T::KIND), matrix_to_tensor(&y).to_kind(T::KIND));
-    let _ = Kind::Float;
     let mut ws = Workspace::new(&spec, case.batch);
     let lr_t = T::of(lr);
     for _ in 0..iters.max(3) {

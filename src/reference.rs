@@ -6,6 +6,7 @@ use anyhow::{Context, Result};
 use tch::{nn, nn::Module, nn::OptimizerConfig, Device, Kind, Reduction, Tensor};
 
 use crate::activation::Activation;
+use crate::manual::Mlp;
 use crate::matrix::Matrix;
 use crate::params::{Layer, Params};
 use crate::scalar::Scalar;
@@ -168,5 +169,62 @@ impl Reference {
         let grads = self.collect(|t| t.grad());
         self.opt.step();
         RefStep { loss: T::of(loss.double_value(&[])), grads, params: self.params() }
+    }
+}
+
+/// A libtorch training step with nothing copied out: the fair opponent of the manual step.
+pub struct Trainer {
+    _vs: nn::VarStore,
+    layers: Vec<nn::Linear>,
+    acts: Vec<Activation>,
+    opt: nn::Optimizer,
+    loss: Loss,
+}
+
+impl Trainer {
+    /// The spec's network in libtorch, with the given initial weights.
+    pub fn new<T: Scalar>(mlp: &Mlp<T>, lr: f64) -> Result<Trainer> {
+        let spec = mlp.spec();
+        let mut vs = nn::VarStore::new(Device::Cpu);
+        // New variables take the store's kind: set it before they are made.
+        vs.set_kind(T::KIND);
+        let root = vs.root();
+        let layers: Vec<nn::Linear> = mlp
+            .params()
+            .layers
+            .iter()
+            .enumerate()
+            .map(|(k, p)| {
+                let ws = root.var_copy(&format!("w{k}"), &weight_to_torch(&p.w));
+                let bs = p.b.as_ref().map(|b| root.var_copy(&format!("b{k}"), &Tensor::from_slice(b)));
+                nn::Linear { ws, bs }
+            })
+            .collect();
+        let opt = nn::Sgd::default().build(&vs, lr)?;
+        Ok(Trainer { _vs: vs, layers, acts: spec.activations().to_vec(), opt, loss: spec.loss() })
+    }
+
+    /// One step: zero_grad, forward, loss, backward, SGD update; returns the loss.
+    pub fn step(&mut self, x: &Tensor, y: &Tensor) -> f64 {
+        self.opt.zero_grad();
+        let out = self
+            .layers
+            .iter()
+            .zip(&self.acts)
+            .fold(x.shallow_clone(), |z, (l, &phi)| torch_activation(phi, &l.forward(&z)));
+        let loss = torch_loss(self.loss, &out, y);
+        loss.backward();
+        self.opt.step();
+        loss.double_value(&[])
+    }
+
+    /// The current weights, in the seed's layout.
+    pub fn params<T: Scalar>(&self) -> Params<T> {
+        let layers = self
+            .layers
+            .iter()
+            .map(|l| Layer { w: weight_from_torch(&l.ws), b: l.bs.as_ref().map(tensor_to_vec) })
+            .collect();
+        Params { layers }
     }
 }

@@ -27,6 +27,23 @@ pub trait Scalar:
     /// The error function, as libm computes it (for the exact GELU).
     fn erf(self) -> Self;
 
+    /// ln 2 split for Cody–Waite range reduction: `n·LN2_HI` is exact for the exponents `n`
+    /// that [`crate::vmath::exp`] meets, and `LN2_HI + LN2_LO` is ln 2 to twice the precision.
+    const LN2_HI: Self;
+    /// See [`Scalar::LN2_HI`].
+    const LN2_LO: Self;
+    /// 1.5·2^p (p the mantissa width): adding it rounds to an integer kept in the low bits.
+    const ROUND_SHIFTER: Self;
+    /// Inputs of [`crate::vmath::exp`] are clamped to `[EXP_LO, EXP_HI]`: below, e^x would leave
+    /// the normal range; above, it overflows to ∞ as it should.
+    const EXP_LO: Self;
+    /// See [`Scalar::EXP_LO`].
+    const EXP_HI: Self;
+
+    /// 2^(n − 1) for `shifted = n + ROUND_SHIFTER` (n an integer within the clamped range),
+    /// built directly in the exponent bits.
+    fn pow2_minus_one(shifted: Self) -> Self;
+
     /// Converts from `f64`, rounding to nearest.
     fn of(x: f64) -> Self {
         <Self as NumCast>::from(x).expect("f64 converts to every Scalar")
@@ -63,6 +80,18 @@ pub trait Scalar:
 
 impl Scalar for f32 {
     const DTYPE: DType = DType::F32;
+    const LN2_HI: f32 = 0.693_359_4;
+    const LN2_LO: f32 = -2.121_944_4e-4;
+    const ROUND_SHIFTER: f32 = 12_582_912.0;
+    const EXP_LO: f32 = -86.0;
+    const EXP_HI: f32 = 89.0;
+    #[inline(always)]
+    fn pow2_minus_one(shifted: f32) -> f32 {
+        // The low 9 bits of the shifted value's bits hold n (mod 512); shifting them into the
+        // exponent field, with the bias 127 − 1, gives 2^(n−1).
+        f32::from_bits(shifted.to_bits().wrapping_add(126) << 23)
+    }
+    #[inline]
     fn erf(self) -> Self {
         libm::erff(self)
     }
@@ -88,6 +117,18 @@ impl Scalar for f32 {
 
 impl Scalar for f64 {
     const DTYPE: DType = DType::F64;
+    // 0.693147180369123816490, the top 32 bits of ln 2 (fdlibm's ln2_hi).
+    const LN2_HI: f64 = f64::from_bits(0x3fe6_2e42_fee0_0000);
+    const LN2_LO: f64 = 1.908_214_929_270_587_7e-10;
+    const ROUND_SHIFTER: f64 = 6_755_399_441_055_744.0;
+    const EXP_LO: f64 = -707.0;
+    const EXP_HI: f64 = 710.0;
+    #[inline(always)]
+    fn pow2_minus_one(shifted: f64) -> f64 {
+        // As for f32: the low 12 bits hold n (mod 4096); bias 1023 − 1.
+        f64::from_bits(shifted.to_bits().wrapping_add(1022) << 52)
+    }
+    #[inline]
     fn erf(self) -> Self {
         libm::erf(self)
     }

@@ -58,10 +58,7 @@ impl<T: Scalar> Workspace<T> {
             gemm(T::one(), z_prev, Op::N, &layer.w, Op::N, beta, a);
             let z = &mut after[0];
             z.set_rows(n);
-            let phi = self.spec.activations()[k];
-            for (z, &a) in z.as_mut_slice().iter_mut().zip(a.as_slice()) {
-                *z = phi.apply(a);
-            }
+            self.spec.activations()[k].forward_slice(a.as_slice(), z.as_mut_slice());
         }
         &self.z[self.spec.depth() - 1]
     }
@@ -112,15 +109,11 @@ impl<T: Scalar> Workspace<T> {
                 let below = &mut lower[k - 2];
                 below.set_rows(n);
                 gemm(T::one(), delta, Op::N, &params.layers[k - 1].w, Op::T, T::zero(), below);
-                let phi = self.spec.activations()[k - 2];
-                for ((d, &a), &z) in below
-                    .as_mut_slice()
-                    .iter_mut()
-                    .zip(self.a[k - 2].as_slice())
-                    .zip(self.z[k - 2].as_slice())
-                {
-                    *d = *d * phi.derivative(a, z);
-                }
+                self.spec.activations()[k - 2].backward_slice(
+                    self.a[k - 2].as_slice(),
+                    self.z[k - 2].as_slice(),
+                    below.as_mut_slice(),
+                );
             }
         }
         loss
