@@ -13,6 +13,7 @@ pub mod loss;
 pub mod manual;
 pub mod matrix;
 pub mod params;
+pub mod plot;
 pub mod reference;
 pub mod scalar;
 pub mod spec;
