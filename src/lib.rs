@@ -18,6 +18,7 @@ pub mod manual;
 pub mod matrix;
 pub mod params;
 pub mod perf;
+pub mod plot;
 pub mod reference;
 pub mod report;
 pub mod scalar;
