@@ -10,6 +10,7 @@ use std::path::{Path, PathBuf};
 
 use crate::check::Tolerance;
 use crate::data::{self, Dataset, DatasetKind};
+use crate::figures;
 use crate::harness::{self, Fault, Outcome, RunConfig};
 use crate::params::Params;
 use crate::report;
@@ -363,6 +364,15 @@ pub fn run_experiment(
         tr.write(&path, &config)?;
         written.push(path);
     }
+    let images = figures::write_figures(out, &run, &outcome)?;
+    let index = figures::write_index(
+        out,
+        &report::verdict(&run, &outcome),
+        &report::summary_text(exp, &run, &outcome),
+        &images,
+    )?;
+    written.extend(images);
+    written.push(index);
     Ok(CompareResult { outcome, run, written })
 }
 

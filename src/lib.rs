@@ -10,6 +10,7 @@ pub mod activation;
 pub mod check;
 pub mod cli;
 pub mod data;
+pub mod figures;
 pub mod fsio;
 pub mod gradcheck;
 pub mod harness;

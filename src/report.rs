@@ -131,27 +131,27 @@ fn fmt(v: f64) -> String {
     format!("{v:e}")
 }
 
-/// The console summary: the verdict, the per-layer table, the final losses, accuracy, and the
-/// paths written. With `quiet`, the verdict line alone.
-pub fn print_console(exp: &Experiment, run: &RunConfig, o: &Outcome, written: &[PathBuf], quiet: bool) {
-    let spec = &run.spec;
-    let verdict = if o.equivalent {
+/// The verdict line.
+pub fn verdict(run: &RunConfig, o: &Outcome) -> String {
+    if o.equivalent {
         format!(
             "EQUIVALENT: manual backprop and libtorch agree at every one of {} steps (rtol {:e}, atol {:e}, {})",
             o.steps_run,
             run.tol.rtol,
             run.tol.atol,
-            spec.dtype()
+            run.spec.dtype()
         )
     } else if let Some(d) = &o.first_divergence {
         format!("NOT EQUIVALENT: first divergence at {d}")
     } else {
         format!("NOT EQUIVALENT: non-finite values at different steps ({})", o.non_finite)
-    };
-    println!("{verdict}");
-    if quiet {
-        return;
     }
+}
+
+/// The summary under the verdict: the network, the per-layer table of the largest errors, the
+/// final losses and accuracy (the files written are listed by [`print_console`]).
+pub fn summary_text(exp: &Experiment, run: &RunConfig, o: &Outcome) -> String {
+    let spec = &run.spec;
     let mut s = String::new();
     let widths: Vec<String> = spec.widths().iter().map(|w| w.to_string()).collect();
     let _ = writeln!(
@@ -205,6 +205,17 @@ pub fn print_console(exp: &Experiment, run: &RunConfig, o: &Outcome, written: &[
     if o.non_finite.manual.is_some() || o.non_finite.torch.is_some() {
         let _ = writeln!(s, "non-finite values: {} (the run stopped there)", o.non_finite);
     }
+    s
+}
+
+/// The console summary: the verdict, the per-layer table, the final losses, accuracy, and the
+/// paths written. With `quiet`, the verdict line alone.
+pub fn print_console(exp: &Experiment, run: &RunConfig, o: &Outcome, written: &[PathBuf], quiet: bool) {
+    println!("{}", verdict(run, o));
+    if quiet {
+        return;
+    }
+    let mut s = summary_text(exp, run, o);
     let _ = writeln!(s, "\nwrote:");
     for p in written {
         let _ = writeln!(s, "  {}", p.display());
