@@ -10,13 +10,13 @@ use crate::fsio;
 use crate::harness::{LayerStep, Outcome, RunConfig};
 use crate::plot::{histogram_grid, line_chart, line_grid, HistCell, HistRow, Panel, Series};
 
-/// Mean, standard deviation and share (%) saturated of a layer's activations.
-pub fn summary(phi: Activation, z: &[f64], saturation: f64) -> (f64, f64, f64) {
+/// Mean, standard deviation and share (%) saturated of a layer's activations (`units` columns).
+pub fn summary(phi: Activation, z: &[f64], units: usize, saturation: f64) -> (f64, f64, f64) {
     let finite: Vec<f64> = z.iter().copied().filter(|v| v.is_finite()).collect();
     let n = finite.len().max(1) as f64;
     let mean = finite.iter().sum::<f64>() / n;
     let var = finite.iter().map(|v| (v - mean) * (v - mean)).sum::<f64>() / n;
-    (mean, var.sqrt(), crate::harness::saturated_pct(phi, z, saturation))
+    (mean, var.sqrt(), crate::harness::saturated_pct(phi, z, units, saturation))
 }
 
 /// What "saturated" means for φ, for captions.
@@ -24,7 +24,7 @@ pub fn saturation_rule(phi: Activation, s: f64) -> String {
     match phi {
         Activation::Tanh => format!("|z| > {s}"),
         Activation::Sigmoid => format!("z < {:.2} or z > {s}", 1.0 - s),
-        Activation::Relu => "z = 0 (dead)".to_string(),
+        Activation::Relu => "dead units, z = 0 for every sample".to_string(),
         _ => "never".to_string(),
     }
 }
@@ -113,7 +113,7 @@ pub fn write_figures(out: &Path, run: &RunConfig, o: &Outcome) -> Result<Vec<Pat
             o.snapshots
                 .iter()
                 .map(|s| {
-                    let (mean, std, sat) = summary(phi, &s.z[k - 1], run.saturation);
+                    let (mean, std, sat) = summary(phi, &s.z[k - 1], spec.widths()[k], run.saturation);
                     format!("step {}: mean {mean:.2}, std {std:.2}, {sat:.1}% sat.", s.step)
                 })
                 .collect()

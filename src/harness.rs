@@ -241,19 +241,23 @@ fn all_finite<T: Scalar>(p: &Params<T>) -> bool {
         .all(|l| l.w.as_slice().iter().all(|v| v.is_finite()) && l.b.iter().flatten().all(|v| v.is_finite()))
 }
 
-/// The share (%) of activations of layer φ that are saturated: tanh |z| > s; sigmoid z < 1 − s or
-/// z > s; relu z = 0 (dead); other activations do not saturate (0).
-pub fn saturated_pct(phi: Activation, z: &[f64], s: f64) -> f64 {
-    if z.is_empty() {
+/// The share (%) of a layer's activations that are saturated, for `z` holding `units` columns
+/// (one row per sample): tanh |z| > s; sigmoid z < 1 − s or z > s; relu: the share of dead
+/// units, those with z = 0 for every sample; other activations do not saturate (0).
+pub fn saturated_pct(phi: Activation, z: &[f64], units: usize, s: f64) -> f64 {
+    if z.is_empty() || units == 0 {
         return 0.0;
     }
-    let hit = |v: f64| match phi {
-        Activation::Tanh => v.abs() > s,
-        Activation::Sigmoid => v < 1.0 - s || v > s,
-        Activation::Relu => v == 0.0,
-        _ => false,
-    };
-    100.0 * z.iter().filter(|&&v| hit(v)).count() as f64 / z.len() as f64
+    let share = |hits: usize, of: usize| 100.0 * hits as f64 / of as f64;
+    match phi {
+        Activation::Tanh => share(z.iter().filter(|v| v.abs() > s).count(), z.len()),
+        Activation::Sigmoid => share(z.iter().filter(|&&v| v < 1.0 - s || v > s).count(), z.len()),
+        Activation::Relu => {
+            let dead = (0..units).filter(|&j| z.iter().skip(j).step_by(units).all(|&v| v == 0.0)).count();
+            share(dead, units)
+        }
+        _ => 0.0,
+    }
 }
 
 /// Trains both sides for `cfg.steps` steps on `data` and compares them; fills `trace` when given.
@@ -387,7 +391,7 @@ pub fn run<T: Scalar>(
             l.grad_norm = frob(g.w.as_slice());
             l.update_ratio = cfg.lr * l.grad_norm / frob(before.layers[k].w.as_slice());
             let z: Vec<f64> = ws.activations(k + 1).as_slice().iter().map(|v| v.to64()).collect();
-            l.saturated_pct = saturated_pct(spec.activations()[k], &z, cfg.saturation);
+            l.saturated_pct = saturated_pct(spec.activations()[k], &z, spec.widths()[k + 1], cfg.saturation);
         }
         if out.first_divergence.is_none() {
             out.first_divergence = Divergence::first(t, &reports);

@@ -24,6 +24,7 @@ pub mod reference;
 pub mod report;
 pub mod scalar;
 pub mod spec;
+pub mod study;
 pub mod trace;
 pub mod train;
 pub mod vmath;

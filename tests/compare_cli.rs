@@ -2,12 +2,19 @@
 
 mod common;
 
-use common::{report, run_compare as compare, temp_dir};
+use common::{assert_picture, report, run_compare as compare, temp_dir};
 
 #[test]
 fn default_run_is_equivalent_and_writes_every_file() {
     let dir = temp_dir("default");
-    let (code, stdout, stderr) = compare(&dir, &[]);
+    // Not --quiet: the console lists every file written.
+    let out =
+        std::process::Command::new(env!("CARGO_BIN_EXE_compare")).arg("--out").arg(&dir).output().unwrap();
+    let (code, stdout, stderr) = (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+    );
     assert_eq!(code, 0, "stdout: {stdout}\nstderr: {stderr}");
     assert!(stdout.starts_with("EQUIVALENT"), "{stdout}");
     let r = report(&dir);
@@ -23,6 +30,13 @@ fn default_run_is_equivalent_and_writes_every_file() {
         let e = r["max_rel_err"][key].as_f64().unwrap();
         assert!(e.is_finite() && e < 1e-8, "max_rel_err.{key} = {e}");
     }
+    for png in ["loss.png", "equivalence.png", "saturation_hist.png", "saturation.png", "grad_norms.png"] {
+        assert_picture(&dir.join(png), backprop::plot::WIDTH, backprop::plot::HEIGHT);
+        assert!(stdout.contains(png), "{png} not listed: {stdout}");
+    }
+    let index = std::fs::read_to_string(dir.join("index.html")).unwrap();
+    assert!(index.contains("EQUIVALENT") && index.contains("<img src=\"equivalence.png\""), "{index}");
+    assert!(!index.contains("<script") && !index.contains("http"), "index.html is static and offline");
     let metrics = std::fs::read_to_string(dir.join("metrics.csv")).unwrap();
     let lines: Vec<&str> = metrics.lines().collect();
     assert_eq!(lines.len(), 1001, "a header and one row per step");

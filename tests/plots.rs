@@ -1,13 +1,15 @@
 //! Every chart type written to disk, decoded back with the `png` crate, and checked for size and
 //! for actually containing a picture.
 
-use std::collections::HashSet;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use backprop::plot::{
     histogram, histogram_grid, line_chart, line_grid, HistCell, HistRow, Panel, Series, HEIGHT, WIDTH,
 };
 use proptest::prelude::*;
+
+mod common;
+use common::assert_picture;
 
 /// A fresh directory under the system temp dir, removed on drop.
 struct TempDir(PathBuf);
@@ -38,25 +40,6 @@ impl Drop for TempDir {
     fn drop(&mut self) {
         let _ = std::fs::remove_dir_all(&self.0);
     }
-}
-
-/// Decodes `path` and checks its size and that it holds a real picture: many distinct colours
-/// (anti-aliased text and lines) and a fair share of non-white pixels.
-fn assert_picture(path: &Path, width: u32, min_height: u32) -> u32 {
-    let file = std::fs::File::open(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    let mut reader = png::Decoder::new(file).read_info().unwrap();
-    let mut buf = vec![0; reader.output_buffer_size()];
-    let info = reader.next_frame(&mut buf).unwrap();
-    assert_eq!(info.width, width, "{}", path.display());
-    assert!(info.height >= min_height, "{}: height {}", path.display(), info.height);
-    assert_eq!(info.color_type, png::ColorType::Rgb, "{}", path.display());
-    let pixels: Vec<[u8; 3]> =
-        buf[..info.buffer_size()].chunks_exact(3).map(|c| [c[0], c[1], c[2]]).collect();
-    let distinct: HashSet<_> = pixels.iter().collect();
-    let non_white = pixels.iter().filter(|p| **p != [255, 255, 255]).count();
-    assert!(distinct.len() > 100, "{}: only {} colours", path.display(), distinct.len());
-    assert!(non_white * 100 > pixels.len(), "{}: {non_white} non-white pixels", path.display());
-    info.height
 }
 
 fn decay(rate: f64, noise: f64) -> Vec<(f64, f64)> {

@@ -156,3 +156,22 @@ pub fn report(dir: &std::path::Path) -> serde_json::Value {
     let text = std::fs::read_to_string(dir.join("report.json")).expect("report.json");
     serde_json::from_str(&text).expect("report.json parses")
 }
+
+/// Decodes `path` and checks its size and that it holds a real picture: many distinct colours
+/// (anti-aliased text and lines) and a fair share of non-white pixels.
+pub fn assert_picture(path: &std::path::Path, width: u32, min_height: u32) -> u32 {
+    let file = std::fs::File::open(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let mut reader = png::Decoder::new(file).read_info().unwrap();
+    let mut buf = vec![0; reader.output_buffer_size()];
+    let info = reader.next_frame(&mut buf).unwrap();
+    assert_eq!(info.width, width, "{}", path.display());
+    assert!(info.height >= min_height, "{}: height {}", path.display(), info.height);
+    assert_eq!(info.color_type, png::ColorType::Rgb, "{}", path.display());
+    let pixels: Vec<[u8; 3]> =
+        buf[..info.buffer_size()].chunks_exact(3).map(|c| [c[0], c[1], c[2]]).collect();
+    let distinct: std::collections::HashSet<_> = pixels.iter().collect();
+    let non_white = pixels.iter().filter(|p| **p != [255, 255, 255]).count();
+    assert!(distinct.len() > 100, "{}: only {} colours", path.display(), distinct.len());
+    assert!(non_white * 100 > pixels.len(), "{}: {non_white} non-white pixels", path.display());
+    info.height
+}
