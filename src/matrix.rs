@@ -1,7 +1,9 @@
-//! A dense row-major matrix, and the one GEMM entry point the batched code uses.
+//! A dense row-major matrix, and the one GEMM entry point the batched code uses (the `gemm`
+//! crate: its small-matrix kernels need no packing, which is what small networks spend on).
 
 use crate::scalar::Scalar;
 use std::ops::{Index, IndexMut};
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 /// A dense `rows × cols` matrix stored row-major: entry (i, j) at `data[i * cols + j]`.
 ///
@@ -140,24 +142,60 @@ pub fn gemm<T: Scalar>(
     };
     assert_eq!(k, kb, "gemm: inner dimensions differ ({m}×{k} by {kb}×{n})");
     assert_eq!((c.rows, c.cols), (m, n), "gemm: output is {}×{}, product is {m}×{n}", c.rows, c.cols);
+    let parallelism = match THREADS.load(Ordering::Relaxed) {
+        t if t > 1 => gemm::Parallelism::Rayon(t),
+        _ => gemm::Parallelism::None,
+    };
     // SAFETY: the shapes were checked against the three buffers' lengths just above (each buffer
     // holds exactly rows·cols entries), and `c` is borrowed mutably, so it aliases neither input.
+    // The gemm crate computes dst ← α·dst + β·lhs·rhs (its α and β are the other way round), and
+    // takes column stride before row stride.
+    IN_GEMM.with(|g| g.set(true));
     unsafe {
-        T::gemm_raw(
+        gemm::gemm(
             m,
-            k,
             n,
-            alpha,
-            a.data.as_ptr(),
-            rsa,
-            csa,
-            b.data.as_ptr(),
-            rsb,
-            csb,
-            beta,
+            k,
             c.data.as_mut_ptr(),
-            c.cols as isize,
             1,
+            c.cols as isize,
+            beta != T::zero(),
+            a.data.as_ptr(),
+            csa,
+            rsa,
+            b.data.as_ptr(),
+            csb,
+            rsb,
+            beta,
+            alpha,
+            false,
+            false,
+            false,
+            parallelism,
         )
     }
+    IN_GEMM.with(|g| g.set(false));
+}
+
+thread_local! {
+    static IN_GEMM: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Whether this thread is inside [`gemm`]: lets an allocation-counting allocator tell the GEMM
+/// crate's own packing buffers (which it allocates per call for some shapes) from the rest.
+pub fn in_gemm() -> bool {
+    IN_GEMM.with(|g| g.get())
+}
+
+static THREADS: AtomicUsize = AtomicUsize::new(1);
+
+/// Sets how many threads the manual MLP's matrix products use (default 1; more run on rayon's
+/// pool). Applies to every later [`gemm`] in the process.
+pub fn set_threads(n: usize) {
+    THREADS.store(n.max(1), Ordering::Relaxed);
+}
+
+/// The thread count set by [`set_threads`].
+pub fn threads() -> usize {
+    THREADS.load(Ordering::Relaxed)
 }

@@ -83,3 +83,106 @@ fn median(v: &mut [f64]) -> f64 {
     v.sort_by(f64::total_cmp);
     v[v.len() / 2]
 }
+
+/// One row of the performance table.
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
+pub struct Row {
+    /// Widths, e.g. "2-16-1".
+    pub network: String,
+    /// Samples per step.
+    pub batch: usize,
+    /// f32 or f64.
+    pub dtype: String,
+    /// Threads for both implementations.
+    pub threads: usize,
+    /// Median seconds per step, manual.
+    pub manual_s: f64,
+    /// Median seconds per step, libtorch.
+    pub torch_s: f64,
+    /// GFLOP per step (6 × parameters × batch).
+    pub gflop: f64,
+    /// The target ratio.
+    pub target: f64,
+}
+
+fn measure_all(threads: usize, quick: bool) -> Result<Vec<Row>> {
+    tch::set_num_threads(threads as i32);
+    crate::matrix::set_threads(threads);
+    let mut rows = Vec::new();
+    for case in cases() {
+        for dtype in ["f32", "f64"] {
+            // Aim for ~30 ms per timed block (10 ms when quick), from one step's time of each side.
+            let (m1, t1) = match dtype {
+                "f32" => time_case::<f32>(&case, 1, 1)?,
+                _ => time_case::<f64>(&case, 1, 1)?,
+            };
+            let budget = if quick { 0.01 } else { 0.03 };
+            let iters = ((budget / m1.max(t1)).ceil() as usize).clamp(1, 2000);
+            let reps = if quick { 3 } else { 9 };
+            let (m, t) = match dtype {
+                "f32" => time_case::<f32>(&case, reps, iters)?,
+                _ => time_case::<f64>(&case, reps, iters)?,
+            };
+            let spec = case_spec::<f64>(&case)?;
+            rows.push(Row {
+                network: case.widths.iter().map(|w| w.to_string()).collect::<Vec<_>>().join("-"),
+                batch: case.batch,
+                dtype: dtype.into(),
+                threads,
+                manual_s: m,
+                torch_s: t,
+                gflop: flops(&spec, case.batch) / 1e9,
+                target: case.target,
+            });
+        }
+    }
+    Ok(rows)
+}
+
+fn fmt_time(s: f64) -> String {
+    if s < 1e-3 {
+        format!("{:.1} µs", s * 1e6)
+    } else {
+        format!("{:.2} ms", s * 1e3)
+    }
+}
+
+/// The table as Markdown.
+pub fn table(rows: &[Row]) -> String {
+    let mut s = String::from(
+        "| network | batch | dtype | threads | manual / step | libtorch / step | torch ÷ manual | target | manual GFLOP/s | libtorch GFLOP/s |\n\
+         |---|---|---|---|---|---|---|---|---|---|\n",
+    );
+    for r in rows {
+        let ratio = r.torch_s / r.manual_s;
+        s.push_str(&format!(
+            "| {} tanh | {} | {} | {} | {} | {} | {:.2}× | ≥ {}× {} | {:.1} | {:.1} |\n",
+            r.network,
+            r.batch,
+            r.dtype,
+            r.threads,
+            fmt_time(r.manual_s),
+            fmt_time(r.torch_s),
+            ratio,
+            r.target,
+            if ratio >= r.target { "met" } else { "missed" },
+            r.gflop / r.manual_s,
+            r.gflop / r.torch_s,
+        ));
+    }
+    s
+}
+
+/// The `bench` binary: measures every size with 1 and then 2 threads on both sides (the GEMM's
+/// threads and libtorch's intra-op threads) and prints one Markdown table; `--quick` takes fewer,
+/// shorter samples.
+pub fn main_bench() -> Result<()> {
+    let quick = std::env::args().any(|a| a == "--quick");
+    let mut rows = Vec::new();
+    for threads in [1, 2] {
+        eprintln!("measuring with {threads} thread(s)...");
+        rows.extend(measure_all(threads, quick)?);
+    }
+    println!("{}", table(&rows));
+    Ok(())
+}

@@ -40,6 +40,9 @@ pub trait Scalar:
     /// See [`Scalar::EXP_LO`].
     const EXP_HI: Self;
 
+    /// Terms of e^r's Taylor series needed at this precision (|r| ≤ ln2/2).
+    const EXP_TERMS: usize;
+
     /// 2^(n − 1) for `shifted = n + ROUND_SHIFTER` (n an integer within the clamped range),
     /// built directly in the exponent bits.
     fn pow2_minus_one(shifted: Self) -> Self;
@@ -53,29 +56,6 @@ pub trait Scalar:
     fn to64(self) -> f64 {
         <f64 as NumCast>::from(self).expect("every Scalar converts to f64")
     }
-
-    /// `C ← α·op(A)·op(B) + β·C` on raw row/column strides, by `matrixmultiply`.
-    ///
-    /// # Safety
-    /// The pointers and strides must describe valid `m×k`, `k×n` and `m×n` matrices; `c` must not
-    /// alias `a` or `b`.
-    #[allow(clippy::too_many_arguments)]
-    unsafe fn gemm_raw(
-        m: usize,
-        k: usize,
-        n: usize,
-        alpha: Self,
-        a: *const Self,
-        rsa: isize,
-        csa: isize,
-        b: *const Self,
-        rsb: isize,
-        csb: isize,
-        beta: Self,
-        c: *mut Self,
-        rsc: isize,
-        csc: isize,
-    );
 }
 
 impl Scalar for f32 {
@@ -85,6 +65,8 @@ impl Scalar for f32 {
     const ROUND_SHIFTER: f32 = 12_582_912.0;
     const EXP_LO: f32 = -86.0;
     const EXP_HI: f32 = 89.0;
+    // 0.347^8/8! = 5e−9, below half an f32 ulp.
+    const EXP_TERMS: usize = 8;
     #[inline(always)]
     fn pow2_minus_one(shifted: f32) -> f32 {
         // The low 9 bits of the shifted value's bits hold n (mod 512); shifting them into the
@@ -94,24 +76,6 @@ impl Scalar for f32 {
     #[inline]
     fn erf(self) -> Self {
         libm::erff(self)
-    }
-    unsafe fn gemm_raw(
-        m: usize,
-        k: usize,
-        n: usize,
-        alpha: f32,
-        a: *const f32,
-        rsa: isize,
-        csa: isize,
-        b: *const f32,
-        rsb: isize,
-        csb: isize,
-        beta: f32,
-        c: *mut f32,
-        rsc: isize,
-        csc: isize,
-    ) {
-        matrixmultiply::sgemm(m, k, n, alpha, a, rsa, csa, b, rsb, csb, beta, c, rsc, csc)
     }
 }
 
@@ -123,6 +87,7 @@ impl Scalar for f64 {
     const ROUND_SHIFTER: f64 = 6_755_399_441_055_744.0;
     const EXP_LO: f64 = -707.0;
     const EXP_HI: f64 = 710.0;
+    const EXP_TERMS: usize = 14;
     #[inline(always)]
     fn pow2_minus_one(shifted: f64) -> f64 {
         // As for f32: the low 12 bits hold n (mod 4096); bias 1023 − 1.
@@ -131,23 +96,5 @@ impl Scalar for f64 {
     #[inline]
     fn erf(self) -> Self {
         libm::erf(self)
-    }
-    unsafe fn gemm_raw(
-        m: usize,
-        k: usize,
-        n: usize,
-        alpha: f64,
-        a: *const f64,
-        rsa: isize,
-        csa: isize,
-        b: *const f64,
-        rsb: isize,
-        csb: isize,
-        beta: f64,
-        c: *mut f64,
-        rsc: isize,
-        csc: isize,
-    ) {
-        matrixmultiply::dgemm(m, k, n, alpha, a, rsa, csa, b, rsb, csb, beta, c, rsc, csc)
     }
 }

@@ -1,4 +1,4 @@
-//! exp, tanh and the sigmoid written so that a loop over a slice compiles to SIMD: no branches
+//! exp, expm1, tanh and the sigmoid written so that a loop over a slice compiles to SIMD: no branches
 //! (selects only), no calls, no tables. The batched MLP spends most of its non-GEMM time here;
 //! libm's scalar functions cost 6 ns an element, these a fraction of that once vectorised.
 //!
@@ -7,9 +7,9 @@
 
 use crate::scalar::Scalar;
 
-/// 1/k! for k = 0..13: the Taylor series of e^r, enough for |r| ≤ ln2/2 to f64 precision
-/// (the first term left out is below 2^−57).
-const EXP_TAYLOR: [f64; 14] = [
+/// 1/k! for k = 0..14: the Taylor series of e^r, enough for |r| ≤ ln2/2 to f64 precision
+/// (the first term left out is below 2^−57); f32 uses the first [`Scalar::EXP_TERMS`].
+const EXP_TAYLOR: [f64; 15] = [
     1.0,
     1.0,
     1.0 / 2.0,
@@ -24,31 +24,9 @@ const EXP_TAYLOR: [f64; 14] = [
     1.0 / 39916800.0,
     1.0 / 479001600.0,
     1.0 / 6227020800.0,
+    1.0 / 87178291200.0,
 ];
 
-/// The odd Taylor coefficients of tanh, x, x³, ..., x²⁹ (from the Bernoulli numbers); on
-/// |x| < 0.375 the first term left out is below 2^−56 of the result.
-const TANH_TAYLOR: [f64; 15] = [
-    1.0,
-    -0.333_333_333_333_333_3,
-    0.133_333_333_333_333_33,
-    -0.053_968_253_968_253_97,
-    0.021_869_488_536_155_203,
-    -0.008_863_235_529_902_197,
-    0.003_592_128_036_572_481,
-    -0.001_455_834_387_051_318_3,
-    0.000_590_027_440_945_586,
-    -0.000_239_129_114_243_552_48,
-    9.691_537_956_929_451e-5,
-    -3.927_832_388_331_683e-5,
-    1.591_890_506_932_896_4e-5,
-    -6.451_689_215_655_431e-6,
-    2.614_771_151_290_754_6e-6,
-];
-
-/// Below this |x|, tanh is its Taylor series; above, 1 − 2/(e^{2|x|} + 1), whose cancellation
-/// there costs less than one bit.
-const TANH_SERIES_BELOW: f64 = 0.375;
 /// 2|x| is clamped here: tanh(22) rounds to 1 in f64 (and f32), and e^44 is finite.
 const TANH_SATURATES_AT: f64 = 44.0;
 
@@ -56,7 +34,7 @@ const TANH_SATURATES_AT: f64 = 44.0;
 fn horner<T: Scalar>(coeffs: &[f64], x: T) -> T {
     let mut p = T::of(coeffs[coeffs.len() - 1]);
     for &c in coeffs[..coeffs.len() - 1].iter().rev() {
-        p = p * x + T::of(c);
+        p = p.mul_add(x, T::of(c));
     }
     p
 }
@@ -71,7 +49,7 @@ pub fn exp<T: Scalar>(x: T) -> T {
     let n = shifted - T::ROUND_SHIFTER;
     let r = xc - n * T::LN2_HI - n * T::LN2_LO;
     // 2·p(r)·2^(n−1): 2^n itself would overflow one step early, near the top of the range.
-    let y = (horner(&EXP_TAYLOR, r) * T::of(2.0)) * T::pow2_minus_one(shifted);
+    let y = (horner(&EXP_TAYLOR[..T::EXP_TERMS], r) * T::of(2.0)) * T::pow2_minus_one(shifted);
     if x.is_nan() {
         x
     } else {
@@ -79,20 +57,39 @@ pub fn exp<T: Scalar>(x: T) -> T {
     }
 }
 
-/// tanh x.
+/// e^x − 1, accurate also near 0: with x = n·ln2 + r as in [`exp`],
+/// e^x − 1 = 2^n·(e^r − 1) + (2^n − 1), where e^r − 1 = r·Σ r^k/(k+1)! loses nothing to
+/// cancellation and 2^n − 1 is exact.
+#[inline(always)]
+pub fn expm1<T: Scalar>(x: T) -> T {
+    let xc = x.max(T::EXP_LO).min(T::EXP_HI);
+    let shifted = xc * T::of(std::f64::consts::LOG2_E) + T::ROUND_SHIFTER;
+    let n = shifted - T::ROUND_SHIFTER;
+    let r = xc - n * T::LN2_HI - n * T::LN2_LO;
+    // 1/(k+1)! is EXP_TAYLOR shifted by one.
+    let em1_r = r * horner(&EXP_TAYLOR[1..=T::EXP_TERMS], r);
+    let half_scale = T::pow2_minus_one(shifted);
+    let scale = half_scale + half_scale;
+    let y = scale.mul_add(em1_r, scale - T::one());
+    if x.is_nan() {
+        x
+    } else {
+        y
+    }
+}
+
+/// tanh x = sign(x)·m/(m + 2) with m = e^{2|x|} − 1: one polynomial, no cancellation anywhere.
 #[inline(always)]
 pub fn tanh<T: Scalar>(x: T) -> T {
     let ax = x.abs();
-    let series = x * horner(&TANH_TAYLOR, x * x);
-    let e = exp((ax + ax).min(T::of(TANH_SATURATES_AT)));
-    let big = T::one() - T::of(2.0) / (e + T::one());
-    let big = if x < T::zero() { -big } else { big };
+    let m = expm1((ax + ax).min(T::of(TANH_SATURATES_AT)));
+    let t = m / (m + T::of(2.0));
     if x.is_nan() {
         x
-    } else if ax < T::of(TANH_SERIES_BELOW) {
-        series
+    } else if x < T::zero() {
+        -t
     } else {
-        big
+        t
     }
 }
 

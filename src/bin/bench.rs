@@ -1,0 +1,9 @@
+//! `bench`: time per SGD step of the manual trainer and libtorch, side by side, for the sizes of
+//! the performance table, in f32 and f64, with 1 and 2 threads. `--quick` for a rough table.
+
+fn main() {
+    if let Err(e) = backprop::perf::main_bench() {
+        eprintln!("error: {}", backprop::cli::one_line(&e));
+        std::process::exit(2);
+    }
+}

@@ -1,0 +1,123 @@
+//! The steady-state training step allocates nothing of its own: every buffer is allocated once,
+//! in the workspace, and reused. Proven with a counting global allocator that counts the
+//! allocations made on the test's own thread while steps run.
+//!
+//! The one exception is inside the GEMM crate, which allocates a packing buffer per call for some
+//! shapes (it takes no caller-provided workspace); those are counted apart, via
+//! `backprop::matrix::in_gemm`, and printed.
+
+use backprop::{Activation, DType, Matrix, Mlp, Scalar, Spec, Workspace};
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::cell::Cell;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+struct Counting;
+
+static ALLOCATIONS: AtomicUsize = AtomicUsize::new(0);
+static IN_GEMM: AtomicUsize = AtomicUsize::new(0);
+
+thread_local! {
+    static COUNTING: Cell<bool> = const { Cell::new(false) };
+}
+
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        count();
+        System.alloc(layout)
+    }
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        count();
+        System.realloc(ptr, layout, new_size)
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        System.dealloc(ptr, layout)
+    }
+}
+
+fn count() {
+    if COUNTING.with(Cell::get) {
+        let slot = if backprop::matrix::in_gemm() { &IN_GEMM } else { &ALLOCATIONS };
+        slot.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+#[global_allocator]
+static GLOBAL: Counting = Counting;
+
+/// Allocations made on this thread by `f`: (outside the GEMM crate, inside it).
+fn allocations_in(f: impl FnOnce()) -> (usize, usize) {
+    let before = (ALLOCATIONS.load(Ordering::Relaxed), IN_GEMM.load(Ordering::Relaxed));
+    COUNTING.with(|c| c.set(true));
+    f();
+    COUNTING.with(|c| c.set(false));
+    (ALLOCATIONS.load(Ordering::Relaxed) - before.0, IN_GEMM.load(Ordering::Relaxed) - before.1)
+}
+
+fn steady_state_allocations<T: Scalar>(spec: Spec, batches: &[usize]) -> (usize, usize) {
+    let max = *batches.iter().max().unwrap();
+    let mut mlp = Mlp::<T>::new(spec.clone()).unwrap();
+    let mut ws = Workspace::new(&spec, max);
+    let x = Matrix::<T>::from_fn(max, spec.n_in(), |i, j| T::of(((i * 3 + j) % 7) as f64 / 7.0 - 0.5));
+    let y = Matrix::<T>::from_fn(max, spec.n_out(), |i, j| T::of(((i + 2 * j) % 5) as f64 / 5.0 - 0.5));
+    let (mut xb, mut yb) = (x.clone(), y.clone());
+    let lr = T::of(1e-3);
+    let mut step = |mlp: &mut Mlp<T>, n: usize| {
+        xb.set_rows(n);
+        yb.set_rows(n);
+        xb.as_mut_slice().copy_from_slice(&x.as_slice()[..n * spec.n_in()]);
+        yb.as_mut_slice().copy_from_slice(&y.as_slice()[..n * spec.n_out()]);
+        mlp.train_step(&mut ws, &xb, &yb, lr);
+    };
+    // Warm-up: whatever the GEMM crate keeps per thread is set up by the first steps.
+    for &n in batches {
+        step(&mut mlp, n);
+    }
+    allocations_in(|| {
+        for _ in 0..5 {
+            for &n in batches {
+                step(&mut mlp, n);
+            }
+        }
+    })
+}
+
+#[test]
+fn a_training_step_allocates_nothing_of_its_own_once_warm() {
+    for phi in Activation::ALL {
+        for bias in [true, false] {
+            for dtype in [DType::F32, DType::F64] {
+                let spec = Spec::new(vec![3, 16, 8, 2], vec![phi, phi, Activation::Identity])
+                    .unwrap()
+                    .with_bias(bias)
+                    .with_dtype(dtype);
+                // Full batches and a shorter last mini-batch, as an epoch has.
+                let (own, gemm) = match dtype {
+                    DType::F32 => steady_state_allocations::<f32>(spec, &[32, 32, 7]),
+                    DType::F64 => steady_state_allocations::<f64>(spec, &[32, 32, 7]),
+                };
+                assert_eq!(own, 0, "{phi}, bias {bias}, {dtype}: {own} allocations in 15 steady-state steps");
+                let _ = gemm;
+            }
+        }
+    }
+}
+
+#[test]
+fn the_benchmark_sizes_allocate_nothing_of_their_own_once_warm() {
+    for case in backprop::perf::cases() {
+        let spec = backprop::perf::case_spec::<f32>(&case).unwrap();
+        let depth = spec.depth();
+        let (own, gemm) = steady_state_allocations::<f32>(spec, &[case.batch]);
+        assert_eq!(
+            own, 0,
+            "{:?}, batch {}: {own} allocations in 5 steady-state steps",
+            case.widths, case.batch
+        );
+        eprintln!(
+            "{:?} batch {}: the GEMM crate allocated {gemm} times in 5 steps ({} GEMM calls)",
+            case.widths,
+            case.batch,
+            5 * (2 * depth - 1)
+        );
+    }
+}
