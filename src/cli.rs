@@ -20,6 +20,9 @@ use crate::trace::{self, TraceWriter};
 /// Samples per step when `--batch-size` is not given (the full batch for smaller datasets).
 pub const DEFAULT_BATCH: usize = 32;
 
+/// Activation buffers larger than this are refused before they are allocated.
+pub const MAX_WORKSPACE_BYTES: u128 = 8_000_000_000;
+
 /// Traces larger than this are refused unless `--force`.
 pub const TRACE_LIMIT_BYTES: u128 = 2 << 30;
 
@@ -60,7 +63,7 @@ pub struct NetArgs {
     #[arg(long, default_value = "torch")]
     pub init: String,
     /// Learning rate η.
-    #[arg(long, default_value_t = 0.01)]
+    #[arg(long, default_value_t = 0.01, allow_hyphen_values = true)]
     pub lr: f64,
     /// SGD steps.
     #[arg(long, default_value_t = 1000)]
@@ -103,13 +106,13 @@ pub struct CompareArgs {
     #[arg(long)]
     pub force: bool,
     /// Lockstep relative tolerance (default: 1e-10 in f64, 1e-4 in f32).
-    #[arg(long)]
+    #[arg(long, allow_hyphen_values = true)]
     pub rtol: Option<f64>,
     /// Lockstep absolute tolerance (default: 1e-12 in f64, 1e-5 in f32).
-    #[arg(long)]
+    #[arg(long, allow_hyphen_values = true)]
     pub atol: Option<f64>,
     /// Drift tolerance, normwise relative (default: 1e-8 in f64, 1e-2 in f32).
-    #[arg(long)]
+    #[arg(long, allow_hyphen_values = true)]
     pub drift_tol: Option<f64>,
     /// Perturb the manual gradient of LAYER at STEP by the factor (1 + REL), default REL 0.01.
     #[arg(long, value_name = "STEP:LAYER[:REL]")]
@@ -199,6 +202,16 @@ impl Setup {
             Some(b) => b,
             None => DEFAULT_BATCH.min(n),
         };
+        // The whole dataset goes through the network at once too (losses, snapshots).
+        let bytes = self.spec.workspace_bytes(n);
+        if bytes > MAX_WORKSPACE_BYTES {
+            bail!(
+                "layers: a forward and backward pass over {n} samples would need {:.1} GB of activations \
+                 (limit {} GB); use narrower layers or fewer samples",
+                bytes as f64 / 1e9,
+                MAX_WORKSPACE_BYTES / 1_000_000_000
+            );
+        }
         Ok((data, batch))
     }
 

@@ -134,8 +134,12 @@ fn fmt(v: f64) -> String {
 /// The verdict line.
 pub fn verdict(run: &RunConfig, o: &Outcome) -> String {
     if o.equivalent {
+        let blew_up = match o.non_finite.manual {
+            Some(t) => format!("; both went non-finite at step {t}, where the run stopped"),
+            None => String::new(),
+        };
         format!(
-            "EQUIVALENT: manual backprop and libtorch agree at every one of {} steps (rtol {:e}, atol {:e}, {})",
+            "EQUIVALENT: manual backprop and libtorch agree at every one of {} steps (rtol {:e}, atol {:e}, {}){blew_up}",
             o.steps_run,
             run.tol.rtol,
             run.tol.atol,

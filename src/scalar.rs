@@ -34,8 +34,8 @@ pub trait Scalar:
     const LN2_LO: Self;
     /// 1.5·2^p (p the mantissa width): adding it rounds to an integer kept in the low bits.
     const ROUND_SHIFTER: Self;
-    /// Inputs of [`crate::vmath::exp`] are clamped to `[EXP_LO, EXP_HI]`: below, e^x would leave
-    /// the normal range; above, it overflows to ∞ as it should.
+    /// Inputs of [`crate::vmath::exp`] are clamped to `[EXP_LO, EXP_HI]`: below, e^x rounds to
+    /// 0; above, it overflows to ∞ as it should.
     const EXP_LO: Self;
     /// See [`Scalar::EXP_LO`].
     const EXP_HI: Self;
@@ -43,9 +43,12 @@ pub trait Scalar:
     /// Terms of e^r's Taylor series needed at this precision (|r| ≤ ln2/2).
     const EXP_TERMS: usize;
 
-    /// 2^(n − 1) for `shifted = n + ROUND_SHIFTER` (n an integer within the clamped range),
-    /// built directly in the exponent bits.
-    fn pow2_minus_one(shifted: Self) -> Self;
+    /// The largest n with 2^n finite (1023 for f64, 127 for f32).
+    const MAX_EXP2: Self;
+
+    /// 2^n for an integral `n` within the normal exponent range, built directly in the exponent
+    /// bits: adding [`Scalar::ROUND_SHIFTER`] leaves n in the low bits of the sum.
+    fn pow2(n: Self) -> Self;
 
     /// Converts from `f64`, rounding to nearest.
     fn of(x: f64) -> Self {
@@ -63,15 +66,16 @@ impl Scalar for f32 {
     const LN2_HI: f32 = 0.693_359_4;
     const LN2_LO: f32 = -2.121_944_4e-4;
     const ROUND_SHIFTER: f32 = 12_582_912.0;
-    const EXP_LO: f32 = -86.0;
+    const EXP_LO: f32 = -104.0;
     const EXP_HI: f32 = 89.0;
+    const MAX_EXP2: f32 = 127.0;
     // 0.347^8/8! = 5e−9, below half an f32 ulp.
     const EXP_TERMS: usize = 8;
     #[inline(always)]
-    fn pow2_minus_one(shifted: f32) -> f32 {
-        // The low 9 bits of the shifted value's bits hold n (mod 512); shifting them into the
-        // exponent field, with the bias 127 − 1, gives 2^(n−1).
-        f32::from_bits(shifted.to_bits().wrapping_add(126) << 23)
+    fn pow2(n: f32) -> f32 {
+        // The low 9 bits of n + 1.5·2^23 hold n (mod 512); shifted into the exponent field with
+        // the bias 127 they make 2^n.
+        f32::from_bits((n + Self::ROUND_SHIFTER).to_bits().wrapping_add(127) << 23)
     }
     #[inline]
     fn erf(self) -> Self {
@@ -85,13 +89,14 @@ impl Scalar for f64 {
     const LN2_HI: f64 = f64::from_bits(0x3fe6_2e42_fee0_0000);
     const LN2_LO: f64 = 1.908_214_929_270_587_7e-10;
     const ROUND_SHIFTER: f64 = 6_755_399_441_055_744.0;
-    const EXP_LO: f64 = -707.0;
+    const EXP_LO: f64 = -746.0;
     const EXP_HI: f64 = 710.0;
+    const MAX_EXP2: f64 = 1023.0;
     const EXP_TERMS: usize = 14;
     #[inline(always)]
-    fn pow2_minus_one(shifted: f64) -> f64 {
-        // As for f32: the low 12 bits hold n (mod 4096); bias 1023 − 1.
-        f64::from_bits(shifted.to_bits().wrapping_add(1022) << 52)
+    fn pow2(n: f64) -> f64 {
+        // As for f32: the low 12 bits hold n (mod 4096); bias 1023.
+        f64::from_bits((n + Self::ROUND_SHIFTER).to_bits().wrapping_add(1023) << 52)
     }
     #[inline]
     fn erf(self) -> Self {

@@ -1,17 +1,16 @@
 //! What the network is: one description from which both the manual MLP and the libtorch reference
 //! are built, validated once.
 
-use anyhow::{bail, Context, Result};
+use anyhow::{bail, Result};
 use serde::{Deserialize, Serialize};
 use std::fmt;
 use std::str::FromStr;
 
 use crate::activation::Activation;
 
-/// Widths larger than this are refused before anything is allocated.
-pub const MAX_WIDTH: usize = 1 << 20;
-/// Networks with more parameters than this are refused before anything is allocated.
-pub const MAX_PARAMS: usize = 1 << 30;
+/// Networks with more parameters than this (8 GiB of f64 per copy of the weights) are refused
+/// before anything is allocated.
+pub const MAX_PARAMS: u128 = 1 << 30;
 
 /// The loss E of a batch of outputs y_n against targets ŷ_n.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -153,9 +152,6 @@ impl Spec {
         if let Some(k) = w.iter().position(|&n| n == 0) {
             bail!("layers: width n{k} is 0; every width must be at least 1");
         }
-        if let Some(k) = w.iter().position(|&n| n > MAX_WIDTH) {
-            bail!("layers: width n{k} = {} is larger than the limit {MAX_WIDTH}", w[k]);
-        }
         if self.activations.len() != self.depth() {
             bail!(
                 "activations: {} given for {} layers (one per layer k = 1..L)",
@@ -163,21 +159,18 @@ impl Spec {
                 self.depth()
             );
         }
-        let params = self.param_count_checked().context("layers: parameter count overflows")?;
+        // In u128, so that even absurd widths give a number, not an overflow.
+        let params: u128 = w
+            .windows(2)
+            .map(|p| p[0] as u128 * p[1] as u128 + if self.bias { p[1] as u128 } else { 0 })
+            .sum();
         if params > MAX_PARAMS {
             bail!(
-                "layers: {params} parameters would need {} GB per copy of the weights; the limit is {MAX_PARAMS} parameters",
-                params.saturating_mul(8) / 1_000_000_000
+                "layers: {params} parameters would need {:.1} GB per copy of the weights (f64); the limit is {MAX_PARAMS}",
+                params as f64 * 8.0 / 1e9
             );
         }
         Ok(())
-    }
-
-    fn param_count_checked(&self) -> Option<usize> {
-        self.widths.windows(2).try_fold(0usize, |acc, p| {
-            let w = p[0].checked_mul(p[1])?;
-            acc.checked_add(w)?.checked_add(if self.bias { p[1] } else { 0 })
-        })
     }
 
     /// Widths n_0..n_L.
@@ -222,7 +215,19 @@ impl Spec {
     }
     /// Number of trainable parameters (weights, and biases when on).
     pub fn param_count(&self) -> usize {
-        self.param_count_checked().expect("validated")
+        // Validated to be at most MAX_PARAMS, so this fits.
+        self.widths.windows(2).map(|p| p[0] * p[1] + if self.bias { p[1] } else { 0 }).sum()
+    }
+
+    /// Bytes the batched workspace needs for batches of `batch` samples: A^k, Z^k and Δ^k for
+    /// every layer, plus the gradients.
+    pub fn workspace_bytes(&self, batch: usize) -> u128 {
+        let elem: u128 = match self.dtype {
+            DType::F32 => 4,
+            DType::F64 => 8,
+        };
+        let units: u128 = self.widths[1..].iter().map(|&n| n as u128).sum();
+        (3 * batch as u128 * units + self.param_count() as u128) * elem
     }
 }
 

@@ -39,19 +39,26 @@ fn horner<T: Scalar>(coeffs: &[f64], x: T) -> T {
     p
 }
 
-/// e^x: Cody–Waite reduction x = n·ln2 + r, |r| ≤ ln2/2, then e^r by its Taylor series and
-/// 2^n by building the exponent bits. Inputs below [`Scalar::EXP_LO`] give e^EXP_LO (the
-/// smallest normal range) instead of a subnormal or 0.
+/// Cody–Waite reduction x = n·ln2 + r, |r| ≤ ln2/2, of x clamped to `[EXP_LO, EXP_HI]`.
+#[inline(always)]
+fn reduce<T: Scalar>(x: T) -> (T, T) {
+    let xc = x.max(T::EXP_LO).min(T::EXP_HI);
+    let n = (xc * T::of(std::f64::consts::LOG2_E) + T::ROUND_SHIFTER) - T::ROUND_SHIFTER;
+    (n, xc - n * T::LN2_HI - n * T::LN2_LO)
+}
+
+/// e^x: e^r by its Taylor series, times 2^n built in the exponent bits, in two halves
+/// 2^⌊n/2⌋·2^⌈n/2⌉ so that neither overflows where e^x does not, and results near the bottom
+/// underflow gradually, as libm's do.
 #[inline(always)]
 pub fn exp<T: Scalar>(x: T) -> T {
-    let xc = x.max(T::EXP_LO).min(T::EXP_HI);
-    let shifted = xc * T::of(std::f64::consts::LOG2_E) + T::ROUND_SHIFTER;
-    let n = shifted - T::ROUND_SHIFTER;
-    let r = xc - n * T::LN2_HI - n * T::LN2_LO;
-    // 2·p(r)·2^(n−1): 2^n itself would overflow one step early, near the top of the range.
-    let y = (horner(&EXP_TAYLOR[..T::EXP_TERMS], r) * T::of(2.0)) * T::pow2_minus_one(shifted);
+    let (n, r) = reduce(x);
+    let n1 = (n * T::of(0.5)).floor();
+    let y = horner(&EXP_TAYLOR[..T::EXP_TERMS], r) * T::pow2(n1) * T::pow2(n - n1);
     if x.is_nan() {
         x
+    } else if x < T::EXP_LO {
+        T::zero()
     } else {
         y
     }
@@ -62,15 +69,17 @@ pub fn exp<T: Scalar>(x: T) -> T {
 /// cancellation and 2^n − 1 is exact.
 #[inline(always)]
 pub fn expm1<T: Scalar>(x: T) -> T {
-    let xc = x.max(T::EXP_LO).min(T::EXP_HI);
-    let shifted = xc * T::of(std::f64::consts::LOG2_E) + T::ROUND_SHIFTER;
-    let n = shifted - T::ROUND_SHIFTER;
-    let r = xc - n * T::LN2_HI - n * T::LN2_LO;
+    let (n, r) = reduce(x.max(T::of(-60.0)));
     // 1/(k+1)! is EXP_TAYLOR shifted by one.
     let em1_r = r * horner(&EXP_TAYLOR[1..=T::EXP_TERMS], r);
-    let half_scale = T::pow2_minus_one(shifted);
-    let scale = half_scale + half_scale;
-    let y = scale.mul_add(em1_r, scale - T::one());
+    // 2^n in halves, for the one n (the top) where 2^n alone is not finite but e^x − 1 may be.
+    let half = T::pow2(n.min(T::MAX_EXP2 + T::one()) - T::one());
+    let scale = half + half;
+    let y = if n > T::MAX_EXP2 {
+        half.mul_add(em1_r + em1_r + T::one(), -T::one()) + half
+    } else {
+        scale.mul_add(em1_r, scale - T::one())
+    };
     if x.is_nan() {
         x
     } else {

@@ -1,0 +1,194 @@
+//! Whatever a user types or feeds the tools: one clear line and exit status 2, no panic, no
+//! half-written file; numerical blow-ups reported; the same flags give the same bytes.
+
+mod common;
+
+use common::{report, run_compare as compare, temp_dir};
+use std::path::Path;
+use std::process::Command;
+
+fn no_temporaries(dir: &Path) {
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let name = entry.unwrap().file_name().to_string_lossy().into_owned();
+        assert!(!name.contains(".tmp"), "a temporary file was left behind: {name}");
+    }
+}
+
+fn assert_bad(code: i32, stdout: &str, stderr: &str, needle: &str) {
+    assert_eq!(code, 2, "stdout: {stdout}\nstderr: {stderr}");
+    assert!(stderr.contains(needle), "expected {needle:?} in: {stderr}");
+    assert_eq!(stderr.trim().lines().count(), 1, "one line: {stderr}");
+    assert!(!stderr.contains("panicked") && !stderr.contains("RUST_BACKTRACE"), "{stderr}");
+}
+
+fn train(dir: &Path, args: &[&str]) -> (i32, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_train"))
+        .args(args)
+        .arg("--out")
+        .arg(dir)
+        .arg("--quiet")
+        .output()
+        .unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn layer_specs_that_make_no_sense_are_refused_before_allocating() {
+    let dir = temp_dir("hostile-layers");
+    for (layers, needle) in [
+        ("", "empty"),
+        (" , ", "not a non-negative integer"),
+        ("1,-3,1", "not a non-negative integer"),
+        ("1,1e3,1", "not a non-negative integer"),
+        ("1,0,1", "n1 is 0"),
+        ("7", "single width"),
+        ("2,1000000000000,1", "GB per copy of the weights"),
+        ("1,99999999999999999999,1", "not a non-negative integer"),
+        ("1,3000000,1", "GB of activations"),
+    ] {
+        let (code, out, err) = compare(&dir, &["--layers", layers]);
+        assert_bad(code, &out, &err, needle);
+    }
+}
+
+#[test]
+fn numbers_that_make_no_sense_are_refused() {
+    let dir = temp_dir("hostile-numbers");
+    for (args, needle) in [
+        (&["--lr", "inf"][..], "--lr"),
+        (&["--lr", "-inf"][..], "--lr"),
+        (&["--lr", "0"][..], "--lr"),
+        (&["--steps", "-1"][..], "--steps"),
+        (&["--rtol", "-1"][..], "--rtol"),
+        (&["--atol", "NaN"][..], "--atol"),
+        (&["--saturation", "1.5"][..], "--saturation"),
+        (&["--samples", "0"][..], "--samples"),
+        (&["--inject-fault", "5000:1"][..], "past the last step"),
+        (&["--batch-size", "257"][..], "larger than the dataset"),
+        (&["--dataset", "mnist"][..], "dataset"),
+    ] {
+        let (code, out, err) = compare(&dir, args);
+        assert_bad(code, &out, &err, needle);
+    }
+}
+
+#[test]
+fn csv_files_that_make_no_sense_name_file_and_line() {
+    let dir = temp_dir("hostile-csv");
+    let csv = |name: &str, body: &[u8]| {
+        let p = dir.join(name);
+        std::fs::write(&p, body).unwrap();
+        format!("csv:{}", p.display())
+    };
+    let cases = [
+        (csv("empty.csv", b""), "no data rows"),
+        (csv("header.csv", b"a,b,c\n"), "only a header"),
+        (csv("ragged.csv", b"1,2,3\n4,5,6\n7,8\n"), "ragged.csv:3"),
+        (csv("word.csv", b"1,2,3\n4,five,6\n"), "word.csv:2: column 2"),
+        (csv("inf.csv", b"1,2,3\n4,inf,6\n"), "not a finite number"),
+        (csv("nan.csv", b"1,2,nan\n"), "not a finite number"),
+        (csv("narrow.csv", b"1,2\n3,4\n"), "expected 3"),
+        (csv("binary.csv", &[0xff, 0xfe, 0x00, 0x01, b'\n', 0x80]), "binary.csv:1"),
+        ("csv:/nonexistent/file.csv".to_string(), "cannot read"),
+    ];
+    for (spec, needle) in cases {
+        let (code, out, err) = compare(&dir, &["--dataset", &spec, "--layers", "2,4,1", "--steps", "3"]);
+        assert_bad(code, &out, &err, needle);
+    }
+    let good = csv("good.csv", b"1,2,3\n4,5,6\n");
+    let (code, out, err) = compare(&dir, &["--dataset", &good, "--layers", "2,4,1", "--targets", "2"]);
+    assert_bad(code, &out, &err, "--targets 2");
+}
+
+#[test]
+fn output_places_that_cannot_be_written_are_refused() {
+    let dir = temp_dir("hostile-out");
+    let file = dir.join("a-file");
+    std::fs::write(&file, b"not a directory").unwrap();
+    let (code, out, err) = compare(&file, &["--steps", "3"]);
+    assert_bad(code, &out, &err, "not a directory");
+    let (code, out, err) = compare(&file.join("below"), &["--steps", "3"]);
+    assert_bad(code, &out, &err, "--out");
+    assert_eq!(std::fs::read(&file).unwrap(), b"not a directory");
+}
+
+#[test]
+fn a_trace_too_large_is_refused_unless_forced() {
+    let dir = temp_dir("hostile-trace");
+    let (code, out, err) = compare(&dir, &["--layers", "1,512,512,1", "--steps", "100000", "--trace"]);
+    assert_bad(code, &out, &err, "GiB");
+    assert!(err.contains("--force"), "{err}");
+    assert!(!dir.join("report.json").exists(), "nothing is written for a refused run");
+}
+
+#[test]
+fn weights_of_the_wrong_network_are_refused_by_name_and_shape() {
+    let dir = temp_dir("hostile-load");
+    let (code, out, err) = train(&dir, &["--layers", "1,8,1", "--steps", "5"]);
+    assert_eq!(code, 0, "{out}{err}");
+    let weights = dir.join("weights.safetensors");
+    let w = weights.to_str().unwrap();
+    let (code, out, err) = train(&dir, &["--layers", "1,9,1", "--steps", "5", "--load", w]);
+    assert_bad(code, &out, &err, "W1 has shape [1, 8], the spec needs [1, 9]");
+    let (code, out, err) = train(&dir, &["--layers", "1,8,1", "--no-bias", "--steps", "5", "--load", w]);
+    assert_bad(code, &out, &err, "unexpected tensors");
+    let (code, out, err) = train(&dir, &["--layers", "1,8,8,1", "--steps", "5", "--load", w]);
+    assert_bad(code, &out, &err, "[8, 8]");
+    let (code, out, err) = train(&dir, &["--layers", "1,8,1", "--dtype", "f32", "--steps", "5", "--load", w]);
+    assert_bad(code, &out, &err, "F64");
+    std::fs::write(dir.join("junk.safetensors"), b"\x10\x00\x00\x00\x00\x00\x00\x00{not json}").unwrap();
+    let junk = dir.join("junk.safetensors");
+    let (code, out, err) = train(&dir, &["--layers", "1,8,1", "--load", junk.to_str().unwrap()]);
+    assert_bad(code, &out, &err, "not a safetensors file");
+    let (code, out, err) = train(&dir, &["--impl", "jax"]);
+    assert_bad(code, &out, &err, "--impl");
+    no_temporaries(&dir);
+}
+
+#[test]
+fn a_learning_rate_that_overflows_is_reported_with_the_first_non_finite_step() {
+    let dir = temp_dir("hostile-overflow");
+    let (code, out, err) = compare(&dir, &["--lr", "1e6", "--steps", "200"]);
+    // Both sides overflow at the same step: the harness calls that equivalent and stops there.
+    assert_eq!(code, 0, "{out}{err}");
+    let r = report(&dir);
+    let (m, t) = (&r["non_finite"]["manual"], &r["non_finite"]["torch"]);
+    assert!(m.is_u64() && m == t, "non_finite: {}", r["non_finite"]);
+    assert_eq!(
+        r["steps"].as_u64().unwrap(),
+        m.as_u64().unwrap() + 1,
+        "the run stops at the first non-finite step"
+    );
+    assert!(out.contains("non-finite"), "{out}");
+    for png in ["loss.png", "equivalence.png", "grad_norms.png"] {
+        common::assert_picture(&dir.join(png), backprop::plot::WIDTH, backprop::plot::HEIGHT);
+    }
+    let metrics = std::fs::read_to_string(dir.join("metrics.csv")).unwrap();
+    assert_eq!(metrics.lines().count() as u64, r["steps"].as_u64().unwrap() + 1);
+    no_temporaries(&dir);
+
+    let (code, out, err) = train(&dir, &["--lr", "1e6", "--steps", "200"]);
+    assert_bad(code, &out, &err, "diverged");
+}
+
+#[test]
+fn the_same_flags_give_the_same_bytes() {
+    let (a, b) = (temp_dir("determinism-a"), temp_dir("determinism-b"));
+    let flags = ["--layers", "2,8,2", "--dataset", "spirals", "--steps", "30", "--dtype", "f32", "--trace"];
+    assert_eq!(compare(&a, &flags).0, 0);
+    assert_eq!(compare(&b, &flags).0, 0);
+    let tflags = ["--layers", "2,8,2", "--dataset", "spirals", "--steps", "30"];
+    assert_eq!(train(&a, &tflags).0, 0);
+    assert_eq!(train(&b, &tflags).0, 0);
+    for file in ["report.json", "metrics.csv", "trace.safetensors", "weights.safetensors", "train_loss.csv"] {
+        assert!(
+            std::fs::read(a.join(file)).unwrap() == std::fs::read(b.join(file)).unwrap(),
+            "{file} differs"
+        );
+    }
+    no_temporaries(&a);
+}
