@@ -97,6 +97,7 @@ pub struct NetArgs {
 #[derive(Parser, Debug, Clone)]
 #[command(name = "compare", version, after_help = EXAMPLES, allow_negative_numbers = true)]
 pub struct CompareArgs {
+    /// Network, data and training flags.
     #[command(flatten)]
     pub net: NetArgs,
     /// Also write out/trace.safetensors, every tensor of every step.

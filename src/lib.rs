@@ -6,6 +6,8 @@
 //! `δ^k_j = φ'_k(a^k_j) Σ_i W^{k+1}_ji δ^{k+1}_i` (7); `∂E/∂W^k_ij = z^{k−1}_i δ^k_j` (6);
 //! `ΔW = −η ∂E/∂W`. `W^k` is `n_{k−1} × n_k`; torch's `Linear.weight` is its transpose.
 
+#![warn(missing_docs)]
+
 pub mod activation;
 pub mod check;
 pub mod cli;
@@ -37,3 +39,8 @@ pub use params::{Layer, Params};
 pub use reference::Reference;
 pub use scalar::Scalar;
 pub use spec::{DType, Init, Loss, Spec};
+
+// README.md's Rust example runs as a doctest, so it cannot go stale.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;

@@ -181,7 +181,7 @@ thread_local! {
     static IN_GEMM: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
 }
 
-/// Whether this thread is inside [`gemm`]: lets an allocation-counting allocator tell the GEMM
+/// Whether this thread is inside [`gemm()`]: lets an allocation-counting allocator tell the GEMM
 /// crate's own packing buffers (which it allocates per call for some shapes) from the rest.
 pub fn in_gemm() -> bool {
     IN_GEMM.with(|g| g.get())
@@ -190,7 +190,7 @@ pub fn in_gemm() -> bool {
 static THREADS: AtomicUsize = AtomicUsize::new(1);
 
 /// Sets how many threads the manual MLP's matrix products use (default 1; more run on rayon's
-/// pool). Applies to every later [`gemm`] in the process.
+/// pool). Applies to every later [`gemm()`] in the process.
 pub fn set_threads(n: usize) {
     THREADS.store(n.max(1), Ordering::Relaxed);
 }

@@ -315,7 +315,7 @@ pub fn markdown(args: &StudyArgs, results: &[VariantResult]) -> String {
             ratio(last),
             pct_list(&r.saturated(0)),
             pct_list(&r.saturated(last)),
-            r.hidden_change().iter().map(|c| format!("{c:.2}")).collect::<Vec<_>>().join(" / "),
+            r.hidden_change().iter().map(|c| format!("{:.1}%", 100.0 * c)).collect::<Vec<_>>().join(" / "),
         );
     }
     let _ = writeln!(s, "\n## Gradient norm per layer, ‖∂E/∂W^k‖ for k = 1..L\n");

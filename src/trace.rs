@@ -2,7 +2,7 @@
 //!
 //! Layout (seed orientation: W^k is n_{k−1} × n_k; t = 0..T−1; k = 1..L; the run's dtype, sample
 //! indices int64): `x` [N, n0], `y` [N, nL], `init.W{k}`, `init.b{k}`, `batch.{t}`,
-//! `manual.loss` and `torch.loss` [T] (lockstep, before the update), `manual.step{t}.dW{k}`,
+//! `manual.loss` and `torch.loss` \[T\] (lockstep, before the update), `manual.step{t}.dW{k}`,
 //! `.db{k}`, `.W{k}`, `.b{k}` (the last two after the update), the same under `torch.` (lockstep,
 //! at the manual weights), and `torch_free.step{t}.W{k}` / `.b{k}` (the independent trajectory).
 //! The metadata key `config` holds the run's configuration as a JSON object.

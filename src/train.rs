@@ -32,6 +32,7 @@ Exit status: 0 trained, 2 bad input.";
 #[derive(Parser, Debug, Clone)]
 #[command(name = "train", version, after_help = EXAMPLES, allow_negative_numbers = true)]
 pub struct TrainArgs {
+    /// Network, data and training flags.
     #[command(flatten)]
     pub net: NetArgs,
     /// manual (hand-written backpropagation) or torch (libtorch autograd and SGD).
