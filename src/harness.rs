@@ -339,7 +339,8 @@ pub fn run<T: Scalar>(
         // Lockstep reference at the manual weights; free reference on its own trajectory.
         lockstep.set_params(&before);
         let r = lockstep.step(&xb, &yb);
-        let free_step = free.step(&xb, &yb);
+        let free_loss = free.train_step(&xb, &yb);
+        let free_params: Params<T> = free.params();
 
         let mut reports = vec![TensorReport {
             layer: 0,
@@ -348,13 +349,13 @@ pub fn run<T: Scalar>(
         }];
         reports.extend(compare_params(&grads_m, &r.grads, true, tol));
         reports.extend(compare_params(manual.params(), &r.params, false, tol));
-        let drift = compare_params(manual.params(), &free_step.params, false, tol);
+        let drift = compare_params(manual.params(), &free_params, false, tol);
 
         let mut rec = StepRecord {
             step: t,
             manual_loss: loss_m.to64(),
             torch_loss: r.loss.to64(),
-            torch_free_loss: free_step.loss.to64(),
+            torch_free_loss: free_loss.to64(),
             loss_abs: reports[0].errors.max_abs,
             layers: vec![LayerStep::default(); depth],
         };
@@ -403,7 +404,7 @@ pub fn run<T: Scalar>(
             tr.add_params(&format!("manual.step{t}"), manual.params(), false);
             tr.add_params(&format!("torch.step{t}"), &r.grads, true);
             tr.add_params(&format!("torch.step{t}"), &r.params, false);
-            tr.add_params(&format!("torch_free.step{t}"), &free_step.params, false);
+            tr.add_params(&format!("torch_free.step{t}"), &free_params, false);
         }
         manual_losses.push(loss_m);
         torch_losses.push(r.loss);
@@ -415,8 +416,8 @@ pub fn run<T: Scalar>(
         let torch_ok = r.loss.is_finite()
             && all_finite(&r.grads)
             && all_finite(&r.params)
-            && free_step.loss.is_finite()
-            && all_finite(&free_step.params);
+            && free_loss.is_finite()
+            && all_finite(&free_params);
         if !manual_ok {
             out.non_finite.manual = Some(t);
         }

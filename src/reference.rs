@@ -40,9 +40,10 @@ pub fn tensor_to_matrix<T: Scalar>(t: &Tensor) -> Matrix<T> {
     Matrix::from_vec(size[0] as usize, size[1] as usize, tensor_to_vec(t))
 }
 
-/// Every entry of a tensor, in row-major order, as `T` (the tensor must already be of kind `T`).
+/// Every entry of a tensor, in row-major order, as `T` (converted when the tensor is of another
+/// kind). One copy, straight from libtorch's buffer.
 pub fn tensor_to_vec<T: Scalar>(t: &Tensor) -> Vec<T> {
-    let t = t.detach().contiguous().view(-1).to_kind(T::KIND);
+    let t = if t.kind() == T::KIND { t.shallow_clone() } else { t.to_kind(T::KIND) };
     let numel = t.numel();
     let mut out = vec![T::zero(); numel];
     t.copy_data(&mut out, numel);
@@ -125,9 +126,10 @@ impl Reference {
     pub fn set_params<T: Scalar>(&mut self, params: &Params<T>) {
         tch::no_grad(|| {
             for (lin, p) in self.layers.iter_mut().zip(&params.layers) {
-                lin.ws.copy_(&weight_to_torch(&p.w).to_kind(lin.ws.kind()));
+                // copy_ converts the kind, when the parameters' differs.
+                lin.ws.copy_(&weight_to_torch(&p.w));
                 if let (Some(bs), Some(b)) = (&mut lin.bs, &p.b) {
-                    bs.copy_(&Tensor::from_slice(b).to_kind(bs.kind()));
+                    bs.copy_(&Tensor::from_slice(b));
                 }
             }
         });
@@ -160,15 +162,27 @@ impl Reference {
 
     /// One step on a batch: loss, gradients by autograd, then tch's SGD update.
     pub fn step<T: Scalar>(&mut self, x: &Matrix<T>, y: &Matrix<T>) -> RefStep<T> {
+        let loss = self.backward(x, y);
+        let grads = self.collect(|t| t.grad());
+        self.opt.step();
+        RefStep { loss, grads, params: self.params() }
+    }
+
+    /// One step on a batch with nothing copied out but the loss (before the update).
+    pub fn train_step<T: Scalar>(&mut self, x: &Matrix<T>, y: &Matrix<T>) -> T {
+        let loss = self.backward(x, y);
+        self.opt.step();
+        loss
+    }
+
+    fn backward<T: Scalar>(&mut self, x: &Matrix<T>, y: &Matrix<T>) -> T {
         let kind = kind_of(self.spec.dtype());
-        let x = matrix_to_tensor(x).to_kind(kind);
-        let y = matrix_to_tensor(y).to_kind(kind);
+        let (x, y) = (matrix_to_tensor(x), matrix_to_tensor(y));
+        let (x, y) = if T::KIND == kind { (x, y) } else { (x.to_kind(kind), y.to_kind(kind)) };
         self.opt.zero_grad();
         let loss = torch_loss(self.spec.loss(), &self.forward(&x), &y);
         loss.backward();
-        let grads = self.collect(|t| t.grad());
-        self.opt.step();
-        RefStep { loss: T::of(loss.double_value(&[])), grads, params: self.params() }
+        T::of(loss.double_value(&[]))
     }
 }
 
