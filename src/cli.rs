@@ -427,30 +427,36 @@ impl Progress {
     }
 }
 
-/// The `compare` binary: parse, run, print, and map the result to the exit status
-/// (0 equivalent, 1 not equivalent, 2 bad input).
-pub fn main_compare() -> i32 {
-    let args = match CompareArgs::try_parse() {
+/// Runs a command-line tool: parses its flags as `P`, runs `body`, and maps the outcome to the
+/// exit status. `--help` and `--version` print and give 0; a bad flag or an error from `body` is
+/// one line on stderr and 2; otherwise `body`'s own status.
+pub fn run_tool<P: Parser>(body: impl FnOnce(&P) -> Result<i32>) -> i32 {
+    let args = match P::try_parse() {
         Ok(a) => a,
         Err(e) if !e.use_stderr() => {
-            // --help and --version.
             let _ = e.print();
             return 0;
         }
         Err(e) => {
+            let name = P::command().get_name().to_string();
             let text = e.render().to_string();
-            let first = text.lines().next().unwrap_or("error: bad arguments");
-            eprintln!("{first} (see compare --help)");
+            eprintln!("{} (see {name} --help)", text.lines().next().unwrap_or("error: bad arguments"));
             return 2;
         }
     };
-    match compare_main(&args) {
+    match body(&args) {
         Ok(code) => code,
         Err(e) => {
             eprintln!("error: {}", one_line(&e));
             2
         }
     }
+}
+
+/// The `compare` binary: parse, run, print, and map the result to the exit status
+/// (0 equivalent, 1 not equivalent, 2 bad input).
+pub fn main_compare() -> i32 {
+    run_tool(compare_main)
 }
 
 fn compare_main(args: &CompareArgs) -> Result<i32> {

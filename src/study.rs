@@ -14,7 +14,7 @@ use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
 use crate::activation::Activation;
-use crate::cli::one_line;
+use crate::cli::run_tool;
 use crate::data::{self, DatasetKind};
 use crate::figures::saturation_rule;
 use crate::fsio;
@@ -401,26 +401,14 @@ pub fn markdown(args: &StudyArgs, results: &[VariantResult]) -> String {
 
 /// The `study` binary: run, write, print a line per variant; exit 0, or 2 on bad input.
 pub fn main_study() -> i32 {
-    let args = match StudyArgs::try_parse() {
-        Ok(a) => a,
-        Err(e) if !e.use_stderr() => {
-            let _ = e.print();
-            return 0;
-        }
-        Err(e) => {
-            let text = e.render().to_string();
-            eprintln!("{} (see study --help)", text.lines().next().unwrap_or("error: bad arguments"));
-            return 2;
-        }
-    };
-    let go = || -> Result<()> {
+    run_tool(|args: &StudyArgs| {
         fsio::prepare_dir(&args.out)?;
-        let results = run(&args, |name| {
+        let results = run(args, |name| {
             if !args.quiet {
                 eprintln!("training: {name}");
             }
         })?;
-        let written = write(&args.out, &args, &results)?;
+        let written = write(&args.out, args, &results)?;
         for r in &results {
             let o = &r.outcome;
             println!(
@@ -436,13 +424,6 @@ pub fn main_study() -> i32 {
                 println!("wrote {}", p.display());
             }
         }
-        Ok(())
-    };
-    match go() {
-        Ok(()) => 0,
-        Err(e) => {
-            eprintln!("error: {}", one_line(&e));
-            2
-        }
-    }
+        Ok(0)
+    })
 }

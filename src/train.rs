@@ -6,7 +6,7 @@ use clap::Parser;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use crate::cli::{one_line, progress_bar, NetArgs, Setup};
+use crate::cli::{progress_bar, run_tool, NetArgs, Setup};
 use crate::data::Dataset;
 use crate::fsio;
 use crate::harness::batch_order;
@@ -162,19 +162,7 @@ fn train_in<T: Scalar>(
 
 /// The `train` binary: parse, train, print one summary; exit status 0, or 2 on bad input.
 pub fn main_train() -> i32 {
-    let args = match TrainArgs::try_parse() {
-        Ok(a) => a,
-        Err(e) if !e.use_stderr() => {
-            let _ = e.print();
-            return 0;
-        }
-        Err(e) => {
-            let text = e.render().to_string();
-            eprintln!("{} (see train --help)", text.lines().next().unwrap_or("error: bad arguments"));
-            return 2;
-        }
-    };
-    let run = || -> Result<()> {
+    run_tool(|args: &TrainArgs| {
         let setup = args.net.setup()?;
         let implementation = match args.implementation.as_str() {
             "manual" => Impl::Manual,
@@ -199,13 +187,6 @@ pub fn main_train() -> i32 {
                 println!("wrote {}", p.display());
             }
         }
-        Ok(())
-    };
-    match run() {
-        Ok(()) => 0,
-        Err(e) => {
-            eprintln!("error: {}", one_line(&e));
-            2
-        }
-    }
+        Ok(0)
+    })
 }

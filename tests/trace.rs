@@ -21,12 +21,14 @@ fn indices(st: &SafeTensors, name: &str) -> Vec<usize> {
     t.data().chunks_exact(8).map(|c| i64::from_le_bytes(c.try_into().unwrap()) as usize).collect()
 }
 
-fn params_at(st: &SafeTensors, prefix: &str, depth: usize) -> Params<f64> {
+/// W{k}, b{k} (or, with `grads`, dW{k}, db{k}) under `prefix`, for k = 1..depth.
+fn params_at(st: &SafeTensors, prefix: &str, depth: usize, grads: bool) -> Params<f64> {
+    let (w, b) = if grads { ("dW", "db") } else { ("W", "b") };
     let layers = (1..=depth)
         .map(|k| {
-            let (shape, w) = f64s(st, &format!("{prefix}.W{k}"));
-            let (_, b) = f64s(st, &format!("{prefix}.b{k}"));
-            backprop::Layer { w: Matrix::from_vec(shape[0], shape[1], w), b: Some(b) }
+            let (shape, wv) = f64s(st, &format!("{prefix}.{w}{k}"));
+            let (_, bv) = f64s(st, &format!("{prefix}.{b}{k}"));
+            backprop::Layer { w: Matrix::from_vec(shape[0], shape[1], wv), b: Some(bv) }
         })
         .collect();
     Params { layers }
@@ -68,7 +70,7 @@ fn the_trace_holds_exactly_what_was_computed() {
         .with_loss(Loss::HalfSse);
 
     // Replay the manual steps with the literal form, from init and the recorded batches.
-    let mut mlp = Mlp::<f64>::with_params(spec, params_at(&st, "init", 3)).unwrap();
+    let mut mlp = Mlp::<f64>::with_params(spec, params_at(&st, "init", 3, false)).unwrap();
     let (_, manual_loss) = f64s(&st, "manual.loss");
     let (_, torch_loss) = f64s(&st, "torch.loss");
     assert_eq!(manual_loss.len(), 12);
@@ -84,31 +86,20 @@ fn the_trace_holds_exactly_what_was_computed() {
         let (loss, grads) = mlp.gradients_literal(&xb, &yb);
         assert!((loss - manual_loss[t]).abs() <= 1e-12 * loss.abs(), "step {t} loss");
         assert!((torch_loss[t] - manual_loss[t]).abs() <= 1e-12 * loss.abs(), "step {t} torch loss");
-        let rec = params_at_grads(&st, &format!("manual.step{t}"), 3);
-        let tor = params_at_grads(&st, &format!("torch.step{t}"), 3);
+        let rec = params_at(&st, &format!("manual.step{t}"), 3, true);
+        let tor = params_at(&st, &format!("torch.step{t}"), 3, true);
         for (a, b) in [(&grads, &rec), (&grads, &tor)] {
             let d = a.flat().iter().zip(b.flat()).map(|(p, q)| (p - q).abs()).fold(0.0, f64::max);
             assert!(d <= 1e-12, "step {t}: gradient differs by {d}");
         }
         mlp.sgd_step(&grads, 0.05);
-        let w = params_at(&st, &format!("manual.step{t}"), 3);
+        let w = params_at(&st, &format!("manual.step{t}"), 3, false);
         let d = w.flat().iter().zip(mlp.params().flat()).map(|(p, q)| (p - q).abs()).fold(0.0, f64::max);
         assert!(d <= 1e-13, "step {t}: updated weights differ by {d}");
         assert!(st.tensor(&format!("torch_free.step{t}.W3")).is_ok());
     }
     // 12 batches of 16 from a 40-sample set: epochs 1 and 2 cover every sample twice, a third partly.
     assert!(seen.iter().all(|&c| c >= 2), "every sample seen in every epoch: {seen:?}");
-}
-
-fn params_at_grads(st: &SafeTensors, prefix: &str, depth: usize) -> Params<f64> {
-    let layers = (1..=depth)
-        .map(|k| {
-            let (shape, w) = f64s(st, &format!("{prefix}.dW{k}"));
-            let (_, b) = f64s(st, &format!("{prefix}.db{k}"));
-            backprop::Layer { w: Matrix::from_vec(shape[0], shape[1], w), b: Some(b) }
-        })
-        .collect();
-    Params { layers }
 }
 
 /// Flags that repeat a run, read back from a trace's `config` metadata.
