@@ -361,25 +361,27 @@ pub fn run<T: Scalar>(
         };
         for rep in &reports {
             let e = &rep.errors;
-            match rep.kind {
-                TensorKind::Loss => {
-                    out.max_abs.loss = out.max_abs.loss.max(e.max_abs);
-                    out.max_rel.loss = out.max_rel.loss.max(e.rel);
-                }
+            // The run's maxima, and (for gradients and weights) the layer's at this step.
+            let (run_abs, run_rel, layer) = match rep.kind {
+                TensorKind::Loss => (&mut out.max_abs.loss, &mut out.max_rel.loss, None),
                 TensorKind::GradW | TensorKind::GradB => {
                     let l = &mut rec.layers[rep.layer - 1];
-                    l.grad_abs = l.grad_abs.max(e.max_abs);
-                    l.grad_rel = l.grad_rel.max(e.rel);
-                    out.max_abs.grad = out.max_abs.grad.max(e.max_abs);
-                    out.max_rel.grad = out.max_rel.grad.max(e.rel);
+                    (&mut out.max_abs.grad, &mut out.max_rel.grad, Some((&mut l.grad_abs, &mut l.grad_rel)))
                 }
                 TensorKind::W | TensorKind::B => {
                     let l = &mut rec.layers[rep.layer - 1];
-                    l.weight_abs = l.weight_abs.max(e.max_abs);
-                    l.weight_rel = l.weight_rel.max(e.rel);
-                    out.max_abs.weight = out.max_abs.weight.max(e.max_abs);
-                    out.max_rel.weight = out.max_rel.weight.max(e.rel);
+                    (
+                        &mut out.max_abs.weight,
+                        &mut out.max_rel.weight,
+                        Some((&mut l.weight_abs, &mut l.weight_rel)),
+                    )
                 }
+            };
+            *run_abs = run_abs.max(e.max_abs);
+            *run_rel = run_rel.max(e.rel);
+            if let Some((abs, rel)) = layer {
+                *abs = abs.max(e.max_abs);
+                *rel = rel.max(e.rel);
             }
         }
         for rep in &drift {
