@@ -325,19 +325,23 @@ pub fn run<T: Scalar>(
         yb.gather_rows(&y, idx);
 
         // Manual: forward, backward (and the injected fault), update.
+        // The lockstep reference gets the manual weights before the manual step changes them.
+        lockstep.set_params(manual.params());
+        let weight_norms: Vec<f64> = manual.params().layers.iter().map(|l| frob(l.w.as_slice())).collect();
+
+        // Manual: forward, backward (and the injected fault, on a copy), update.
         let loss_m = ws.gradients(manual.params(), &xb, &yb);
-        let mut grads_m = ws.grads().clone();
-        if let Some(f) = cfg.fault.filter(|f| f.step == t) {
-            let layer = &mut grads_m.layers[f.layer - 1];
+        let faulty = cfg.fault.filter(|f| f.step == t).map(|f| {
+            let mut g = ws.grads().clone();
+            let layer = &mut g.layers[f.layer - 1];
             let scale = T::one() + T::of(f.rel);
             layer.w.as_mut_slice().iter_mut().for_each(|v| *v = *v * scale);
             layer.b.iter_mut().flatten().for_each(|v| *v = *v * scale);
-        }
-        let before: Params<T> = manual.params().clone();
-        manual.sgd_step(&grads_m, lr);
+            g
+        });
+        let grads_m = faulty.as_ref().unwrap_or(ws.grads());
+        manual.sgd_step(grads_m, lr);
 
-        // Lockstep reference at the manual weights; free reference on its own trajectory.
-        lockstep.set_params(&before);
         let r = lockstep.step(&xb, &yb);
         let free_loss = free.train_step(&xb, &yb);
         let free_params: Params<T> = free.params();
@@ -347,7 +351,7 @@ pub fn run<T: Scalar>(
             kind: TensorKind::Loss,
             errors: compare(&[loss_m], &[r.loss], 1, tol),
         }];
-        reports.extend(compare_params(&grads_m, &r.grads, true, tol));
+        reports.extend(compare_params(grads_m, &r.grads, true, tol));
         reports.extend(compare_params(manual.params(), &r.params, false, tol));
         let drift = compare_params(manual.params(), &free_params, false, tol);
 
@@ -392,7 +396,7 @@ pub fn run<T: Scalar>(
         for (k, l) in rec.layers.iter_mut().enumerate() {
             let g = &grads_m.layers[k];
             l.grad_norm = frob(g.w.as_slice());
-            l.update_ratio = cfg.lr * l.grad_norm / frob(before.layers[k].w.as_slice());
+            l.update_ratio = cfg.lr * l.grad_norm / weight_norms[k];
             let z: Vec<f64> = ws.activations(k + 1).as_slice().iter().map(|v| v.to64()).collect();
             l.saturated_pct = saturated_pct(spec.activations()[k], &z, spec.widths()[k + 1], cfg.saturation);
         }
@@ -402,7 +406,7 @@ pub fn run<T: Scalar>(
 
         if let Some(tr) = trace.as_deref_mut() {
             tr.add_indices(format!("batch.{t}"), idx);
-            tr.add_params(&format!("manual.step{t}"), &grads_m, true);
+            tr.add_params(&format!("manual.step{t}"), grads_m, true);
             tr.add_params(&format!("manual.step{t}"), manual.params(), false);
             tr.add_params(&format!("torch.step{t}"), &r.grads, true);
             tr.add_params(&format!("torch.step{t}"), &r.params, false);
@@ -414,7 +418,7 @@ pub fn run<T: Scalar>(
         out.steps_run = t + 1;
         progress(t + 1);
 
-        let manual_ok = loss_m.is_finite() && all_finite(&grads_m) && all_finite(manual.params());
+        let manual_ok = loss_m.is_finite() && all_finite(grads_m) && all_finite(manual.params());
         let torch_ok = r.loss.is_finite()
             && all_finite(&r.grads)
             && all_finite(&r.params)

@@ -184,10 +184,10 @@ pub fn main_bench() -> Result<()> {
         rows.extend(measure_all(threads, quick)?);
     }
     println!("{}", table(&rows));
-    let (harness, bare) = bookkeeping()?;
+    let (harness, bare) = bookkeeping(if quick { 3 } else { 7 })?;
     println!(
-        "Default `compare` run (1000 steps, f64): harness {:.0} ms, the same training by the implementations \
-         alone {:.0} ms: bookkeeping {:.0}% on top.",
+        "Default `compare` run (1000 steps, f64; medians of alternating runs): harness {:.0} ms, the same \
+         training by the implementations alone {:.0} ms: bookkeeping {:.0}% on top.",
         harness * 1e3,
         bare * 1e3,
         100.0 * (harness / bare - 1.0)
@@ -195,12 +195,12 @@ pub fn main_bench() -> Result<()> {
     Ok(())
 }
 
-/// The default `compare` run's bookkeeping: (seconds of the harness, seconds of the same training
-/// done by the two implementations alone). The harness trains the manual model and two libtorch
-/// models (lockstep and free) and compares every tensor every step; the bare compute is one
-/// manual step and two libtorch steps per step, on the same batches, with nothing compared, copied
-/// or recorded. Files are not written in either.
-pub fn bookkeeping() -> Result<(f64, f64)> {
+/// The default `compare` run's bookkeeping: median seconds, over `reps` alternating runs, of
+/// (the harness, the same training done by the two implementations alone). The harness trains the
+/// manual model and two libtorch models (lockstep and free) and compares every tensor every step;
+/// the bare compute is one manual step and two libtorch steps per step, on the same batches, with
+/// nothing compared, copied or recorded. Files are written in neither.
+pub fn bookkeeping(reps: usize) -> Result<(f64, f64)> {
     use clap::Parser;
     let args = crate::cli::CompareArgs::try_parse_from(["compare"])?;
     let exp = args.experiment()?;
@@ -208,26 +208,29 @@ pub fn bookkeeping() -> Result<(f64, f64)> {
     let run = exp.run_config(batch);
     let spec = &exp.setup.spec;
     let init = crate::params::Params::<f64>::init(spec);
-
-    let start = Instant::now();
-    let outcome = crate::harness::run::<f64>(&run, &data, &init, None, |_| {})?;
-    let harness = start.elapsed().as_secs_f64();
-    std::hint::black_box(outcome);
-
     let order = crate::harness::batch_order(data.len(), batch, run.steps, run.shuffle_seed);
-    let mut mlp = Mlp::<f64>::with_params(spec.clone(), init)?;
-    let mut lockstep = Trainer::new(&mlp, run.lr)?;
-    let mut free = Trainer::new(&mlp, run.lr)?;
-    let mut ws = Workspace::new(spec, batch);
-    let (mut xb, mut yb) = (Matrix::zeros(batch, spec.n_in()), Matrix::zeros(batch, spec.n_out()));
-    let start = Instant::now();
-    for idx in &order {
-        xb.gather_rows(&data.x, idx);
-        yb.gather_rows(&data.y, idx);
-        let (xt, yt) = (matrix_to_tensor(&xb), matrix_to_tensor(&yb));
-        mlp.train_step(&mut ws, &xb, &yb, run.lr);
-        lockstep.step(&xt, &yt);
-        free.step(&xt, &yt);
+
+    let (mut harness, mut bare) = (Vec::new(), Vec::new());
+    for _ in 0..reps {
+        let start = Instant::now();
+        std::hint::black_box(crate::harness::run::<f64>(&run, &data, &init, None, |_| {})?);
+        harness.push(start.elapsed().as_secs_f64());
+
+        let mut mlp = Mlp::<f64>::with_params(spec.clone(), init.clone())?;
+        let mut lockstep = Trainer::new(&mlp, run.lr)?;
+        let mut free = Trainer::new(&mlp, run.lr)?;
+        let mut ws = Workspace::new(spec, batch);
+        let (mut xb, mut yb) = (Matrix::zeros(batch, spec.n_in()), Matrix::zeros(batch, spec.n_out()));
+        let start = Instant::now();
+        for idx in &order {
+            xb.gather_rows(&data.x, idx);
+            yb.gather_rows(&data.y, idx);
+            let (xt, yt) = (matrix_to_tensor(&xb), matrix_to_tensor(&yb));
+            mlp.train_step(&mut ws, &xb, &yb, run.lr);
+            lockstep.step(&xt, &yt);
+            free.step(&xt, &yt);
+        }
+        bare.push(start.elapsed().as_secs_f64());
     }
-    Ok((harness, start.elapsed().as_secs_f64()))
+    Ok((median(&mut harness), median(&mut bare)))
 }
