@@ -359,18 +359,18 @@ pub fn markdown(args: &StudyArgs, results: &[VariantResult]) -> String {
         let _ = writeln!(
             s,
             "{}\n",
-            if l <= x {
+            if l > 2.0 * x {
                 format!(
-                    "The loss does not show it here: the saturated network ends at {l:.3e}, the Xavier network at \
+                    "The loss shows it: after {} steps the saturated network is at {l:.3e}, the Xavier network at {x:.3e}.",
+                    args.steps
+                )
+            } else {
+                format!(
+                    "The loss hardly shows it here: the saturated network ends at {l:.3e}, the Xavier network at \
                      {x:.3e}. On a problem this easy the output layer fits the target from the frozen, nearly \
                      binary features of the saturated layers, and the large W^(k+1) in (7) multiplies δ on its way \
                      down, offsetting part of the small φ'. The hidden layers are still not learning — the \
                      network is a random-feature model, not a trained deep network."
-                )
-            } else {
-                format!(
-                    "The loss shows it: after {} steps the saturated network is at {l:.3e}, the Xavier network at {x:.3e}.",
-                    args.steps
                 )
             }
         );
