@@ -150,6 +150,21 @@ pub struct StepRecord {
     pub loss_abs: f64,
     /// Per layer k = 1..L.
     pub layers: Vec<LayerStep>,
+    /// Every lockstep tensor of the step: the loss, then per layer dW, db, W, b.
+    pub tensors: Vec<TensorStep>,
+}
+
+/// One lockstep tensor's comparison at one step.
+#[derive(Clone, Debug, Serialize)]
+pub struct TensorStep {
+    /// `loss`, or the tensor and its layer: `dW2`, `db2`, `W2`, `b2`.
+    pub name: String,
+    /// max |manual − torch|.
+    pub max_abs: f64,
+    /// ‖manual − torch‖∞ / ‖torch‖∞.
+    pub rel: f64,
+    /// Whether every entry is within the tolerance.
+    pub pass: bool,
 }
 
 /// Hidden-layer activations z^k of the whole dataset at one step (before its update).
@@ -362,6 +377,19 @@ pub fn run<T: Scalar>(
             torch_free_loss: free_loss.to64(),
             loss_abs: reports[0].errors.max_abs,
             layers: vec![LayerStep::default(); depth],
+            tensors: reports
+                .iter()
+                .map(|r| TensorStep {
+                    name: if r.layer == 0 {
+                        r.kind.name().to_string()
+                    } else {
+                        format!("{}{}", r.kind, r.layer)
+                    },
+                    max_abs: r.errors.max_abs,
+                    rel: r.errors.rel,
+                    pass: r.errors.first_fail.is_none(),
+                })
+                .collect(),
         };
         for rep in &reports {
             let e = &rep.errors;

@@ -76,49 +76,33 @@ pub fn write_report(path: &Path, run: &RunConfig, config: &serde_json::Value, o:
     fsio::write_atomic(path, text.as_bytes())
 }
 
-/// Writes `metrics.csv` atomically: one row per step, both losses, then per layer k the
-/// lockstep errors, the drift, the gradient norm, the update ratio and the saturation.
+/// Writes `metrics.csv` atomically: one row per step: the three losses; for every lockstep tensor
+/// (`loss`, then per layer `dW{k}`, `db{k}`, `W{k}`, `b{k}`) the max absolute error, the normwise
+/// relative error and whether it passed (1 or 0); then per layer the drift, ‖∂E/∂W^k‖, the
+/// update ratio and the % saturated.
 pub fn write_metrics(path: &Path, o: &Outcome) -> Result<()> {
     let depth = o.records.first().map_or(0, |r| r.layers.len());
     let mut w = csv::Writer::from_writer(Vec::new());
     let mut header: Vec<String> =
-        ["step", "manual_loss", "torch_loss", "torch_free_loss", "loss_abs_err"].map(String::from).to_vec();
+        ["step", "manual_loss", "torch_loss", "torch_free_loss"].map(String::from).to_vec();
+    for t in o.records.first().map_or(&[][..], |r| &r.tensors[..]) {
+        for f in ["abs_err", "rel_err", "ok"] {
+            header.push(format!("{}_{f}", t.name));
+        }
+    }
     for k in 1..=depth {
-        for f in [
-            "grad_abs_err",
-            "grad_rel_err",
-            "weight_abs_err",
-            "weight_rel_err",
-            "drift_rel_err",
-            "grad_norm",
-            "update_ratio",
-            "saturated_pct",
-        ] {
+        for f in ["drift_rel_err", "grad_norm", "update_ratio", "saturated_pct"] {
             header.push(format!("l{k}_{f}"));
         }
     }
     w.write_record(&header)?;
     for r in &o.records {
-        let mut row = vec![
-            r.step.to_string(),
-            fmt(r.manual_loss),
-            fmt(r.torch_loss),
-            fmt(r.torch_free_loss),
-            fmt(r.loss_abs),
-        ];
+        let mut row = vec![r.step.to_string(), fmt(r.manual_loss), fmt(r.torch_loss), fmt(r.torch_free_loss)];
+        for t in &r.tensors {
+            row.extend([fmt(t.max_abs), fmt(t.rel), u8::from(t.pass).to_string()]);
+        }
         for l in &r.layers {
-            for v in [
-                l.grad_abs,
-                l.grad_rel,
-                l.weight_abs,
-                l.weight_rel,
-                l.drift_rel,
-                l.grad_norm,
-                l.update_ratio,
-                l.saturated_pct,
-            ] {
-                row.push(fmt(v));
-            }
+            row.extend([l.drift_rel, l.grad_norm, l.update_ratio, l.saturated_pct].map(fmt));
         }
         w.write_record(&row)?;
     }

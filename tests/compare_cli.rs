@@ -40,8 +40,16 @@ fn default_run_is_equivalent_and_writes_every_file() {
     let metrics = std::fs::read_to_string(dir.join("metrics.csv")).unwrap();
     let lines: Vec<&str> = metrics.lines().collect();
     assert_eq!(lines.len(), 1001, "a header and one row per step");
-    let cols = lines[0].split(',').count();
-    assert_eq!(cols, 5 + 3 * 8);
+    let header: Vec<&str> = lines[0].split(',').collect();
+    let cols = header.len();
+    // step, 3 losses; loss and 4 tensors per layer × (abs, rel, ok); 4 per-layer figures.
+    assert_eq!(cols, 4 + (1 + 3 * 4) * 3 + 3 * 4);
+    for name in ["loss_abs_err", "dW1_rel_err", "db3_ok", "W2_abs_err", "b1_rel_err", "l3_drift_rel_err"] {
+        assert!(header.contains(&name), "metrics.csv lacks {name}: {header:?}");
+    }
+    assert!(lines[1..]
+        .iter()
+        .all(|l| l.split(',').nth(header.iter().position(|h| *h == "dW2_ok").unwrap()) == Some("1")));
     assert!(lines[1..].iter().all(|l| l.split(',').count() == cols));
 }
 

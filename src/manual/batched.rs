@@ -1,4 +1,4 @@
-//! The batched form: the whole batch at once, as matrix products (GEMM by `matrixmultiply`).
+//! The batched form: the whole batch at once, as matrix products (GEMM by the `gemm` crate).
 //!
 //! With one sample per row, eqs (1)–(3), (7) and (6) become
 //! `A^k = Z^{k−1} W^k + 1 (b^k)ᵀ`, `Z^k = φ_k(A^k)`,
