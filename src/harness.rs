@@ -339,7 +339,6 @@ pub fn run<T: Scalar>(
         xb.gather_rows(&x, idx);
         yb.gather_rows(&y, idx);
 
-        // Manual: forward, backward (and the injected fault), update.
         // The lockstep reference gets the manual weights before the manual step changes them.
         lockstep.set_params(manual.params());
         let weight_norms: Vec<f64> = manual.params().layers.iter().map(|l| frob(l.w.as_slice())).collect();
