@@ -259,16 +259,18 @@ fn all_finite<T: Scalar>(p: &Params<T>) -> bool {
 /// The share (%) of a layer's activations that are saturated, for `z` holding `units` columns
 /// (one row per sample): tanh |z| > s; sigmoid z < 1 − s or z > s; relu: the share of dead
 /// units, those with z = 0 for every sample; other activations do not saturate (0).
-pub fn saturated_pct(phi: Activation, z: &[f64], units: usize, s: f64) -> f64 {
+pub fn saturated_pct<T: Scalar>(phi: Activation, z: &[T], units: usize, s: f64) -> f64 {
     if z.is_empty() || units == 0 {
         return 0.0;
     }
     let share = |hits: usize, of: usize| 100.0 * hits as f64 / of as f64;
     match phi {
-        Activation::Tanh => share(z.iter().filter(|v| v.abs() > s).count(), z.len()),
-        Activation::Sigmoid => share(z.iter().filter(|&&v| v < 1.0 - s || v > s).count(), z.len()),
+        Activation::Tanh => share(z.iter().filter(|v| v.to64().abs() > s).count(), z.len()),
+        Activation::Sigmoid => {
+            share(z.iter().filter(|v| v.to64() < 1.0 - s || v.to64() > s).count(), z.len())
+        }
         Activation::Relu => {
-            let dead = (0..units).filter(|&j| z.iter().skip(j).step_by(units).all(|&v| v == 0.0)).count();
+            let dead = (0..units).filter(|&j| z.iter().skip(j).step_by(units).all(|v| v.is_zero())).count();
             share(dead, units)
         }
         _ => 0.0,
@@ -299,7 +301,8 @@ pub fn run<T: Scalar>(
     let mut lockstep = Reference::new(spec, init, cfg.lr)?;
     let mut free = Reference::new(spec, init, cfg.lr)?;
     let mut ws = Workspace::<T>::new(spec, max_batch);
-    let mut full_ws = Workspace::<T>::new(spec, data.len());
+    // For the snapshots; its buffers grow on first use, so a run without snapshots pays nothing.
+    let mut full_ws = Workspace::<T>::new(spec, 0);
     let (mut xb, mut yb) =
         (Matrix::<T>::zeros(max_batch, spec.n_in()), Matrix::<T>::zeros(max_batch, spec.n_out()));
     let lr = T::of(cfg.lr);
@@ -424,8 +427,8 @@ pub fn run<T: Scalar>(
             let g = &grads_m.layers[k];
             l.grad_norm = frob(g.w.as_slice());
             l.update_ratio = cfg.lr * l.grad_norm / weight_norms[k];
-            let z: Vec<f64> = ws.activations(k + 1).as_slice().iter().map(|v| v.to64()).collect();
-            l.saturated_pct = saturated_pct(spec.activations()[k], &z, spec.widths()[k + 1], cfg.saturation);
+            let z = ws.activations(k + 1).as_slice();
+            l.saturated_pct = saturated_pct(spec.activations()[k], z, spec.widths()[k + 1], cfg.saturation);
         }
         if out.first_divergence.is_none() {
             out.first_divergence = Divergence::first(t, &reports);

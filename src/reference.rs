@@ -141,15 +141,7 @@ impl Reference {
     }
 
     fn collect<T: Scalar>(&self, f: impl Fn(&Tensor) -> Tensor) -> Params<T> {
-        let layers = self
-            .layers
-            .iter()
-            .map(|lin| Layer {
-                w: weight_from_torch(&f(&lin.ws)),
-                b: lin.bs.as_ref().map(|b| tensor_to_vec(&f(b))),
-            })
-            .collect();
-        Params { layers }
+        collect(&self.layers, f)
     }
 
     /// The network's output for a batch (N × n_0), as a tensor of the run's kind.
@@ -234,11 +226,19 @@ impl Trainer {
 
     /// The current weights, in the seed's layout.
     pub fn params<T: Scalar>(&self) -> Params<T> {
-        let layers = self
-            .layers
-            .iter()
-            .map(|l| Layer { w: weight_from_torch(&l.ws), b: l.bs.as_ref().map(tensor_to_vec) })
-            .collect();
-        Params { layers }
+        collect(&self.layers, |t| t.shallow_clone())
     }
+}
+
+/// `f` of every layer's weight and bias (the tensors themselves, or their gradients), in the
+/// seed's layout.
+fn collect<T: Scalar>(layers: &[nn::Linear], f: impl Fn(&Tensor) -> Tensor) -> Params<T> {
+    let layers = layers
+        .iter()
+        .map(|lin| Layer {
+            w: weight_from_torch(&f(&lin.ws)),
+            b: lin.bs.as_ref().map(|b| tensor_to_vec(&f(b))),
+        })
+        .collect();
+    Params { layers }
 }

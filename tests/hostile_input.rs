@@ -3,9 +3,8 @@
 
 mod common;
 
-use common::{report, run_compare as compare, temp_dir};
+use common::{report, run_compare as compare, run_train as train, temp_dir};
 use std::path::Path;
-use std::process::Command;
 
 fn no_temporaries(dir: &Path) {
     for entry in std::fs::read_dir(dir).unwrap() {
@@ -19,21 +18,6 @@ fn assert_bad(code: i32, stdout: &str, stderr: &str, needle: &str) {
     assert!(stderr.contains(needle), "expected {needle:?} in: {stderr}");
     assert_eq!(stderr.trim().lines().count(), 1, "one line: {stderr}");
     assert!(!stderr.contains("panicked") && !stderr.contains("RUST_BACKTRACE"), "{stderr}");
-}
-
-fn train(dir: &Path, args: &[&str]) -> (i32, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_train"))
-        .args(args)
-        .arg("--out")
-        .arg(dir)
-        .arg("--quiet")
-        .output()
-        .unwrap();
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
 }
 
 #[test]

@@ -137,13 +137,22 @@ pub fn temp_dir(name: &str) -> std::path::PathBuf {
 
 /// Runs the `compare` binary with `args` and `--out dir --quiet`; returns (exit code, stdout, stderr).
 pub fn run_compare(dir: &std::path::Path, args: &[&str]) -> (i32, String, String) {
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_compare"))
+    run_tool(env!("CARGO_BIN_EXE_compare"), dir, args)
+}
+
+/// Runs the `train` binary as [`run_compare`] runs `compare`.
+pub fn run_train(dir: &std::path::Path, args: &[&str]) -> (i32, String, String) {
+    run_tool(env!("CARGO_BIN_EXE_train"), dir, args)
+}
+
+fn run_tool(exe: &str, dir: &std::path::Path, args: &[&str]) -> (i32, String, String) {
+    let out = std::process::Command::new(exe)
         .args(args)
         .arg("--out")
         .arg(dir)
         .arg("--quiet")
         .output()
-        .expect("running compare");
+        .unwrap_or_else(|e| panic!("running {exe}: {e}"));
     (
         out.status.code().unwrap_or(-1),
         String::from_utf8_lossy(&out.stdout).into_owned(),
