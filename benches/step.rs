@@ -1,14 +1,14 @@
 //! `cargo bench`: one SGD step, manual and libtorch, for each size of the performance table (f32,
 //! one thread). `cargo run --release --bin bench` prints the full table with ratios.
 
-use backprop::perf::{case_spec, cases};
+use backprop::commands::bench::{case_spec, cases};
 use backprop::reference::{matrix_to_tensor, Trainer};
 use backprop::{Matrix, Mlp, Workspace};
 use criterion::{criterion_group, criterion_main, Criterion};
 
 fn steps(c: &mut Criterion) {
     tch::set_num_threads(1);
-    backprop::matrix::set_threads(1);
+    backprop::model::matrix::set_threads(1);
     for case in cases() {
         let spec = case_spec::<f32>(&case).unwrap();
         let name = case.widths.iter().map(|w| w.to_string()).collect::<Vec<_>>().join("-");

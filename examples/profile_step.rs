@@ -1,6 +1,6 @@
 //! Runs the manual training step of one benchmark case in a loop, for a profiler:
 //! `cargo run --release --example profile_step -- CASE(0..3) f32|f64 SECONDS`.
-use backprop::perf::{case_spec, cases};
+use backprop::commands::bench::{case_spec, cases};
 use backprop::{Matrix, Mlp, Workspace};
 
 fn main() {
@@ -13,7 +13,7 @@ fn main() {
     }
 }
 
-fn run<T: backprop::Scalar>(case: &backprop::perf::Case, secs: f64) {
+fn run<T: backprop::Scalar>(case: &backprop::commands::bench::Case, secs: f64) {
     let spec = case_spec::<T>(case).unwrap();
     let mut mlp = Mlp::<T>::new(spec.clone()).unwrap();
     let x = Matrix::<T>::from_fn(case.batch, spec.n_in(), |i, j| {

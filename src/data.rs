@@ -11,10 +11,10 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
-use crate::activation::Activation;
 use crate::manual::Mlp;
-use crate::matrix::Matrix;
-use crate::spec::Spec;
+use crate::model::activation::Activation;
+use crate::model::matrix::Matrix;
+use crate::model::spec::Spec;
 
 /// Which data to train on.
 #[derive(Clone, Debug, PartialEq)]
@@ -183,7 +183,7 @@ pub fn load(
             acts[depth - 1] = Activation::Identity;
             let teacher_spec = Spec::new(spec.widths().to_vec(), acts)?
                 .with_bias(true)
-                .with_init(crate::spec::Init::Xavier)
+                .with_init(crate::model::spec::Init::Xavier)
                 .with_seed(seed.wrapping_add(0x7eac4e5));
             let teacher = Mlp::<f64>::new(teacher_spec)?;
             let x = Matrix::from_fn(samples, n_in, |_, _| rng.gen_range(-1.0..1.0));

@@ -8,37 +8,20 @@
 
 #![warn(missing_docs)]
 
-pub mod activation;
-pub mod check;
-pub mod cli;
+pub mod commands;
 pub mod data;
-pub mod figures;
-pub mod fsio;
-pub mod gradcheck;
 pub mod harness;
-pub mod loss;
 pub mod manual;
-pub mod matrix;
-pub mod params;
-pub mod perf;
+pub mod model;
+pub mod output;
 pub mod plot;
+#[cfg(feature = "torch")]
 pub mod reference;
-pub mod report;
-pub mod scalar;
-pub mod spec;
-pub mod study;
-pub mod trace;
-pub mod train;
-pub mod vmath;
-pub mod weights;
 
-pub use activation::Activation;
 pub use manual::{Mlp, Workspace};
-pub use matrix::Matrix;
-pub use params::{Layer, Params};
+pub use model::{Activation, DType, Init, Layer, Loss, Matrix, Params, Scalar, Spec};
+#[cfg(feature = "torch")]
 pub use reference::Reference;
-pub use scalar::Scalar;
-pub use spec::{DType, Init, Loss, Spec};
 
 // README.md's Rust example runs as a doctest, so it cannot go stale.
 #[cfg(doctest)]

@@ -1,9 +1,10 @@
 //! Every activation's value and derivative equal torch's value and autograd derivative, on a grid
 //! that includes 0, ±1e−30, ±1, ±30, ±1000 and ±1e4, in f32 and f64.
+#![cfg(feature = "torch")]
 
-use backprop::reference::{tensor_to_vec, torch_activation};
+use backprop::reference::{slice_to_tensor, tensor_to_vec, torch_activation};
 use backprop::{Activation, Scalar};
-use tch::{Kind, Tensor};
+use tch::Kind;
 
 fn grid() -> Vec<f64> {
     let mut g = vec![
@@ -23,7 +24,7 @@ fn check<T: Scalar>(kind: Kind) {
     let tiny = T::min_positive_value().to64();
     let xs: Vec<T> = grid().into_iter().map(T::of).collect();
     for phi in Activation::ALL {
-        let a = Tensor::from_slice(&xs).to_kind(kind).set_requires_grad(true);
+        let a = slice_to_tensor(&xs, &[xs.len() as i64]).to_kind(kind).set_requires_grad(true);
         let z = torch_activation(phi, &a);
         z.sum(kind).backward();
         let tz: Vec<T> = tensor_to_vec(&z);
@@ -114,7 +115,7 @@ fn dense_grid() -> Vec<f64> {
 }
 
 fn vmath_accuracy<T: Scalar>() -> [f64; 4] {
-    use backprop::vmath;
+    use backprop::model::vmath;
     let mut worst = [0.0f64; 4];
     for x in dense_grid() {
         let x = T::of(x);

@@ -1,4 +1,5 @@
 //! The `compare` command end to end: the default run, fault injection, datasets, bad input.
+#![cfg(feature = "torch")]
 
 mod common;
 

@@ -3,8 +3,8 @@
 
 mod common;
 
-use backprop::check::{compare_params, Divergence, Tolerance};
-use backprop::gradcheck::{gradcheck, gradcheck_of};
+use backprop::harness::check::{compare_params, Divergence, Tolerance};
+use backprop::manual::gradcheck::{gradcheck, gradcheck_of};
 use backprop::{Activation, DType, Loss, Mlp};
 use common::{batch, spec};
 

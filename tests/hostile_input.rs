@@ -3,7 +3,9 @@
 
 mod common;
 
-use common::{report, run_compare as compare, run_train as train, temp_dir};
+#[cfg(feature = "torch")]
+use common::{report, run_compare as compare};
+use common::{run_train as train, temp_dir};
 use std::path::Path;
 
 fn no_temporaries(dir: &Path) {
@@ -20,6 +22,7 @@ fn assert_bad(code: i32, stdout: &str, stderr: &str, needle: &str) {
     assert!(!stderr.contains("panicked") && !stderr.contains("RUST_BACKTRACE"), "{stderr}");
 }
 
+#[cfg(feature = "torch")]
 #[test]
 fn layer_specs_that_make_no_sense_are_refused_before_allocating() {
     let dir = temp_dir("hostile-layers");
@@ -39,6 +42,7 @@ fn layer_specs_that_make_no_sense_are_refused_before_allocating() {
     }
 }
 
+#[cfg(feature = "torch")]
 #[test]
 fn numbers_that_make_no_sense_are_refused() {
     let dir = temp_dir("hostile-numbers");
@@ -60,6 +64,7 @@ fn numbers_that_make_no_sense_are_refused() {
     }
 }
 
+#[cfg(feature = "torch")]
 #[test]
 fn csv_files_that_make_no_sense_name_file_and_line() {
     let dir = temp_dir("hostile-csv");
@@ -88,6 +93,7 @@ fn csv_files_that_make_no_sense_name_file_and_line() {
     assert_bad(code, &out, &err, "--targets 2");
 }
 
+#[cfg(feature = "torch")]
 #[test]
 fn output_places_that_cannot_be_written_are_refused() {
     let dir = temp_dir("hostile-out");
@@ -100,6 +106,7 @@ fn output_places_that_cannot_be_written_are_refused() {
     assert_eq!(std::fs::read(&file).unwrap(), b"not a directory");
 }
 
+#[cfg(feature = "torch")]
 #[test]
 fn a_trace_too_large_is_refused_unless_forced() {
     let dir = temp_dir("hostile-trace");
@@ -133,6 +140,7 @@ fn weights_of_the_wrong_network_are_refused_by_name_and_shape() {
     no_temporaries(&dir);
 }
 
+#[cfg(feature = "torch")]
 #[test]
 fn a_learning_rate_that_overflows_is_reported_with_the_first_non_finite_step() {
     let dir = temp_dir("hostile-overflow");
@@ -159,6 +167,7 @@ fn a_learning_rate_that_overflows_is_reported_with_the_first_non_finite_step() {
     assert_bad(code, &out, &err, "diverged");
 }
 
+#[cfg(feature = "torch")]
 #[test]
 fn the_same_flags_give_the_same_bytes() {
     let (a, b) = (temp_dir("determinism-a"), temp_dir("determinism-b"));

@@ -10,10 +10,11 @@
 //! O(1), so entries agree to a few hundred ε of the size of the terms; 1024·ε leaves headroom
 //! for the exp/tanh/erf of two different maths libraries. That is 2.3e−13 in f64, six orders
 //! tighter than assert_close's f64 default (1e−7), and 1.2e−4 in f32.
+#![cfg(feature = "torch")]
 
 mod common;
 
-use backprop::check::Tolerance;
+use backprop::harness::check::Tolerance;
 use backprop::{Activation, DType, Loss, Scalar, Spec};
 use common::{architectures, lockstep, spec, Worst};
 

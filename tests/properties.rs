@@ -4,16 +4,20 @@
 
 mod common;
 
-use backprop::check::Tolerance;
 use backprop::data::load_csv;
-use backprop::spec::{parse_activations, parse_layers};
+#[cfg(feature = "torch")]
+use backprop::harness::check::Tolerance;
+use backprop::model::spec::{parse_activations, parse_layers};
+#[cfg(feature = "torch")]
 use backprop::{Activation, DType, Loss, Spec};
 use proptest::prelude::*;
 
+#[cfg(feature = "torch")]
 fn activation() -> impl Strategy<Value = Activation> {
     proptest::sample::select(Activation::ALL.to_vec())
 }
 
+#[cfg(feature = "torch")]
 prop_compose! {
     fn network()(depth in 1usize..=6)
         (widths in proptest::collection::vec(1usize..=64, depth + 1),
@@ -36,6 +40,7 @@ proptest! {
     /// Tolerance 4096·ε, elementwise (|a − b| ≤ atol + rtol·|b|): four times the fixed sweep's,
     /// since widths and batches here reach 64 and a dot product of n terms in another order
     /// differs by up to n·ε of the size of its terms.
+    #[cfg(feature = "torch")]
     #[test]
     fn random_networks_match_libtorch_in_lockstep(spec in network(), batch in 1usize..=64) {
         let result = match spec.dtype() {

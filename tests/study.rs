@@ -1,9 +1,10 @@
 //! The saturation study, reduced in size, and the saturation measure on constructed examples.
+#![cfg(feature = "torch")]
 
 mod common;
 
+use backprop::commands::study::{self, StudyArgs, VARIANTS};
 use backprop::harness::saturated_pct;
-use backprop::study::{self, StudyArgs, VARIANTS};
 use backprop::Activation;
 use common::{assert_picture, temp_dir};
 

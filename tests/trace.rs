@@ -1,5 +1,6 @@
 //! The safetensors trace: what it holds, that its config reproduces the run byte for byte, and
 //! that real PyTorch can load and replay it.
+#![cfg(feature = "torch")]
 
 mod common;
 

@@ -4,7 +4,7 @@
 //!
 //! The one exception is inside the GEMM crate, which allocates a packing buffer per call for some
 //! shapes (it takes no caller-provided workspace); those are counted apart, via
-//! `backprop::matrix::in_gemm`, and printed.
+//! `backprop::model::matrix::in_gemm`, and printed.
 
 use backprop::{Activation, DType, Matrix, Mlp, Scalar, Spec, Workspace};
 use std::alloc::{GlobalAlloc, Layout, System};
@@ -36,7 +36,7 @@ unsafe impl GlobalAlloc for Counting {
 
 fn count() {
     if COUNTING.with(Cell::get) {
-        let slot = if backprop::matrix::in_gemm() { &IN_GEMM } else { &ALLOCATIONS };
+        let slot = if backprop::model::matrix::in_gemm() { &IN_GEMM } else { &ALLOCATIONS };
         slot.fetch_add(1, Ordering::Relaxed);
     }
 }
@@ -104,8 +104,8 @@ fn a_training_step_allocates_nothing_of_its_own_once_warm() {
 
 #[test]
 fn the_benchmark_sizes_allocate_nothing_of_their_own_once_warm() {
-    for case in backprop::perf::cases() {
-        let spec = backprop::perf::case_spec::<f32>(&case).unwrap();
+    for case in backprop::commands::sizes::cases() {
+        let spec = backprop::commands::sizes::case_spec::<f32>(&case).unwrap();
         let depth = spec.depth();
         let (own, gemm) = steady_state_allocations::<f32>(spec, &[case.batch]);
         assert_eq!(

@@ -2,5 +2,5 @@
 //! Exit status: 0 equivalent, 1 not equivalent, 2 bad input.
 
 fn main() {
-    std::process::exit(backprop::cli::main_compare());
+    std::process::exit(backprop::commands::main_compare());
 }

@@ -2,5 +2,5 @@
 //! every run checked against libtorch. Writes PNGs and study.md under out/study.
 
 fn main() {
-    std::process::exit(backprop::study::main_study());
+    std::process::exit(backprop::commands::study::main_study());
 }

@@ -2,5 +2,5 @@
 //! (`--impl torch`) and save its weights. Exit status: 0 trained, 2 bad input.
 
 fn main() {
-    std::process::exit(backprop::train::main_train());
+    std::process::exit(backprop::commands::train::main_train());
 }

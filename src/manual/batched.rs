@@ -5,10 +5,10 @@
 //! `Δ^L = φ'_L(A^L) ⊙ ∂E/∂Y`, `Δ^k = φ'_k(A^k) ⊙ (Δ^{k+1} (W^{k+1})ᵀ)`,
 //! `∇W^k = (Z^{k−1})ᵀ Δ^k`, `∇b^k = (Δ^k)ᵀ 1`.
 
-use crate::matrix::{gemm, Matrix, Op};
-use crate::params::Params;
-use crate::scalar::Scalar;
-use crate::spec::Spec;
+use crate::model::matrix::{gemm, Matrix, Op};
+use crate::model::params::Params;
+use crate::model::scalar::Scalar;
+use crate::model::spec::Spec;
 
 /// Buffers for the batched forward and backward passes, allocated once and reused: after the
 /// first batch of the largest size, a training step allocates nothing.

@@ -3,10 +3,10 @@
 //! The loops run over indices i and j on purpose, so the code reads like the equations.
 #![allow(clippy::needless_range_loop)]
 
-use crate::matrix::Matrix;
-use crate::params::Params;
-use crate::scalar::Scalar;
-use crate::spec::Spec;
+use crate::model::matrix::Matrix;
+use crate::model::params::Params;
+use crate::model::scalar::Scalar;
+use crate::model::spec::Spec;
 
 /// One sample's forward pass: `a[k]` and `z[k]` for k = 1..L at index k, with `z[0] = x`
 /// (and `a[0]` empty).

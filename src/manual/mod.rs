@@ -5,14 +5,15 @@
 //! - [`batched`]: the whole batch at once as matrix products, fast and allocation-free.
 
 pub mod batched;
+pub mod gradcheck;
 pub mod literal;
 
 use anyhow::{bail, Result};
 
-use crate::matrix::Matrix;
-use crate::params::Params;
-use crate::scalar::Scalar;
-use crate::spec::Spec;
+use crate::model::matrix::Matrix;
+use crate::model::params::Params;
+use crate::model::scalar::Scalar;
+use crate::model::spec::Spec;
 
 pub use batched::Workspace;
 

@@ -1,8 +1,13 @@
 //! Helpers shared by the integration tests.
 #![allow(dead_code)]
 
-use backprop::check::{compare, compare_params, Divergence, TensorKind, TensorReport, Tolerance};
-use backprop::{Activation, DType, Loss, Matrix, Mlp, Reference, Scalar, Spec, Workspace};
+use backprop::harness::check::{TensorKind, TensorReport};
+#[cfg(feature = "torch")]
+use backprop::{
+    harness::check::{compare, compare_params, Divergence, Tolerance},
+    Mlp, Reference, Workspace,
+};
+use backprop::{Activation, DType, Loss, Matrix, Scalar, Spec};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
@@ -44,6 +49,7 @@ impl Worst {
 /// compares loss, every gradient and every updated parameter at every step, literal and batched
 /// against libtorch and against each other. Returns the worst normwise relative errors, or the
 /// first divergence, named by step, layer, tensor and entry.
+#[cfg(feature = "torch")]
 pub fn lockstep<T: Scalar>(
     spec: &Spec,
     n: usize,
@@ -136,6 +142,7 @@ pub fn temp_dir(name: &str) -> std::path::PathBuf {
 }
 
 /// Runs the `compare` binary with `args` and `--out dir --quiet`; returns (exit code, stdout, stderr).
+#[cfg(feature = "torch")]
 pub fn run_compare(dir: &std::path::Path, args: &[&str]) -> (i32, String, String) {
     run_tool(env!("CARGO_BIN_EXE_compare"), dir, args)
 }

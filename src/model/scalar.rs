@@ -3,23 +3,14 @@
 use num_traits::{Float, FloatConst, NumCast};
 use std::fmt::{Debug, Display};
 
-use crate::spec::DType;
+use crate::model::spec::DType;
 
 /// `f32` or `f64`: the element type of weights, activations and gradients.
 ///
 /// Implemented for exactly those two; everything generic in the crate is generic over this trait,
 /// and [`DType`] picks one at run time.
 pub trait Scalar:
-    Float
-    + FloatConst
-    + Debug
-    + Display
-    + std::fmt::LowerExp
-    + Default
-    + Send
-    + Sync
-    + 'static
-    + tch::kind::Element
+    Float + FloatConst + Debug + Display + std::fmt::LowerExp + Default + Send + Sync + 'static + bytemuck::Pod
 {
     /// The run-time tag of this type.
     const DTYPE: DType;
@@ -28,13 +19,13 @@ pub trait Scalar:
     fn erf(self) -> Self;
 
     /// ln 2 split for Cody–Waite range reduction: `n·LN2_HI` is exact for the exponents `n`
-    /// that [`crate::vmath::exp`] meets, and `LN2_HI + LN2_LO` is ln 2 to twice the precision.
+    /// that [`crate::model::vmath::exp`] meets, and `LN2_HI + LN2_LO` is ln 2 to twice the precision.
     const LN2_HI: Self;
     /// See [`Scalar::LN2_HI`].
     const LN2_LO: Self;
     /// 1.5·2^p (p the mantissa width): adding it rounds to an integer kept in the low bits.
     const ROUND_SHIFTER: Self;
-    /// Inputs of [`crate::vmath::exp`] are clamped to `[EXP_LO, EXP_HI]`: below, e^x rounds to
+    /// Inputs of [`crate::model::vmath::exp`] are clamped to `[EXP_LO, EXP_HI]`: below, e^x rounds to
     /// 0; above, it overflows to ∞ as it should.
     const EXP_LO: Self;
     /// See [`Scalar::EXP_LO`].

@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 use std::fmt;
 use std::str::FromStr;
 
-use crate::activation::Activation;
+use crate::model::activation::Activation;
 
 /// Networks with more parameters than this (8 GiB of f64 per copy of the weights) are refused
 /// before anything is allocated.
@@ -234,8 +234,8 @@ impl Spec {
 /// Parses a layer spec such as `2,16,16,1` into widths n_0..n_L. Errors name the bad entry.
 ///
 /// ```
-/// assert_eq!(backprop::spec::parse_layers("2, 16,1").unwrap(), vec![2, 16, 1]);
-/// assert!(backprop::spec::parse_layers("2,x,1").is_err());
+/// assert_eq!(backprop::model::spec::parse_layers("2, 16,1").unwrap(), vec![2, 16, 1]);
+/// assert!(backprop::model::spec::parse_layers("2,x,1").is_err());
 /// ```
 pub fn parse_layers(s: &str) -> Result<Vec<usize>> {
     if s.trim().is_empty() {

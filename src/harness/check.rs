@@ -4,9 +4,9 @@
 
 use std::fmt;
 
-use crate::params::Params;
-use crate::scalar::Scalar;
-use crate::spec::DType;
+use crate::model::params::Params;
+use crate::model::scalar::Scalar;
+use crate::model::spec::DType;
 
 /// An elementwise tolerance: entries `a` (manual) and `b` (reference) agree when
 /// `|a − b| ≤ atol + rtol·|b|`, as `torch.testing.assert_close`. In [`compare`], equal values

@@ -5,12 +5,12 @@
 use anyhow::{Context, Result};
 use tch::{nn, nn::Module, nn::OptimizerConfig, Device, Kind, Reduction, Tensor};
 
-use crate::activation::Activation;
 use crate::manual::Mlp;
-use crate::matrix::Matrix;
-use crate::params::{Layer, Params};
-use crate::scalar::Scalar;
-use crate::spec::{DType, Loss, Spec};
+use crate::model::activation::Activation;
+use crate::model::matrix::Matrix;
+use crate::model::params::{Layer, Params};
+use crate::model::scalar::Scalar;
+use crate::model::spec::{DType, Loss, Spec};
 
 // ---- The one place where the seed's layout meets torch's. ----------------------------------------
 // The seed's W^k is n_{k−1} × n_k (row i = input unit, column j = output unit); torch's
@@ -28,9 +28,20 @@ pub fn weight_from_torch<T: Scalar>(t: &Tensor) -> Matrix<T> {
 
 // ----------------------------------------------------------------------------------------------------
 
+/// libtorch's kind for the scalar type `T`.
+pub fn kind<T: Scalar>() -> Kind {
+    kind_of(T::DTYPE)
+}
+
+/// A slice as a tensor of `shape`, of `T`'s kind (one copy, through the bytes: the manual side's
+/// [`Scalar`] knows nothing of libtorch).
+pub fn slice_to_tensor<T: Scalar>(v: &[T], shape: &[i64]) -> Tensor {
+    Tensor::from_data_size(bytemuck::cast_slice(v), shape, kind::<T>())
+}
+
 /// A matrix as a 2-D tensor of the same shape and orientation (for batches: one sample per row).
 pub fn matrix_to_tensor<T: Scalar>(m: &Matrix<T>) -> Tensor {
-    Tensor::from_slice(m.as_slice()).reshape([m.rows() as i64, m.cols() as i64])
+    slice_to_tensor(m.as_slice(), &[m.rows() as i64, m.cols() as i64])
 }
 
 /// A 2-D tensor as a matrix of the same shape and orientation.
@@ -43,10 +54,11 @@ pub fn tensor_to_matrix<T: Scalar>(t: &Tensor) -> Matrix<T> {
 /// Every entry of a tensor, in row-major order, as `T` (converted when the tensor is of another
 /// kind). One copy, straight from libtorch's buffer.
 pub fn tensor_to_vec<T: Scalar>(t: &Tensor) -> Vec<T> {
-    let t = if t.kind() == T::KIND { t.shallow_clone() } else { t.to_kind(T::KIND) };
+    let t = if t.kind() == kind::<T>() { t.shallow_clone() } else { t.to_kind(kind::<T>()) };
+    let t = t.contiguous();
     let numel = t.numel();
     let mut out = vec![T::zero(); numel];
-    t.copy_data(&mut out, numel);
+    t.copy_data_u8(bytemuck::cast_slice_mut(&mut out), numel);
     out
 }
 
@@ -129,7 +141,7 @@ impl Reference {
                 // copy_ converts the kind, when the parameters' differs.
                 lin.ws.copy_(&weight_to_torch(&p.w));
                 if let (Some(bs), Some(b)) = (&mut lin.bs, &p.b) {
-                    bs.copy_(&Tensor::from_slice(b));
+                    bs.copy_(&slice_to_tensor(b, &[b.len() as i64]));
                 }
             }
         });
@@ -168,9 +180,10 @@ impl Reference {
     }
 
     fn backward<T: Scalar>(&mut self, x: &Matrix<T>, y: &Matrix<T>) -> T {
-        let kind = kind_of(self.spec.dtype());
+        let run_kind = kind_of(self.spec.dtype());
         let (x, y) = (matrix_to_tensor(x), matrix_to_tensor(y));
-        let (x, y) = if T::KIND == kind { (x, y) } else { (x.to_kind(kind), y.to_kind(kind)) };
+        let (x, y) =
+            if kind::<T>() == run_kind { (x, y) } else { (x.to_kind(run_kind), y.to_kind(run_kind)) };
         self.opt.zero_grad();
         let loss = torch_loss(self.spec.loss(), &self.forward(&x), &y);
         loss.backward();
@@ -193,7 +206,7 @@ impl Trainer {
         let spec = mlp.spec();
         let mut vs = nn::VarStore::new(Device::Cpu);
         // New variables take the store's kind: set it before they are made.
-        vs.set_kind(T::KIND);
+        vs.set_kind(kind::<T>());
         let root = vs.root();
         let layers: Vec<nn::Linear> = mlp
             .params()
@@ -202,7 +215,9 @@ impl Trainer {
             .enumerate()
             .map(|(k, p)| {
                 let ws = root.var_copy(&format!("w{k}"), &weight_to_torch(&p.w));
-                let bs = p.b.as_ref().map(|b| root.var_copy(&format!("b{k}"), &Tensor::from_slice(b)));
+                let bs =
+                    p.b.as_ref()
+                        .map(|b| root.var_copy(&format!("b{k}"), &slice_to_tensor(b, &[b.len() as i64])));
                 nn::Linear { ws, bs }
             })
             .collect();

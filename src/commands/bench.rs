@@ -3,47 +3,12 @@
 use anyhow::Result;
 use std::time::Instant;
 
-use crate::activation::Activation;
 use crate::manual::{Mlp, Workspace};
-use crate::matrix::Matrix;
+use crate::model::matrix::Matrix;
+use crate::model::scalar::Scalar;
 use crate::reference::{matrix_to_tensor, Trainer};
-use crate::scalar::Scalar;
-use crate::spec::Spec;
 
-/// One benchmark size: tanh hidden layers, identity output.
-#[derive(Clone, Debug)]
-pub struct Case {
-    /// Widths n0..nL.
-    pub widths: Vec<usize>,
-    /// Samples per step.
-    pub batch: usize,
-    /// The target ratio torch time / manual time.
-    pub target: f64,
-}
-
-/// The sizes of the performance table.
-pub fn cases() -> Vec<Case> {
-    vec![
-        Case { widths: vec![2, 16, 1], batch: 32, target: 50.0 },
-        Case { widths: vec![2, 32, 32, 1], batch: 64, target: 20.0 },
-        Case { widths: vec![64, 256, 256, 256, 10], batch: 128, target: 2.0 },
-        Case { widths: vec![784, 1024, 1024, 10], batch: 256, target: 1.1 },
-    ]
-}
-
-/// The spec of a benchmark case in dtype `T`.
-pub fn case_spec<T: Scalar>(case: &Case) -> Result<Spec> {
-    let depth = case.widths.len() - 1;
-    let mut acts = vec![Activation::Tanh; depth];
-    acts[depth - 1] = Activation::Identity;
-    Ok(Spec::new(case.widths.clone(), acts)?.with_dtype(T::DTYPE).with_seed(1))
-}
-
-/// Floating-point operations of one SGD step: 2 per weight and sample in each of the forward
-/// product, the backward product and the weight-gradient product.
-pub fn flops(spec: &Spec, batch: usize) -> f64 {
-    6.0 * spec.param_count() as f64 * batch as f64
-}
+pub use super::sizes::{case_spec, cases, flops, Case};
 
 /// Median time per step in seconds of (manual, torch), measured alternately: `reps` rounds, each
 /// timing `iters` manual steps and then `iters` torch steps, after a warm-up of each.
@@ -56,7 +21,7 @@ pub fn time_case<T: Scalar>(case: &Case, reps: usize, iters: usize) -> Result<(f
         T::of(((i * 7 + j * 3) % 11) as f64 / 11.0 - 0.5)
     });
     let y = Matrix::<T>::from_fn(case.batch, spec.n_out(), |i, j| T::of(((i + j) % 5) as f64 / 5.0 - 0.5));
-    let (xt, yt) = (matrix_to_tensor(&x).to_kind(T::KIND), matrix_to_tensor(&y).to_kind(T::KIND));
+    let (xt, yt) = (matrix_to_tensor(&x), matrix_to_tensor(&y));
     let mut ws = Workspace::new(&spec, case.batch);
     let lr_t = T::of(lr);
     for _ in 0..iters.max(3) {
@@ -107,7 +72,7 @@ pub struct Row {
 
 fn measure_all(threads: usize, quick: bool) -> Result<Vec<Row>> {
     tch::set_num_threads(threads as i32);
-    crate::matrix::set_threads(threads);
+    crate::model::matrix::set_threads(threads);
     let mut rows = Vec::new();
     for case in cases() {
         for dtype in ["f32", "f64"] {
@@ -202,12 +167,12 @@ pub fn main_bench() -> Result<()> {
 /// nothing compared, copied or recorded. Files are written in neither.
 pub fn bookkeeping(reps: usize) -> Result<(f64, f64)> {
     use clap::Parser;
-    let args = crate::cli::CompareArgs::try_parse_from(["compare"])?;
+    let args = crate::commands::CompareArgs::try_parse_from(["compare"])?;
     let exp = args.experiment()?;
     let (data, batch) = exp.setup.load_data()?;
     let run = exp.run_config(batch);
     let spec = &exp.setup.spec;
-    let init = crate::params::Params::<f64>::init(spec);
+    let init = crate::model::params::Params::<f64>::init(spec);
     let order = crate::harness::batch_order(data.len(), batch, run.steps, run.shuffle_seed);
 
     let (mut harness, mut bare) = (Vec::new(), Vec::new());

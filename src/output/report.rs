@@ -5,10 +5,9 @@ use serde_json::json;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
-use crate::check::epsilon;
-use crate::cli::Experiment;
-use crate::fsio;
+use crate::harness::check::epsilon;
 use crate::harness::{Outcome, RunConfig};
+use crate::output::fsio;
 
 /// Per-layer maxima over the run: (grad abs, grad rel, weight abs, weight rel, drift rel).
 pub fn per_layer_max(outcome: &Outcome, depth: usize) -> Vec<[f64; 5]> {
@@ -138,7 +137,7 @@ pub fn verdict(run: &RunConfig, o: &Outcome) -> String {
 
 /// The summary under the verdict: the network, the per-layer table of the largest errors, the
 /// final losses and accuracy (the files written are listed by [`print_console`]).
-pub fn summary_text(exp: &Experiment, run: &RunConfig, o: &Outcome) -> String {
+pub fn summary_text(dataset: &str, run: &RunConfig, o: &Outcome) -> String {
     let spec = &run.spec;
     let mut s = String::new();
     let widths: Vec<String> = spec.widths().iter().map(|w| w.to_string()).collect();
@@ -153,7 +152,7 @@ pub fn summary_text(exp: &Experiment, run: &RunConfig, o: &Outcome) -> String {
         spec.init(),
         run.lr,
         if run.batch_size == 0 { "full".to_string() } else { run.batch_size.to_string() },
-        exp.setup.dataset
+        dataset
     );
     let _ = writeln!(s, "\nlargest errors over {} steps (lockstep: one step from the same weights; drift: two free trajectories)", o.steps_run);
     let _ = writeln!(
@@ -198,12 +197,12 @@ pub fn summary_text(exp: &Experiment, run: &RunConfig, o: &Outcome) -> String {
 
 /// The console summary: the verdict, the per-layer table, the final losses, accuracy, and the
 /// paths written. With `quiet`, the verdict line alone.
-pub fn print_console(exp: &Experiment, run: &RunConfig, o: &Outcome, written: &[PathBuf], quiet: bool) {
+pub fn print_console(dataset: &str, run: &RunConfig, o: &Outcome, written: &[PathBuf], quiet: bool) {
     println!("{}", verdict(run, o));
     if quiet {
         return;
     }
-    let mut s = summary_text(exp, run, o);
+    let mut s = summary_text(dataset, run, o);
     let _ = writeln!(s, "\nwrote:");
     for p in written {
         let _ = writeln!(s, "  {}", p.display());

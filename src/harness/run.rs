@@ -10,241 +10,19 @@
 //!   part slowly; this is reported and plotted against its own tolerance.
 
 use anyhow::{bail, Result};
-use rand::seq::SliceRandom;
-use rand::SeedableRng;
-use rand_chacha::ChaCha8Rng;
-use serde::Serialize;
-use std::fmt;
-use std::str::FromStr;
 
-use crate::activation::Activation;
-use crate::check::{compare, compare_params, Divergence, TensorKind, TensorReport, Tolerance};
 use crate::data::Dataset;
+use crate::harness::check::{compare, compare_params, Divergence, TensorKind, TensorReport};
+use crate::harness::{
+    batch_order, saturated_pct, ErrorSummary, LayerStep, NonFinite, Outcome, RunConfig, Snapshot, StepRecord,
+    TensorStep,
+};
 use crate::manual::{Mlp, Workspace};
-use crate::matrix::Matrix;
-use crate::params::Params;
+use crate::model::matrix::Matrix;
+use crate::model::params::Params;
+use crate::model::scalar::Scalar;
+use crate::output::trace::TraceWriter;
 use crate::reference::Reference;
-use crate::scalar::Scalar;
-use crate::spec::{DType, Spec};
-use crate::trace::TraceWriter;
-
-/// A deliberate error in the manual gradient, to watch the harness catch it:
-/// `--inject-fault STEP:LAYER[:REL]` multiplies ∂E/∂W^k (and ∂E/∂b^k) of layer `layer` at step
-/// `step` by (1 + rel). Steps count from 0, layers from 1.
-#[derive(Clone, Copy, Debug, PartialEq, Serialize)]
-pub struct Fault {
-    /// Step t (from 0).
-    pub step: usize,
-    /// Layer k (from 1).
-    pub layer: usize,
-    /// Relative size of the perturbation (default 0.01).
-    pub rel: f64,
-}
-
-impl FromStr for Fault {
-    type Err = anyhow::Error;
-    fn from_str(s: &str) -> Result<Fault> {
-        let parts: Vec<&str> = s.split(':').collect();
-        let bad =
-            || anyhow::anyhow!("--inject-fault {s:?}: expected STEP:LAYER or STEP:LAYER:REL, e.g. 10:2:0.01");
-        if !(2..=3).contains(&parts.len()) {
-            return Err(bad());
-        }
-        let step = parts[0].trim().parse().map_err(|_| bad())?;
-        let layer: usize = parts[1].trim().parse().map_err(|_| bad())?;
-        let rel: f64 = match parts.get(2) {
-            Some(r) => r.trim().parse().map_err(|_| bad())?,
-            None => 0.01,
-        };
-        if layer == 0 {
-            bail!("--inject-fault {s:?}: layers count from 1");
-        }
-        if !rel.is_finite() || rel == 0.0 {
-            bail!("--inject-fault {s:?}: REL must be a finite, non-zero number");
-        }
-        Ok(Fault { step, layer, rel })
-    }
-}
-
-/// Everything that defines an experiment besides the network and the data.
-#[derive(Clone, Debug)]
-pub struct RunConfig {
-    /// The network.
-    pub spec: Spec,
-    /// Learning rate η.
-    pub lr: f64,
-    /// Number of SGD steps.
-    pub steps: usize,
-    /// Samples per step; 0 (or N and above) for the full batch.
-    pub batch_size: usize,
-    /// Seed of the batch order (a fresh shuffle per epoch).
-    pub shuffle_seed: u64,
-    /// Lockstep tolerance (decides the verdict).
-    pub tol: Tolerance,
-    /// Normwise relative tolerance of the drift between the two trajectories.
-    pub drift_tol: f64,
-    /// Optional injected fault.
-    pub fault: Option<Fault>,
-    /// Hidden-layer activation snapshots at these steps (before the step's update).
-    pub snapshot_steps: Vec<usize>,
-    /// |z| above which a tanh unit counts as saturated (sigmoid: z < 1 − s or z > s, with the
-    /// same s; relu: z = 0 counts as dead).
-    pub saturation: f64,
-}
-
-/// Default lockstep tolerance per dtype: f64 rtol 1e−10, atol 1e−12; f32 rtol 1e−4, atol 1e−5.
-///
-/// One step's gradients are dot products over a batch and a layer; computed in another order
-/// they differ by about n·ε of the size of their terms (ε = 2.2e−16 in f64, 1.2e−7 in f32), so
-/// for O(1) data and weights these leave two to three orders of headroom while still catching a
-/// wrong derivative (which is wrong in the leading digits).
-pub fn default_tolerance(dtype: DType) -> Tolerance {
-    match dtype {
-        DType::F64 => Tolerance { rtol: 1e-10, atol: 1e-12 },
-        DType::F32 => Tolerance { rtol: 1e-4, atol: 1e-5 },
-    }
-}
-
-/// Default drift tolerance (normwise relative, W of the two trajectories): f64 1e−8, f32 1e−2.
-pub fn default_drift_tolerance(dtype: DType) -> f64 {
-    match dtype {
-        DType::F64 => 1e-8,
-        DType::F32 => 1e-2,
-    }
-}
-
-/// One layer's figures at one step.
-#[derive(Clone, Debug, Default, Serialize)]
-pub struct LayerStep {
-    /// Lockstep max |manual − torch| over ∂E/∂W^k and ∂E/∂b^k.
-    pub grad_abs: f64,
-    /// Lockstep normwise relative error of ∂E/∂W^k (the larger of W and b).
-    pub grad_rel: f64,
-    /// Lockstep max |manual − torch| over the updated W^k and b^k.
-    pub weight_abs: f64,
-    /// Lockstep normwise relative error of the updated W^k, b^k.
-    pub weight_rel: f64,
-    /// Normwise relative difference of W^k, b^k between the manual and the free trajectory.
-    pub drift_rel: f64,
-    /// ‖∂E/∂W^k‖ (Frobenius), manual.
-    pub grad_norm: f64,
-    /// ‖ΔW^k‖ / ‖W^k‖ = η‖∂E/∂W^k‖ / ‖W^k‖, manual.
-    pub update_ratio: f64,
-    /// Percentage of this layer's activations (on the step's batch) that are saturated (hidden
-    /// layers; for the output layer too, but plots show hidden ones).
-    pub saturated_pct: f64,
-}
-
-/// One step's figures.
-#[derive(Clone, Debug, Default, Serialize)]
-pub struct StepRecord {
-    /// Step t.
-    pub step: usize,
-    /// Manual loss (before the update).
-    pub manual_loss: f64,
-    /// Reference loss at the manual weights (lockstep).
-    pub torch_loss: f64,
-    /// Loss of the free reference on its own trajectory.
-    pub torch_free_loss: f64,
-    /// |manual_loss − torch_loss|.
-    pub loss_abs: f64,
-    /// Per layer k = 1..L.
-    pub layers: Vec<LayerStep>,
-    /// Every lockstep tensor of the step: the loss, then per layer dW, db, W, b.
-    pub tensors: Vec<TensorStep>,
-}
-
-/// One lockstep tensor's comparison at one step.
-#[derive(Clone, Debug, Serialize)]
-pub struct TensorStep {
-    /// `loss`, or the tensor and its layer: `dW2`, `db2`, `W2`, `b2`.
-    pub name: String,
-    /// max |manual − torch|.
-    pub max_abs: f64,
-    /// ‖manual − torch‖∞ / ‖torch‖∞.
-    pub rel: f64,
-    /// Whether every entry is within the tolerance.
-    pub pass: bool,
-}
-
-/// Hidden-layer activations z^k of the whole dataset at one step (before its update).
-#[derive(Clone, Debug)]
-pub struct Snapshot {
-    /// Step t.
-    pub step: usize,
-    /// `z[k − 1]`: the activations of layer k, every sample and unit, flattened.
-    pub z: Vec<Vec<f64>>,
-}
-
-/// Largest errors over the run, per kind.
-#[derive(Clone, Copy, Debug, Default, Serialize)]
-pub struct ErrorSummary {
-    /// Of the loss.
-    pub loss: f64,
-    /// Of the gradients ∂E/∂W, ∂E/∂b.
-    pub grad: f64,
-    /// Of the updated weights.
-    pub weight: f64,
-}
-
-/// The first step (from 0) at which each side produced a NaN or ±∞ in loss, gradient or weight.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize)]
-pub struct NonFinite {
-    /// The manual implementation.
-    pub manual: Option<usize>,
-    /// The reference (lockstep or free trajectory).
-    pub torch: Option<usize>,
-}
-
-/// What a run found.
-#[derive(Clone, Debug)]
-pub struct Outcome {
-    /// No lockstep divergence, and both sides went non-finite at the same step or not at all.
-    pub equivalent: bool,
-    /// Steps actually run (fewer than asked when the run stopped at a non-finite value).
-    pub steps_run: usize,
-    /// Where the two first parted (lockstep).
-    pub first_divergence: Option<Divergence>,
-    /// First non-finite step per side.
-    pub non_finite: NonFinite,
-    /// Lockstep max absolute errors.
-    pub max_abs: ErrorSummary,
-    /// Lockstep max normwise relative errors.
-    pub max_rel: ErrorSummary,
-    /// Max normwise relative drift of the weights between the trajectories.
-    pub max_drift: f64,
-    /// Loss of each trajectory on the whole dataset after training: (manual, free reference).
-    pub final_loss: (f64, f64),
-    /// Classification accuracy on the whole dataset after training, when the targets classify.
-    pub accuracy: Option<(f64, f64)>,
-    /// Per step.
-    pub records: Vec<StepRecord>,
-    /// Activation snapshots.
-    pub snapshots: Vec<Snapshot>,
-    /// The manual model's final weights, as f64.
-    pub final_params: Params<f64>,
-}
-
-/// Sample indices of each step: the full batch in order, or mini-batches of a fresh seeded
-/// shuffle every epoch (the last batch of an epoch may be shorter).
-pub fn batch_order(n: usize, batch_size: usize, steps: usize, seed: u64) -> Vec<Vec<usize>> {
-    if batch_size == 0 || batch_size >= n {
-        return vec![(0..n).collect(); steps];
-    }
-    let mut rng = ChaCha8Rng::seed_from_u64(seed ^ 0xba7c4);
-    let mut out = Vec::with_capacity(steps);
-    let mut perm: Vec<usize> = (0..n).collect();
-    while out.len() < steps {
-        perm.shuffle(&mut rng);
-        for chunk in perm.chunks(batch_size) {
-            if out.len() == steps {
-                break;
-            }
-            out.push(chunk.to_vec());
-        }
-    }
-    out
-}
 
 fn frob<T: Scalar>(v: &[T]) -> f64 {
     v.iter().map(|&x| x.to64() * x.to64()).sum::<f64>().sqrt()
@@ -254,27 +32,6 @@ fn all_finite<T: Scalar>(p: &Params<T>) -> bool {
     p.layers
         .iter()
         .all(|l| l.w.as_slice().iter().all(|v| v.is_finite()) && l.b.iter().flatten().all(|v| v.is_finite()))
-}
-
-/// The share (%) of a layer's activations that are saturated, for `z` holding `units` columns
-/// (one row per sample): tanh |z| > s; sigmoid z < 1 − s or z > s; relu: the share of dead
-/// units, those with z = 0 for every sample; other activations do not saturate (0).
-pub fn saturated_pct<T: Scalar>(phi: Activation, z: &[T], units: usize, s: f64) -> f64 {
-    if z.is_empty() || units == 0 {
-        return 0.0;
-    }
-    let share = |hits: usize, of: usize| 100.0 * hits as f64 / of as f64;
-    match phi {
-        Activation::Tanh => share(z.iter().filter(|v| v.to64().abs() > s).count(), z.len()),
-        Activation::Sigmoid => {
-            share(z.iter().filter(|v| v.to64() < 1.0 - s || v.to64() > s).count(), z.len())
-        }
-        Activation::Relu => {
-            let dead = (0..units).filter(|&j| z.iter().skip(j).step_by(units).all(|v| v.is_zero())).count();
-            share(dead, units)
-        }
-        _ => 0.0,
-    }
 }
 
 /// Trains both sides for `cfg.steps` steps on `data` and compares them; fills `trace` when given.
@@ -484,11 +241,4 @@ pub fn run<T: Scalar>(
     out.final_params = manual.params().cast();
     out.equivalent = out.first_divergence.is_none() && out.non_finite.manual == out.non_finite.torch;
     Ok(out)
-}
-
-impl fmt::Display for NonFinite {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let s = |o: Option<usize>| o.map_or("never".to_string(), |t| format!("step {t}"));
-        write!(f, "manual {}, torch {}", s(self.manual), s(self.torch))
-    }
 }

@@ -1,7 +1,7 @@
 //! The loss E and its gradient with respect to the network's output, ∂E/∂y, where δ^L starts.
 
-use crate::scalar::Scalar;
-use crate::spec::Loss;
+use crate::model::scalar::Scalar;
+use crate::model::spec::Loss;
 
 impl Loss {
     /// The contribution of one output entry `y` with target `t` to E, for a batch of `count`

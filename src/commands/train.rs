@@ -6,17 +6,18 @@ use clap::Parser;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use crate::cli::{progress_bar, run_tool, NetArgs, Setup};
+use crate::commands::{progress_bar, run_tool, NetArgs, Setup};
 use crate::data::Dataset;
-use crate::fsio;
 use crate::harness::batch_order;
 use crate::manual::{Mlp, Workspace};
-use crate::matrix::Matrix;
-use crate::params::Params;
+use crate::model::matrix::Matrix;
+use crate::model::params::Params;
+use crate::model::scalar::Scalar;
+use crate::model::spec::DType;
+use crate::output::fsio;
+use crate::output::weights;
+#[cfg(feature = "torch")]
 use crate::reference::{matrix_to_tensor, Trainer};
-use crate::scalar::Scalar;
-use crate::spec::DType;
-use crate::weights;
 
 const EXAMPLES: &str = "\
 Examples:
@@ -120,6 +121,9 @@ fn train_in<T: Scalar>(
                 bar.tick_to(t as u64 + 1);
             }
         }
+        #[cfg(not(feature = "torch"))]
+        Impl::Torch => bail!("--impl torch: this build has no libtorch (built without the `torch` feature)"),
+        #[cfg(feature = "torch")]
         Impl::Torch => {
             let mut trainer = Trainer::new(&mlp, setup.lr)?;
             for (t, idx) in order.iter().enumerate() {

@@ -1,41 +1,34 @@
-//! The `compare` command: flags, the experiment they describe, and what it writes.
+//! The commands behind the binaries: `compare`, `train`, `study` and `bench`, and what they share
+//! (the network, data and training flags, flag validation, the progress bar, the exit status).
 //!
-//! `src/bin/compare.rs` only calls [`main_compare`]; everything a test wants to call lives here.
+//! `src/bin/*.rs` only call into these modules; everything a test wants to call lives here.
 
 use anyhow::{bail, Result};
 use clap::Parser;
 use serde_json::json;
 use std::io::IsTerminal;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
-use crate::check::Tolerance;
 use crate::data::{self, Dataset, DatasetKind};
-use crate::figures;
-use crate::harness::{self, Fault, Outcome, RunConfig};
-use crate::params::Params;
-use crate::report;
-use crate::spec::{parse_activations, parse_layers, DType, Init, Loss, Spec};
-use crate::trace::{self, TraceWriter};
+use crate::model::spec::{parse_activations, parse_layers, DType, Init, Loss, Spec};
+
+#[cfg(feature = "torch")]
+pub mod bench;
+#[cfg(feature = "torch")]
+pub mod compare;
+pub mod sizes;
+#[cfg(feature = "torch")]
+pub mod study;
+pub mod train;
+
+#[cfg(feature = "torch")]
+pub use compare::{main_compare, run_experiment, CompareArgs, CompareResult, Experiment};
 
 /// Samples per step when `--batch-size` is not given (the full batch for smaller datasets).
 pub const DEFAULT_BATCH: usize = 32;
 
 /// Activation buffers larger than this are refused before they are allocated.
 pub const MAX_WORKSPACE_BYTES: u128 = 8_000_000_000;
-
-/// Traces larger than this are refused unless `--force`.
-pub const TRACE_LIMIT_BYTES: u128 = 2 << 30;
-
-const EXAMPLES: &str = "\
-Examples:
-  compare                                  tanh 1-16-16-1 on sine, f64, 1000 steps
-  compare --layers 2,32,2 --dataset spirals --activations relu --steps 2000
-  compare --dtype f32 --loss mse --batch-size 0 --no-bias
-  compare --inject-fault 10:2              perturb dW2 at step 10 by 1%: exit 1, named
-  compare --trace --steps 50               also write out/trace.safetensors
-  compare --dataset csv:data.csv --layers 3,8,1 --targets 1
-
-Exit status: 0 equivalent, 1 not equivalent, 2 bad input.";
 
 /// The flags that describe a network, its data and its training, shared by `compare` and `train`.
 #[derive(clap::Args, Debug, Clone)]
@@ -92,37 +85,6 @@ pub struct NetArgs {
     pub quiet: bool,
 }
 
-/// Train the hand-written MLP and its libtorch twin side by side and prove, step by step, that they
-/// compute the same gradients and weights.
-#[derive(Parser, Debug, Clone)]
-#[command(name = "compare", version, after_help = EXAMPLES, allow_negative_numbers = true)]
-pub struct CompareArgs {
-    /// Network, data and training flags.
-    #[command(flatten)]
-    pub net: NetArgs,
-    /// Also write out/trace.safetensors, every tensor of every step.
-    #[arg(long)]
-    pub trace: bool,
-    /// Write a trace even when it would exceed 2 GiB.
-    #[arg(long)]
-    pub force: bool,
-    /// Lockstep relative tolerance (default: 1e-10 in f64, 1e-4 in f32).
-    #[arg(long, allow_hyphen_values = true)]
-    pub rtol: Option<f64>,
-    /// Lockstep absolute tolerance (default: 1e-12 in f64, 1e-5 in f32).
-    #[arg(long, allow_hyphen_values = true)]
-    pub atol: Option<f64>,
-    /// Drift tolerance, normwise relative (default: 1e-8 in f64, 1e-2 in f32).
-    #[arg(long, allow_hyphen_values = true)]
-    pub drift_tol: Option<f64>,
-    /// Perturb the manual gradient of LAYER at STEP by the factor (1 + REL), default REL 0.01.
-    #[arg(long, value_name = "STEP:LAYER[:REL]")]
-    pub inject_fault: Option<String>,
-    /// |z| above which a tanh unit counts as saturated (sigmoid: z outside [1 − s, s]).
-    #[arg(long, default_value_t = 0.97)]
-    pub saturation: f64,
-}
-
 /// The validated [`NetArgs`]: the spec, the training and where the data comes from.
 #[derive(Clone, Debug)]
 pub struct Setup {
@@ -144,16 +106,9 @@ pub struct Setup {
     pub seed: u64,
 }
 
-fn positive_finite(name: &str, v: f64) -> Result<f64> {
+pub(crate) fn positive_finite(name: &str, v: f64) -> Result<f64> {
     if !v.is_finite() || v <= 0.0 {
         bail!("{name}: must be a finite number > 0, got {v}");
-    }
-    Ok(v)
-}
-
-fn non_negative(name: &str, v: f64) -> Result<f64> {
-    if !v.is_finite() || v < 0.0 {
-        bail!("{name}: must be a finite number >= 0, got {v}");
     }
     Ok(v)
 }
@@ -238,158 +193,6 @@ impl Setup {
     }
 }
 
-/// A validated compare run: the [`Setup`] and the harness's own settings.
-#[derive(Clone, Debug)]
-pub struct Experiment {
-    /// Network, training and data.
-    pub setup: Setup,
-    /// Lockstep tolerance.
-    pub tol: Tolerance,
-    /// Drift tolerance.
-    pub drift_tol: f64,
-    /// Injected fault.
-    pub fault: Option<Fault>,
-    /// Saturation threshold.
-    pub saturation: f64,
-}
-
-impl CompareArgs {
-    /// Validates every flag into an [`Experiment`]; errors name the flag and value.
-    pub fn experiment(&self) -> Result<Experiment> {
-        let setup = self.net.setup()?;
-        let dtype = setup.spec.dtype();
-        let mut tol = harness::default_tolerance(dtype);
-        if let Some(r) = self.rtol {
-            tol.rtol = non_negative("--rtol", r)?;
-        }
-        if let Some(a) = self.atol {
-            tol.atol = non_negative("--atol", a)?;
-        }
-        let drift_tol = match self.drift_tol {
-            Some(d) => positive_finite("--drift-tol", d)?,
-            None => harness::default_drift_tolerance(dtype),
-        };
-        if !(self.saturation > 0.5 && self.saturation < 1.0) {
-            bail!("--saturation: must lie in (0.5, 1), got {}", self.saturation);
-        }
-        let fault = self.inject_fault.as_deref().map(str::parse::<Fault>).transpose()?;
-        if let Some(f) = fault {
-            if f.step >= setup.steps {
-                bail!("--inject-fault: step {} is past the last step {}", f.step, setup.steps - 1);
-            }
-            if f.layer > setup.spec.depth() {
-                bail!(
-                    "--inject-fault: layer {} does not exist (the network has {} layers)",
-                    f.layer,
-                    setup.spec.depth()
-                );
-            }
-        }
-        Ok(Experiment { setup, tol, drift_tol, fault, saturation: self.saturation })
-    }
-}
-
-impl Experiment {
-    /// The harness configuration for a batch size settled by [`Setup::load_data`].
-    pub fn run_config(&self, batch_size: usize) -> RunConfig {
-        let s = &self.setup;
-        let steps = s.steps;
-        let mut snapshot_steps = vec![0, steps / 4, steps / 2, steps - 1];
-        snapshot_steps.dedup();
-        RunConfig {
-            spec: s.spec.clone(),
-            lr: s.lr,
-            steps,
-            batch_size,
-            shuffle_seed: s.seed,
-            tol: self.tol,
-            drift_tol: self.drift_tol,
-            fault: self.fault,
-            snapshot_steps,
-            saturation: self.saturation,
-        }
-    }
-
-    /// [`Setup::config_json`] with the injected fault, if any.
-    pub fn config_json(&self, batch_size: usize) -> serde_json::Value {
-        let mut config = self.setup.config_json(batch_size);
-        config["inject_fault"] = json!(self.fault.map(|f| format!("{}:{}:{}", f.step, f.layer, f.rel)));
-        config
-    }
-}
-
-/// What a finished compare run wrote and found.
-pub struct CompareResult {
-    /// The harness's outcome.
-    pub outcome: Outcome,
-    /// The harness configuration it ran with.
-    pub run: RunConfig,
-    /// Files written.
-    pub written: Vec<PathBuf>,
-}
-
-/// Runs a validated experiment, writing every output under `out`. Errors before training are bad
-/// input; the outcome says whether the two sides agreed.
-pub fn run_experiment(
-    exp: &Experiment,
-    out: &Path,
-    want_trace: bool,
-    force: bool,
-    quiet: bool,
-) -> Result<CompareResult> {
-    let spec = &exp.setup.spec;
-    let (data, batch) = exp.setup.load_data()?;
-    let run = exp.run_config(batch);
-    if want_trace {
-        let elem = match spec.dtype() {
-            DType::F32 => 4,
-            DType::F64 => 8,
-        };
-        let cols = spec.n_in() + spec.n_out();
-        let bytes = trace::estimate_bytes(run.steps, spec.param_count(), batch, data.len(), cols, elem);
-        if bytes > TRACE_LIMIT_BYTES && !force {
-            bail!(
-                "--trace: the trace would take about {:.1} GiB (limit 2 GiB); fewer --steps, or add --force",
-                bytes as f64 / (1u64 << 30) as f64
-            );
-        }
-    }
-    crate::fsio::prepare_dir(out)?;
-
-    let mut tracer = want_trace.then(TraceWriter::new);
-    let mut bar = progress_bar(run.steps as u64, quiet);
-    let tick = |t: usize| bar.tick_to(t as u64);
-    let outcome = match spec.dtype() {
-        DType::F32 => harness::run::<f32>(&run, &data, &Params::init(spec), tracer.as_mut(), tick)?,
-        DType::F64 => harness::run::<f64>(&run, &data, &Params::init(spec), tracer.as_mut(), tick)?,
-    };
-    bar.finish();
-
-    let mut written = Vec::new();
-    let config = exp.config_json(batch);
-    let report_path = out.join("report.json");
-    report::write_report(&report_path, &run, &config, &outcome)?;
-    written.push(report_path);
-    let metrics_path = out.join("metrics.csv");
-    report::write_metrics(&metrics_path, &outcome)?;
-    written.push(metrics_path);
-    if let Some(tr) = &tracer {
-        let path = out.join("trace.safetensors");
-        tr.write(&path, &config)?;
-        written.push(path);
-    }
-    let images = figures::write_figures(out, &run, &outcome)?;
-    let index = figures::write_index(
-        out,
-        &report::verdict(&run, &outcome),
-        &report::summary_text(exp, &run, &outcome),
-        &images,
-    )?;
-    written.extend(images);
-    written.push(index);
-    Ok(CompareResult { outcome, run, written })
-}
-
 /// A progress bar on stderr that appears only once a run has taken about a second, only on a
 /// terminal, and never with `--quiet`.
 pub(crate) struct Progress {
@@ -451,19 +254,6 @@ pub fn run_tool<P: Parser>(body: impl FnOnce(&P) -> Result<i32>) -> i32 {
             2
         }
     }
-}
-
-/// The `compare` binary: parse, run, print, and map the result to the exit status
-/// (0 equivalent, 1 not equivalent, 2 bad input).
-pub fn main_compare() -> i32 {
-    run_tool(compare_main)
-}
-
-fn compare_main(args: &CompareArgs) -> Result<i32> {
-    let exp = args.experiment()?;
-    let result = run_experiment(&exp, &args.net.out, args.trace, args.force, args.net.quiet)?;
-    report::print_console(&exp, &result.run, &result.outcome, &result.written, args.net.quiet);
-    Ok(if result.outcome.equivalent { 0 } else { 1 })
 }
 
 /// An error and its causes on one line: "outer: inner: root".

@@ -13,15 +13,15 @@ use clap::Parser;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
-use crate::activation::Activation;
-use crate::cli::run_tool;
+use crate::commands::run_tool;
 use crate::data::{self, DatasetKind};
-use crate::figures::saturation_rule;
-use crate::fsio;
 use crate::harness::{self, Outcome, RunConfig};
-use crate::params::Params;
+use crate::model::activation::Activation;
+use crate::model::params::Params;
+use crate::model::spec::{DType, Init, Loss, Spec};
+use crate::output::figures::saturation_rule;
+use crate::output::fsio;
 use crate::plot::{line_chart, line_grid, Panel, Series};
-use crate::spec::{DType, Init, Loss, Spec};
 
 /// Run the saturation study: one deep network, five activation/initialisation variants.
 #[derive(Parser, Debug, Clone)]

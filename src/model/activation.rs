@@ -7,8 +7,8 @@ use anyhow::{bail, Result};
 use std::fmt;
 use std::str::FromStr;
 
-use crate::scalar::Scalar;
-use crate::vmath;
+use crate::model::scalar::Scalar;
+use crate::model::vmath;
 
 /// Negative-side slope of [`Activation::LeakyRelu`] (torch's default).
 pub const LEAKY_RELU_SLOPE: f64 = 0.01;
@@ -288,7 +288,7 @@ fn backward_generic<T: Scalar>(phi: Activation, a: &[T], z: &[T], d: &mut [T]) {
 /// Runtime dispatch to code compiled for wider SIMD than the build's baseline.
 mod simd {
     use super::{backward_generic, forward_generic, Activation};
-    use crate::scalar::Scalar;
+    use crate::model::scalar::Scalar;
 
     /// The widest instruction set this CPU offers, of those the kernels are compiled for.
     #[derive(Clone, Copy)]

@@ -7,9 +7,9 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use rand_distr::StandardNormal;
 
-use crate::matrix::Matrix;
-use crate::scalar::Scalar;
-use crate::spec::{Init, Spec};
+use crate::model::matrix::Matrix;
+use crate::model::scalar::Scalar;
+use crate::model::spec::{Init, Spec};
 
 /// One layer's parameters: `W^k` (`n_{k−1} × n_k`, the seed's orientation) and `b^k` (`n_k`) when
 /// the network has biases.

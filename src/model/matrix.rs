@@ -1,7 +1,7 @@
 //! A dense row-major matrix, and the one GEMM entry point the batched code uses (the `gemm`
 //! crate: its small-matrix kernels need no packing, which is what small networks spend on).
 
-use crate::scalar::Scalar;
+use crate::model::scalar::Scalar;
 use std::ops::{Index, IndexMut};
 use std::sync::atomic::{AtomicUsize, Ordering};
 

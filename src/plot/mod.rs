@@ -37,7 +37,7 @@ pub const HEIGHT: u32 = 800;
 
 /// The family name every text style uses; [`ensure_font`] registers the embedded font under it.
 const FONT: &str = "sans-serif";
-static FONT_BYTES: &[u8] = include_bytes!("../assets/fonts/DejaVuSans.ttf");
+static FONT_BYTES: &[u8] = include_bytes!("../../assets/fonts/DejaVuSans.ttf");
 
 const TITLE_SIZE: f64 = 30.0;
 const PANEL_TITLE_SIZE: f64 = 24.0;

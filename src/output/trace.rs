@@ -12,10 +12,10 @@ use safetensors::tensor::{Dtype, TensorView};
 use std::collections::HashMap;
 use std::path::Path;
 
-use crate::fsio;
-use crate::params::Params;
-use crate::scalar::Scalar;
-use crate::spec::DType;
+use crate::model::params::Params;
+use crate::model::scalar::Scalar;
+use crate::model::spec::DType;
+use crate::output::fsio;
 
 /// Tensors gathered during a run, written once at the end.
 #[derive(Default)]

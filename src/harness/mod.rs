@@ -1,0 +1,20 @@
+//! The equivalence harness: trains the implementation under test and the libtorch reference side
+//! by side from the same weights on the same batches, and compares them at every step.
+//!
+//! - [`check`]: comparing two tensors entry by entry against a tolerance, and naming where they part;
+//! - [`outcome`]: what a run is told and what it finds;
+//! - [`batches`], [`saturation`]: the batch order, and the share of saturated units;
+//! - `run` (with the `torch` feature): the run itself.
+
+pub mod batches;
+pub mod check;
+pub mod outcome;
+#[cfg(feature = "torch")]
+pub mod run;
+pub mod saturation;
+
+pub use batches::batch_order;
+pub use outcome::*;
+#[cfg(feature = "torch")]
+pub use run::run;
+pub use saturation::saturated_pct;
