@@ -24,6 +24,6 @@ pub use model::{Activation, DType, Init, Layer, Loss, Matrix, Params, Scalar, Sp
 pub use reference::Reference;
 
 // README.md's Rust example runs as a doctest, so it cannot go stale.
-#[cfg(doctest)]
+#[cfg(all(doctest, feature = "torch"))]
 #[doc = include_str!("../README.md")]
 struct ReadmeDoctests;

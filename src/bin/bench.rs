@@ -2,8 +2,5 @@
 //! the performance table, in f32 and f64, with 1 and 2 threads. `--quick` for a rough table.
 
 fn main() {
-    if let Err(e) = backprop::commands::bench::main_bench() {
-        eprintln!("error: {}", backprop::commands::one_line(&e));
-        std::process::exit(2);
-    }
+    std::process::exit(backprop::commands::bench::main_bench());
 }

@@ -138,11 +138,25 @@ pub fn table(rows: &[Row]) -> String {
     s
 }
 
-/// The `bench` binary: measures every size with 1 and then 2 threads on both sides (the GEMM's
-/// threads and libtorch's intra-op threads) and prints one Markdown table; `--quick` takes fewer,
-/// shorter samples.
-pub fn main_bench() -> Result<()> {
-    let quick = std::env::args().any(|a| a == "--quick");
+/// Time one SGD step of the hand-written trainer against libtorch, side by side in one process,
+/// for the sizes of README's performance table, in f32 and f64, with 1 and 2 threads.
+#[derive(clap::Parser, Debug, Clone)]
+#[command(name = "bench", version)]
+pub struct BenchArgs {
+    /// Fewer repetitions: a rough table in a fraction of the time.
+    #[arg(long)]
+    pub quick: bool,
+}
+
+/// The `bench` binary: parse, measure, print the table; exit status 0, or 2 on an error.
+pub fn main_bench() -> i32 {
+    super::run_tool(|args: &BenchArgs| bench(args.quick).map(|()| 0))
+}
+
+/// Measures every size with 1 and then 2 threads on both sides (the GEMM's threads and libtorch's
+/// intra-op threads), prints one Markdown table and the harness bookkeeping line; `quick` takes
+/// fewer, shorter samples.
+pub fn bench(quick: bool) -> Result<()> {
     let mut rows = Vec::new();
     for threads in [1, 2] {
         eprintln!("measuring with {threads} thread(s)...");

@@ -6,11 +6,11 @@ use serde_json::json;
 use std::path::{Path, PathBuf};
 
 use super::{positive_finite, progress_bar, run_tool, NetArgs, Setup};
+use crate::commands::figures;
 use crate::harness::check::Tolerance;
 use crate::harness::{self, Fault, Outcome, RunConfig};
 use crate::model::params::Params;
 use crate::model::spec::DType;
-use crate::output::figures;
 use crate::output::report;
 use crate::output::trace::{self, TraceWriter};
 

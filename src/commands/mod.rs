@@ -16,6 +16,7 @@ use crate::model::spec::{parse_activations, parse_layers, DType, Init, Loss, Spe
 pub mod bench;
 #[cfg(feature = "torch")]
 pub mod compare;
+pub mod figures;
 pub mod sizes;
 #[cfg(feature = "torch")]
 pub mod study;
@@ -47,14 +48,14 @@ pub struct NetArgs {
     #[arg(long)]
     pub no_bias: bool,
     /// half-sse: E = ½ Σ|ŷ − y|² (eq. 5); mse: mean over all output entries.
-    #[arg(long, default_value = "half-sse")]
-    pub loss: String,
+    #[arg(long, value_enum, default_value_t = Loss::HalfSse)]
+    pub loss: Loss,
     /// f32 or f64.
-    #[arg(long, default_value = "f64")]
-    pub dtype: String,
+    #[arg(long, value_enum, default_value_t = DType::F64)]
+    pub dtype: DType,
     /// Weight initialisation: torch (U ±1/√fan_in), xavier (Glorot uniform), he (Kaiming normal).
-    #[arg(long, default_value = "torch")]
-    pub init: String,
+    #[arg(long, value_enum, default_value_t = Init::Torch)]
+    pub init: Init,
     /// Learning rate η.
     #[arg(long, default_value_t = 0.01, allow_hyphen_values = true)]
     pub lr: f64,
@@ -123,9 +124,9 @@ impl NetArgs {
         let activations = parse_activations(&self.activations, widths.len() - 1)?;
         let spec = Spec::new(widths, activations)?
             .with_bias(!self.no_bias)
-            .with_loss(self.loss.parse::<Loss>()?)
-            .with_dtype(self.dtype.parse::<DType>()?)
-            .with_init(self.init.parse::<Init>()?)
+            .with_loss(self.loss)
+            .with_dtype(self.dtype)
+            .with_init(self.init)
             .with_seed(self.seed);
         let lr = positive_finite("--lr", self.lr)?;
         if self.steps == 0 {

@@ -13,13 +13,13 @@ use clap::Parser;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
+use crate::commands::figures::saturation_rule;
 use crate::commands::run_tool;
 use crate::data::{self, DatasetKind};
 use crate::harness::{self, Outcome, RunConfig};
 use crate::model::activation::Activation;
 use crate::model::params::Params;
 use crate::model::spec::{DType, Init, Loss, Spec};
-use crate::output::figures::saturation_rule;
 use crate::output::fsio;
 use crate::plot::{line_chart, line_grid, Panel, Series};
 

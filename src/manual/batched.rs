@@ -124,11 +124,6 @@ impl<T: Scalar> Workspace<T> {
         &self.grads
     }
 
-    /// Pre-activations A^k (k = 1..L) of the last forward pass.
-    pub fn pre_activations(&self, k: usize) -> &Matrix<T> {
-        &self.a[k - 1]
-    }
-
     /// Activations Z^k (k = 1..L) of the last forward pass.
     pub fn activations(&self, k: usize) -> &Matrix<T> {
         &self.z[k - 1]

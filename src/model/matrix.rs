@@ -194,8 +194,3 @@ static THREADS: AtomicUsize = AtomicUsize::new(1);
 pub fn set_threads(n: usize) {
     THREADS.store(n.max(1), Ordering::Relaxed);
 }
-
-/// The thread count set by [`set_threads`].
-pub fn threads() -> usize {
-    THREADS.load(Ordering::Relaxed)
-}

@@ -13,7 +13,7 @@ use crate::model::activation::Activation;
 pub const MAX_PARAMS: u128 = 1 << 30;
 
 /// The loss E of a batch of outputs y_n against targets ŷ_n.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "kebab-case")]
 pub enum Loss {
     /// E = ½ Σ_n |ŷ_n − y(x_n)|², the seed's eq. (5) (summed over the batch, not averaged).
@@ -24,7 +24,7 @@ pub enum Loss {
 }
 
 /// The element type both implementations compute in.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "lowercase")]
 pub enum DType {
     /// 32-bit IEEE float.
@@ -35,7 +35,7 @@ pub enum DType {
 
 /// How the initial weights are drawn (biases of every scheme: uniform ±1/√n_{k−1}, as torch's
 /// `nn.Linear`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "lowercase")]
 pub enum Init {
     /// torch's `nn.Linear` default: W ~ U(−1/√n_{k−1}, 1/√n_{k−1}).
@@ -46,12 +46,17 @@ pub enum Init {
     He,
 }
 
-macro_rules! names {
-    ($ty:ty, $what:literal, [$($variant:path => $name:literal),+ $(,)?]) => {
+/// `Display` and `FromStr` through clap's `ValueEnum` (the names the command line takes), so the
+/// command line, reports and traces spell every variant the same way.
+macro_rules! value_names {
+    ($($ty:ty),+) => {$(
         impl $ty {
-            /// The name used on the command line and in reports.
+            /// The name used on the command line, in reports and in traces.
             pub fn name(self) -> &'static str {
-                match self { $($variant => $name),+ }
+                <$ty as clap::ValueEnum>::value_variants()
+                    .iter()
+                    .position(|v| *v == self)
+                    .map_or("", |i| Self::NAMES[i])
             }
         }
         impl fmt::Display for $ty {
@@ -62,19 +67,25 @@ macro_rules! names {
         impl FromStr for $ty {
             type Err = anyhow::Error;
             fn from_str(s: &str) -> Result<Self> {
-                match s.trim().to_ascii_lowercase().as_str() {
-                    $($name => Ok($variant),)+
-                    _ => bail!(concat!("unknown ", $what, " {:?} (expected one of: {})"), s,
-                               [$($name),+].join(", ")),
-                }
+                <$ty as clap::ValueEnum>::from_str(s.trim(), true).map_err(|_| {
+                    let names: Vec<&str> = <$ty as clap::ValueEnum>::value_variants().iter().map(|v| v.name()).collect();
+                    anyhow::anyhow!("unknown {} {s:?} (expected one of: {})", stringify!($ty).to_lowercase(), names.join(", "))
+                })
             }
         }
-    };
+    )+};
 }
 
-names!(Loss, "loss", [Loss::HalfSse => "half-sse", Loss::Mse => "mse"]);
-names!(DType, "dtype", [DType::F32 => "f32", DType::F64 => "f64"]);
-names!(Init, "init", [Init::Torch => "torch", Init::Xavier => "xavier", Init::He => "he"]);
+impl Loss {
+    const NAMES: [&'static str; 2] = ["half-sse", "mse"];
+}
+impl DType {
+    const NAMES: [&'static str; 2] = ["f32", "f64"];
+}
+impl Init {
+    const NAMES: [&'static str; 3] = ["torch", "xavier", "he"];
+}
+value_names!(Loss, DType, Init);
 
 /// A multilayer perceptron: widths n_0..n_L, one activation per layer k = 1..L, bias on or off,
 /// the loss, the dtype, the weight initialisation and its seed.
@@ -256,7 +267,7 @@ pub fn parse_layers(s: &str) -> Result<Vec<usize>> {
 /// single name, which (when L > 1) every hidden layer uses while the output layer is identity.
 ///
 /// ```
-/// use backprop::{spec::parse_activations, Activation::*};
+/// use backprop::{model::spec::parse_activations, Activation::*};
 /// assert_eq!(parse_activations("tanh", 3).unwrap(), vec![Tanh, Tanh, Identity]);
 /// assert_eq!(parse_activations("tanh", 1).unwrap(), vec![Tanh]);
 /// assert_eq!(parse_activations("relu,sigmoid", 2).unwrap(), vec![Relu, Sigmoid]);
@@ -274,5 +285,26 @@ pub fn parse_activations(s: &str, depth: usize) -> Result<Vec<Activation>> {
         }
         n if n == depth => Ok(list),
         n => bail!("activations: {n} given for {depth} layers (give one name, or one per layer)"),
+    }
+}
+
+#[cfg(test)]
+mod names {
+    use super::*;
+    use clap::ValueEnum;
+
+    /// `name()` spells every variant as the command line takes it, and parses back.
+    #[test]
+    fn names_match_the_command_line() {
+        fn check<T: ValueEnum + FromStr + fmt::Display + PartialEq + fmt::Debug>() {
+            for v in T::value_variants() {
+                let cli = v.to_possible_value().unwrap();
+                assert_eq!(cli.get_name(), v.to_string());
+                assert_eq!(v.to_string().parse::<T>().ok().as_ref(), Some(v));
+            }
+        }
+        check::<Loss>();
+        check::<DType>();
+        check::<Init>();
     }
 }

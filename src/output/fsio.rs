@@ -5,13 +5,23 @@ use anyhow::{Context, Result};
 use std::fs;
 use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 
-/// The temporary name used while `path` is written: `.{name}.tmp-{pid}{.ext}` in the same
-/// directory, keeping the extension (plotters picks the image format from it).
-pub fn temp_path(path: &Path) -> PathBuf {
-    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-    let ext = path.extension().map(|e| format!(".{}", e.to_string_lossy())).unwrap_or_default();
-    path.with_file_name(format!(".{name}.tmp-{}{ext}", std::process::id()))
+/// The temporary name used while `path` is written: `.{name}.tmp-{pid}-{n}{suffix}` in the same
+/// directory, unique per process and call. `suffix` is the path's own extension for
+/// [`write_with`]; a writer that picks its format from the name (the PNG encoder) passes its own.
+pub fn temp_path(path: &Path, suffix: &str) -> Result<PathBuf> {
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let name = path
+        .file_name()
+        .ok_or_else(|| anyhow::anyhow!("{} does not name a file", path.display()))?
+        .to_string_lossy();
+    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+    let tmp_name = format!(".{name}.tmp-{}-{n}{suffix}", std::process::id());
+    Ok(match path.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() => dir.join(tmp_name),
+        _ => PathBuf::from(tmp_name),
+    })
 }
 
 /// Writes `bytes` to `path` atomically.
@@ -24,11 +34,20 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     })
 }
 
-/// Calls `write` on a temporary path beside `path`, then renames it onto `path`; on any error
-/// the temporary file is removed and `path` is left as it was.
-pub fn write_with(path: &Path, write: impl FnOnce(&Path) -> Result<()>) -> Result<()> {
-    let tmp = temp_path(path);
-    let result = write(&tmp).and_then(|()| fs::rename(&tmp, path).map_err(Into::into));
+/// Calls `write` on a temporary path beside `path` (with the same extension), then renames it
+/// onto `path`; on any error the temporary file is removed and `path` is left as it was.
+pub fn write_with<T>(path: &Path, write: impl FnOnce(&Path) -> Result<T>) -> Result<T> {
+    let ext = path.extension().map(|e| format!(".{}", e.to_string_lossy())).unwrap_or_default();
+    write_with_suffix(path, &ext, write)
+}
+
+/// [`write_with`] with a temporary name ending in `suffix`.
+pub fn write_with_suffix<T>(path: &Path, suffix: &str, write: impl FnOnce(&Path) -> Result<T>) -> Result<T> {
+    let tmp = temp_path(path, suffix)?;
+    let result = write(&tmp).and_then(|value| {
+        fs::rename(&tmp, path).with_context(|| format!("moving {} to {}", tmp.display(), path.display()))?;
+        Ok(value)
+    });
     if result.is_err() {
         let _ = fs::remove_file(&tmp);
     }
@@ -45,4 +64,19 @@ pub fn prepare_dir(dir: &Path) -> Result<()> {
     fs::write(&probe, b"").with_context(|| format!("--out {}: directory is not writable", dir.display()))?;
     let _ = fs::remove_file(probe);
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn temp_file_sits_beside_target_with_the_suffix() {
+        let tmp = temp_path(Path::new("/a/b/loss.png"), ".png").unwrap();
+        assert_eq!(tmp.parent(), Some(Path::new("/a/b")));
+        let name = tmp.file_name().unwrap().to_string_lossy().into_owned();
+        assert!(name.starts_with(".loss.png.tmp-") && name.ends_with(".png"), "{name}");
+        assert_eq!(temp_path(Path::new("x.csv"), ".csv").unwrap().parent(), Some(Path::new("")));
+        assert_ne!(temp_path(Path::new("x"), "").unwrap(), temp_path(Path::new("x"), "").unwrap());
+    }
 }

@@ -71,11 +71,6 @@ impl TraceWriter {
         }
     }
 
-    /// Bytes the tensors will take in the file.
-    pub fn payload_bytes(&self) -> usize {
-        self.tensors.iter().map(|t| t.3.len()).sum()
-    }
-
     /// Writes the safetensors file atomically, with `config` (a JSON object) as metadata.
     pub fn write(&self, path: &Path, config: &serde_json::Value) -> Result<()> {
         let views = self

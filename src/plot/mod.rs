@@ -20,11 +20,12 @@
 
 use std::fmt::Display;
 use std::ops::Range;
-use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::path::Path;
 use std::sync::OnceLock;
 
-use anyhow::{anyhow, Context, Result};
+use anyhow::{anyhow, Result};
+
+use crate::output::fsio;
 use plotters::coord::ranged1d::{DefaultFormatting, KeyPointHint, Ranged};
 use plotters::coord::Shift;
 use plotters::prelude::*;
@@ -363,41 +364,18 @@ fn ensure_font() -> Result<()> {
         .map_err(|e| anyhow!(e))
 }
 
-/// Renders with `draw` into a temporary PNG beside `path`, then renames it onto `path`.
+/// Renders with `draw` into a temporary PNG beside `path`, then renames it onto `path`
+/// ([`fsio::write_with_suffix`]; `.png` because the backend picks the encoder from the name).
 fn render_atomic<T>(path: &Path, size: (u32, u32), draw: impl FnOnce(&Area) -> Result<T>) -> Result<T> {
     ensure_font()?;
-    let tmp = temp_path(path)?;
-    let result = (|| -> Result<T> {
-        let root = BitMapBackend::new(&tmp, size).into_drawing_area();
+    fsio::write_with_suffix(path, ".png", |tmp| {
+        let root = BitMapBackend::new(tmp, size).into_drawing_area();
         root.fill(&WHITE).ctx("clearing the canvas")?;
         let value = draw(&root)?;
         root.present().ctx("encoding the PNG")?;
         Ok(value)
-        // The backend is dropped here, before the rename or removal below: on an error path its
-        // Drop still writes the (partial) image, which must not outlive this function.
-    })();
-    let result = result.and_then(|value| {
-        std::fs::rename(&tmp, path)
-            .with_context(|| format!("moving {} to {}", tmp.display(), path.display()))?;
-        Ok(value)
-    });
-    if result.is_err() {
-        let _ = std::fs::remove_file(&tmp);
-    }
-    result.with_context(|| format!("drawing {}", path.display()))
-}
-
-/// `dir/.name.tmp-PID-N.png`: hidden, unique per process and call, and ending in `.png` because
-/// the backend picks the encoder from the extension.
-fn temp_path(path: &Path) -> Result<PathBuf> {
-    static COUNTER: AtomicU64 = AtomicU64::new(0);
-    let name =
-        path.file_name().ok_or_else(|| anyhow!("{} does not name a file", path.display()))?.to_string_lossy();
-    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
-    let tmp_name = format!(".{name}.tmp-{}-{n}.png", std::process::id());
-    Ok(match path.parent() {
-        Some(dir) if !dir.as_os_str().is_empty() => dir.join(tmp_name),
-        _ => PathBuf::from(tmp_name),
+        // The backend is dropped here, before the rename or removal: on an error path its Drop
+        // still writes the (partial) image, which must not outlive the temporary name.
     })
 }
 
@@ -488,9 +466,11 @@ fn prepare(series: &Series, log_y: bool) -> Prepared {
     Prepared { label, runs, skipped }
 }
 
-/// A linear f64 axis with ticks chosen here rather than by plotters: plotters' own f64 axis cannot
-/// take given key points and still accept a label formatter, and log axes need ticks in `log10`
-/// space that only this module knows how to place.
+/// A linear f64 axis with ticks chosen here rather than by plotters. plotters' `WithKeyPoints`
+/// (`range.with_key_points(..)`) takes given ticks but implements no `ValueFormatter`, so
+/// `configure_mesh` refuses it (checked against plotters 0.3.7); and log axes need ticks in
+/// `log10` space that only this module knows how to place. This is the whole of what plotters
+/// lacks: a range, its bold and light ticks, and a map that ignores non-finite positions.
 struct Axis {
     range: Range<f64>,
     bold: Vec<f64>,
@@ -1004,14 +984,5 @@ mod tests {
         assert_eq!(fmt_log(-2.0, true), "0.01");
         assert_eq!(fmt_log(2f64.log10(), true), "2");
         assert!(plain_log_axis(&[-3.0, 0.0, 4.0]) && !plain_log_axis(&[-4.0, 0.0]));
-    }
-
-    #[test]
-    fn temp_file_sits_beside_target_and_ends_in_png() {
-        let tmp = temp_path(Path::new("/a/b/loss.png")).unwrap();
-        assert_eq!(tmp.parent(), Some(Path::new("/a/b")));
-        let name = tmp.file_name().unwrap().to_string_lossy().into_owned();
-        assert!(name.starts_with(".loss.png.tmp-") && name.ends_with(".png"), "{name}");
-        assert_eq!(temp_path(Path::new("x.png")).unwrap().parent(), Some(Path::new("")));
     }
 }
