@@ -30,7 +30,13 @@ fn default_run_is_equivalent_and_writes_every_file() {
     for key in ["loss", "grad", "weight"] {
         let e = r["max_rel_err"][key].as_f64().unwrap();
         assert!(e.is_finite() && e < 1e-8, "max_rel_err.{key} = {e}");
+        // Every entry within its round-off bound, with room: correct code stays below ½ (the
+        // safety factor 2 on the first-order bound of two correct implementations).
+        let ratio = r["max_bound_ratio"][key].as_f64().unwrap();
+        assert!(ratio <= 0.5, "max_bound_ratio.{key} = {ratio}");
     }
+    assert_eq!(r["verdict"]["verdict"], "equivalent");
+    assert_eq!(r["tolerance"]["mode"], "round-off");
     for png in ["loss.png", "equivalence.png", "saturation_hist.png", "saturation.png", "grad_norms.png"] {
         assert_picture(&dir.join(png), backprop::plot::WIDTH, backprop::plot::HEIGHT);
         assert!(stdout.contains(png), "{png} not listed: {stdout}");
@@ -43,9 +49,17 @@ fn default_run_is_equivalent_and_writes_every_file() {
     assert_eq!(lines.len(), 1001, "a header and one row per step");
     let header: Vec<&str> = lines[0].split(',').collect();
     let cols = header.len();
-    // step, 3 losses; loss and 4 tensors per layer × (abs, rel, ok); 4 per-layer figures.
-    assert_eq!(cols, 4 + (1 + 3 * 4) * 3 + 3 * 4);
-    for name in ["loss_abs_err", "dW1_rel_err", "db3_ok", "W2_abs_err", "b1_rel_err", "l3_drift_rel_err"] {
+    // step, 3 losses; loss and 4 tensors per layer × (abs, rel, bound ratio, ok); 4 per-layer figures.
+    assert_eq!(cols, 4 + (1 + 3 * 4) * 4 + 3 * 4);
+    for name in [
+        "loss_abs_err",
+        "dW1_rel_err",
+        "db3_ok",
+        "W2_abs_err",
+        "b1_rel_err",
+        "dW2_bound_ratio",
+        "l3_drift_rel_err",
+    ] {
         assert!(header.contains(&name), "metrics.csv lacks {name}: {header:?}");
     }
     assert!(lines[1..]

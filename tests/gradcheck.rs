@@ -62,7 +62,8 @@ fn a_perturbed_gradient_is_named_by_layer_tensor_and_entry() {
     let mut bad = good.clone();
     bad.layers[1].w[(2, 3)] *= 1.0 + 1e-6;
     let tol = Tolerance { rtol: 1e-12, atol: 1e-14 };
-    let d = Divergence::first(17, &compare_params(&bad, &good, true, tol)).expect("perturbation not caught");
+    let d = Divergence::first(17, &compare_params(&bad, &good, true, tol, None))
+        .expect("perturbation not caught");
     assert_eq!((d.step, d.layer, d.tensor, d.index), (17, 2, "dW", (2, 3)));
     assert_eq!(d.manual, bad.layers[1].w[(2, 3)]);
     assert_eq!(d.torch, good.layers[1].w[(2, 3)]);
@@ -71,7 +72,7 @@ fn a_perturbed_gradient_is_named_by_layer_tensor_and_entry() {
 
     let mut bad_b = good.clone();
     bad_b.layers[2].b.as_mut().unwrap()[1] += 1e-3;
-    let d = Divergence::first(0, &compare_params(&bad_b, &good, true, tol))
+    let d = Divergence::first(0, &compare_params(&bad_b, &good, true, tol, None))
         .expect("bias perturbation not caught");
     assert_eq!((d.layer, d.tensor, d.index), (3, "db", (0, 1)));
 }

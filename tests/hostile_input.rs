@@ -145,9 +145,14 @@ fn weights_of_the_wrong_network_are_refused_by_name_and_shape() {
 fn a_learning_rate_that_overflows_is_reported_with_the_first_non_finite_step() {
     let dir = temp_dir("hostile-overflow");
     let (code, out, err) = compare(&dir, &["--lr", "1e6", "--steps", "200"]);
-    // Both sides overflow at the same step: the harness calls that equivalent and stops there.
-    assert_eq!(code, 0, "{out}{err}");
+    // Both sides overflow at the same step: never a bare EQUIVALENT, but "agree until
+    // non-finite", exit status 3, and the run stops there.
+    assert_eq!(code, 3, "{out}{err}");
+    assert!(out.starts_with("AGREE UNTIL NON-FINITE"), "{out}");
     let r = report(&dir);
+    assert_eq!(r["equivalent"], false);
+    assert_eq!(r["verdict"]["verdict"], "agree-until-non-finite");
+    assert_eq!(r["verdict"]["step"], r["non_finite"]["manual"]);
     let (m, t) = (&r["non_finite"]["manual"], &r["non_finite"]["torch"]);
     assert!(m.is_u64() && m == t, "non_finite: {}", r["non_finite"]);
     assert_eq!(

@@ -7,8 +7,8 @@ use std::path::{Path, PathBuf};
 
 use super::{positive_finite, progress_bar, run_tool, NetArgs, Setup};
 use crate::commands::figures;
-use crate::harness::check::Tolerance;
-use crate::harness::{self, Fault, Outcome, RunConfig};
+use crate::harness::{self, Fault, Form, Judge, Outcome, RunConfig};
+use crate::manual::Mutant;
 use crate::model::params::Params;
 use crate::model::spec::DType;
 use crate::output::report;
@@ -22,11 +22,15 @@ Examples:
   compare                                  tanh 1-16-16-1 on sine, f64, 1000 steps
   compare --layers 2,32,2 --dataset spirals --activations relu --steps 2000
   compare --dtype f32 --loss mse --batch-size 0 --no-bias
+  compare --lr 0.3 --dtype f32            a large step: judged against each entry's round-off bound
   compare --inject-fault 10:2              perturb dW2 at step 10 by 1%: exit 1, named
+  compare --mutant skip-phi-prime:2        a classic mistake in the literal form: caught, named at layer 2
+  compare --mutant list                    the catalogue of mistakes
   compare --trace --steps 50               also write out/trace.safetensors
   compare --dataset csv:data.csv --layers 3,8,1 --targets 1
 
-Exit status: 0 equivalent, 1 not equivalent, 2 bad input.";
+Exit status: 0 equivalent, 1 not equivalent, 2 bad input, 3 agreed on every step until both sides
+went non-finite (NaN or the same infinity) at the same step, where the run stopped.";
 
 /// Train the hand-written MLP and its libtorch twin side by side and prove, step by step, that they
 /// compute the same gradients and weights.
@@ -42,12 +46,24 @@ pub struct CompareArgs {
     /// Write a trace even when it would exceed 2 GiB.
     #[arg(long)]
     pub force: bool,
-    /// Lockstep relative tolerance (default: 1e-10 in f64, 1e-4 in f32).
+    /// How the lockstep comparison judges an entry: round-off (each entry against its own
+    /// round-off bound, from the step's magnitudes; docs/verdict.md) or fixed (--rtol, --atol, as
+    /// torch.testing.assert_close). [default: round-off; fixed when --rtol or --atol is given]
+    #[arg(long, value_enum)]
+    pub tolerance: Option<ToleranceFlag>,
+    /// Relative tolerance of --tolerance fixed (default: 1e-10 in f64, 1e-4 in f32).
     #[arg(long, allow_hyphen_values = true)]
     pub rtol: Option<f64>,
-    /// Lockstep absolute tolerance (default: 1e-12 in f64, 1e-5 in f32).
+    /// Absolute tolerance of --tolerance fixed (default: 1e-12 in f64, 1e-5 in f32).
     #[arg(long, allow_hyphen_values = true)]
     pub atol: Option<f64>,
+    /// The hand-written form under test: batched (matrix products) or literal (sample by sample,
+    /// as the sheet writes it). [default: batched; literal with --mutant]
+    #[arg(long, value_enum)]
+    pub manual: Option<Form>,
+    /// Plant a classic backprop mistake in the literal form, at LAYER (see --mutant list).
+    #[arg(long, value_name = "NAME[:LAYER]|list")]
+    pub mutant: Option<String>,
     /// Drift tolerance, normwise relative (default: 1e-8 in f64, 1e-2 in f32).
     #[arg(long, allow_hyphen_values = true)]
     pub drift_tol: Option<f64>,
@@ -59,13 +75,26 @@ pub struct CompareArgs {
     pub saturation: f64,
 }
 
+/// The `--tolerance` values.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum ToleranceFlag {
+    /// Each entry against its own round-off bound.
+    RoundOff,
+    /// atol + rtol·|torch|.
+    Fixed,
+}
+
 /// A validated compare run: the [`Setup`] and the harness's own settings.
 #[derive(Clone, Debug)]
 pub struct Experiment {
     /// Network, training and data.
     pub setup: Setup,
-    /// Lockstep tolerance.
-    pub tol: Tolerance,
+    /// How the lockstep comparison judges.
+    pub judge: Judge,
+    /// The hand-written form under test.
+    pub form: Form,
+    /// The planted mistake.
+    pub mutant: Option<Mutant>,
     /// Drift tolerance.
     pub drift_tol: f64,
     /// Injected fault.
@@ -86,6 +115,27 @@ impl CompareArgs {
         if let Some(a) = self.atol {
             tol.atol = non_negative("--atol", a)?;
         }
+        let fixed_given = self.rtol.is_some() || self.atol.is_some();
+        let judge = match (self.tolerance, fixed_given) {
+            (Some(ToleranceFlag::RoundOff), true) => {
+                bail!("--rtol/--atol: they set --tolerance fixed, not round-off")
+            }
+            (Some(ToleranceFlag::RoundOff), false) | (None, false) => Judge::round_off(),
+            (Some(ToleranceFlag::Fixed), _) | (None, true) => Judge::fixed(tol),
+        };
+        let spec = &setup.spec;
+        let mutant = match self.mutant.as_deref() {
+            Some(m) => Some(Mutant::parse(m, spec.depth(), spec.bias())?),
+            None => None,
+        };
+        let form = match (self.manual, mutant) {
+            (Some(Form::Batched), Some(_)) => {
+                bail!("--mutant: mistakes are planted in the literal form; drop --manual batched")
+            }
+            (Some(f), _) => f,
+            (None, Some(_)) => Form::Literal,
+            (None, None) => Form::Batched,
+        };
         let drift_tol = match self.drift_tol {
             Some(d) => positive_finite("--drift-tol", d)?,
             None => harness::default_drift_tolerance(dtype),
@@ -106,7 +156,7 @@ impl CompareArgs {
                 );
             }
         }
-        Ok(Experiment { setup, tol, drift_tol, fault, saturation: self.saturation })
+        Ok(Experiment { setup, judge, form, mutant, drift_tol, fault, saturation: self.saturation })
     }
 }
 
@@ -123,9 +173,11 @@ impl Experiment {
             steps,
             batch_size,
             shuffle_seed: s.seed,
-            tol: self.tol,
+            judge: self.judge,
             drift_tol: self.drift_tol,
             fault: self.fault,
+            form: self.form,
+            mutant: self.mutant,
             snapshot_steps,
             saturation: self.saturation,
         }
@@ -135,6 +187,9 @@ impl Experiment {
     pub fn config_json(&self, batch_size: usize) -> serde_json::Value {
         let mut config = self.setup.config_json(batch_size);
         config["inject_fault"] = json!(self.fault.map(|f| format!("{}:{}:{}", f.step, f.layer, f.rel)));
+        config["manual"] = json!(self.form);
+        config["mutant"] = json!(self.mutant.map(|m| m.to_string()));
+        config["tolerance"] = json!(self.judge);
         config
     }
 }
@@ -218,6 +273,10 @@ pub fn main_compare() -> i32 {
 }
 
 fn compare_main(args: &CompareArgs) -> Result<i32> {
+    if args.mutant.as_deref().map(str::trim) == Some("list") {
+        print!("{}", Mutant::catalogue());
+        return Ok(0);
+    }
     let exp = args.experiment()?;
     let result = run_experiment(&exp, &args.net.out, args.trace, args.force, args.net.quiet)?;
     report::print_console(
@@ -227,7 +286,7 @@ fn compare_main(args: &CompareArgs) -> Result<i32> {
         &result.written,
         args.net.quiet,
     );
-    Ok(if result.outcome.equivalent { 0 } else { 1 })
+    Ok(result.outcome.verdict.exit_code())
 }
 
 fn non_negative(name: &str, v: f64) -> Result<f64> {

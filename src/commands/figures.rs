@@ -71,26 +71,37 @@ pub fn write_figures(out: &Path, run: &RunConfig, o: &Outcome) -> Result<Vec<Pat
     )?;
     written.push(path);
 
-    let grad = per_layer(o, depth, |l| l.grad_rel);
+    let grad = per_layer(o, depth, |l| l.grad_ratio);
+    let weight = per_layer(o, depth, |l| l.weight_ratio);
     let drift = per_layer(o, depth, |l| l.drift_rel);
+    let edge = vec![("tolerance (1: the edge)".to_string(), 1.0)];
     let path = out.join("equivalence.png");
     line_grid(
         &path,
-        &format!("Manual vs libtorch, {} (normwise relative error ‖a − b‖∞ / ‖b‖∞)", spec.dtype()),
+        &format!(
+            "Manual vs libtorch, {}: error as a fraction of its tolerance ({})",
+            spec.dtype(),
+            run.judge
+        ),
         &[
             Panel {
-                title: "lockstep: ∂E/∂W^k at the same weights, every step".into(),
+                title: "lockstep: ∂E/∂W^k, ∂E/∂b^k at the same weights (largest |error| ÷ tolerance)".into(),
                 x_label: "step t".into(),
-                y_label: "relative error".into(),
-                series: series(&grad, "dW"),
+                y_label: "error ÷ tolerance".into(),
+                series: series(&grad, "dW,db "),
                 log_y: true,
-                hlines: vec![
-                    (format!("rtol {:e}", run.tol.rtol), run.tol.rtol),
-                    (format!("machine ε {eps:.1e}"), eps),
-                ],
+                hlines: edge.clone(),
             },
             Panel {
-                title: "drift: W^k of the two independent trajectories".into(),
+                title: "lockstep: W^k, b^k after the update".into(),
+                x_label: "step t".into(),
+                y_label: "error ÷ tolerance".into(),
+                series: series(&weight, "W,b "),
+                log_y: true,
+                hlines: edge,
+            },
+            Panel {
+                title: "drift: W^k of the two independent trajectories (normwise relative)".into(),
                 x_label: "step t".into(),
                 y_label: "relative difference".into(),
                 series: series(&drift, "W"),

@@ -1,6 +1,7 @@
-//! Comparing two implementations' tensors: error measures, a tolerance test in the manner of
-//! `torch.testing.assert_close`, and the first entry that fails it, named by layer, tensor and
-//! index (i, j).
+//! Comparing two implementations' tensors entry by entry against a tolerance — each entry's
+//! round-off bound ([`crate::harness::bound`]) or a fixed `atol + rtol·|b|` — with the margin
+//! (error ÷ tolerance), non-finite values that never pass for agreement, and the entry where a
+//! step's disagreement began, named by layer, tensor and index (i, j).
 
 use std::fmt;
 
@@ -8,9 +9,9 @@ use crate::model::params::Params;
 use crate::model::scalar::Scalar;
 use crate::model::spec::DType;
 
-/// An elementwise tolerance: entries `a` (manual) and `b` (reference) agree when
-/// `|a − b| ≤ atol + rtol·|b|`, as `torch.testing.assert_close`. In [`compare`], equal values
-/// (equal infinities, and NaN against NaN) always agree.
+/// A fixed elementwise tolerance, as `torch.testing.assert_close`: entries `a` (manual) and `b`
+/// (reference) agree when `|a − b| ≤ atol + rtol·|b|`. The harness's default is not this but the
+/// round-off bound of each entry ([`crate::harness::bound`]); `compare --tolerance fixed` uses this.
 #[derive(Clone, Copy, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Tolerance {
     /// Relative part.
@@ -20,44 +21,142 @@ pub struct Tolerance {
 }
 
 impl Tolerance {
-    /// Whether `a` is close to the reference value `b`.
-    pub fn close(&self, a: f64, b: f64) -> bool {
-        (a - b).abs() <= self.atol + self.rtol * b.abs()
+    /// The tolerance of an entry whose reference value is `b`: `atol + rtol·|b|`.
+    pub fn of(&self, b: f64) -> f64 {
+        self.atol + self.rtol * b.abs()
     }
 }
 
-/// How far one tensor of the manual implementation is from the reference's.
+/// One compared entry: where, both values, and its tolerance.
+#[derive(Clone, Copy, Debug, PartialEq, serde::Serialize)]
+pub struct Entry {
+    /// (i, j) in the seed's orientation (a vector or the loss: i = 0).
+    pub index: (usize, usize),
+    /// The implementation under test's value.
+    pub manual: f64,
+    /// The reference's value.
+    pub torch: f64,
+    /// The entry's tolerance: its round-off bound, or `atol + rtol·|torch|`.
+    pub bound: f64,
+}
+
+impl Entry {
+    /// |manual − torch| / bound: at most 1 when the entry agrees; ∞ for a non-finite disagreement.
+    pub fn ratio(&self) -> f64 {
+        ratio(self.manual, self.torch, self.bound)
+    }
+}
+
+/// How two values compare.
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Pair {
+    /// Both finite, with a finite tolerance: the ratio |a − b| / τ.
+    Judged(f64),
+    /// Both non-finite alike (NaN, or the same infinity, on both sides), or both finite with a
+    /// tolerance that overflowed: nothing can be said, and the run stops.
+    NonFinite,
+    /// One finite and one not, or opposite infinities: a disagreement.
+    Disagree,
+}
+
+fn judge(a: f64, b: f64, tol: f64) -> Pair {
+    match (a.is_finite(), b.is_finite()) {
+        (true, true) if tol.is_finite() => {
+            let d = (a - b).abs();
+            Pair::Judged(if d == 0.0 { 0.0 } else { d / tol })
+        }
+        (true, true) => Pair::NonFinite,
+        (false, false) if a.is_infinite() && b.is_infinite() && a != b => Pair::Disagree,
+        (false, false) => Pair::NonFinite,
+        _ => Pair::Disagree,
+    }
+}
+
+fn ratio(a: f64, b: f64, tol: f64) -> f64 {
+    match judge(a, b, tol) {
+        Pair::Judged(r) => r,
+        Pair::NonFinite => 0.0,
+        Pair::Disagree => f64::INFINITY,
+    }
+}
+
+/// How far one tensor of the implementation under test is from the reference's.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct TensorErrors {
-    /// max_ij |a_ij − b_ij| over entries that differ (∞ where one side alone is NaN).
+    /// max |a − b| over the entries where both are finite (∞ when some entry disagrees on a
+    /// non-finite value).
     pub max_abs: f64,
     /// Normwise relative error ‖a − b‖∞ / ‖b‖∞ (the absolute error when b is all zeros).
     pub rel: f64,
-    /// The first entry (row-major) outside the tolerance: ((i, j), manual, reference).
-    pub first_fail: Option<((usize, usize), f64, f64)>,
+    /// The largest |a − b| / tolerance: the margin; above 1 the tensor fails.
+    pub ratio: f64,
+    /// The first entry (row-major) outside its tolerance.
+    pub first_fail: Option<Entry>,
+    /// Entries outside their tolerance.
+    pub failures: usize,
+    /// Entries that are non-finite on both sides alike (or whose tolerance overflowed).
+    pub non_finite: usize,
 }
 
-/// Compares two equally long row-major tensors of `cols` columns (a vector has one row).
-pub fn compare<T: Scalar>(a: &[T], b: &[T], cols: usize, tol: Tolerance) -> TensorErrors {
+impl TensorErrors {
+    /// Whether every entry is within its tolerance (entries non-finite on both sides alike do
+    /// not fail, but stop the run).
+    pub fn pass(&self) -> bool {
+        self.failures == 0
+    }
+}
+
+/// Compares two equally long row-major tensors of `cols` columns (a vector has one row), entry
+/// `p` against the tolerance `tol(p, b_p)`. Non-finite values never agree with finite ones:
+/// finite against ±∞ or NaN, and +∞ against −∞, fail; NaN or the same infinity on both sides is
+/// counted in [`TensorErrors::non_finite`].
+pub fn compare_by<T: Scalar>(a: &[T], b: &[T], cols: usize, tol: impl Fn(usize, f64) -> f64) -> TensorErrors {
     assert_eq!(a.len(), b.len(), "compare: tensors of different sizes");
     let mut out = TensorErrors::default();
     let mut norm_b: f64 = 0.0;
     for (p, (&x, &y)) in a.iter().zip(b).enumerate() {
         let (x, y) = (x.to64(), y.to64());
-        // Equal values agree, infinities of one sign and NaN against NaN included (as
-        // assert_close with equal_nan): both sides went non-finite in the same place.
-        let same = x == y || (x.is_nan() && y.is_nan());
-        let diff = if same { 0.0 } else { (x - y).abs() };
-        out.max_abs = if diff.is_nan() { f64::INFINITY } else { out.max_abs.max(diff) };
+        let t = tol(p, y);
+        let fail = match judge(x, y, t) {
+            Pair::Judged(r) => {
+                out.max_abs = out.max_abs.max((x - y).abs());
+                out.ratio = out.ratio.max(r);
+                r > 1.0
+            }
+            Pair::NonFinite => {
+                out.non_finite += 1;
+                false
+            }
+            Pair::Disagree => {
+                out.max_abs = f64::INFINITY;
+                out.ratio = f64::INFINITY;
+                true
+            }
+        };
         if y.is_finite() {
             norm_b = norm_b.max(y.abs());
         }
-        if out.first_fail.is_none() && !same && !tol.close(x, y) {
-            out.first_fail = Some(((p / cols.max(1), p % cols.max(1)), x, y));
+        if fail {
+            out.failures += 1;
+            if out.first_fail.is_none() {
+                let c = cols.max(1);
+                out.first_fail = Some(Entry { index: (p / c, p % c), manual: x, torch: y, bound: t });
+            }
         }
     }
     out.rel = if norm_b > 0.0 && norm_b.is_finite() { out.max_abs / norm_b } else { out.max_abs };
     out
+}
+
+/// [`compare_by`] against a fixed [`Tolerance`].
+pub fn compare<T: Scalar>(a: &[T], b: &[T], cols: usize, tol: Tolerance) -> TensorErrors {
+    compare_by(a, b, cols, |_, b| tol.of(b))
+}
+
+/// [`compare_by`] against per-entry tolerances (round-off bounds), as long as the tensors.
+pub fn compare_bounded<T: Scalar>(a: &[T], b: &[T], cols: usize, bounds: &[f64]) -> TensorErrors {
+    assert_eq!(a.len(), bounds.len(), "compare: bounds of another size");
+    compare_by(a, b, cols, |p, _| bounds[p])
 }
 
 /// Which tensor of a layer: a gradient or a parameter, weight or bias.
@@ -107,26 +206,47 @@ pub struct TensorReport {
 
 /// Compares every tensor of two parameter (or gradient) sets, layer by layer: W^k (or ∂E/∂W^k)
 /// then b^k. `grads` says whether these are gradients (names dW, db) or parameters (W, b).
+/// `bounds`, when given, holds every entry's tolerance (the round-off bounds); otherwise `tol`.
 pub fn compare_params<T: Scalar>(
     manual: &Params<T>,
     reference: &Params<T>,
     grads: bool,
     tol: Tolerance,
+    bounds: Option<&Params<f64>>,
 ) -> Vec<TensorReport> {
     let (kw, kb) =
         if grads { (TensorKind::GradW, TensorKind::GradB) } else { (TensorKind::W, TensorKind::B) };
     let mut out = Vec::new();
     for (k, (m, r)) in manual.layers.iter().zip(&reference.layers).enumerate() {
-        let errors = compare(m.w.as_slice(), r.w.as_slice(), m.w.cols(), tol);
+        let bound = bounds.map(|b| &b.layers[k]);
+        let errors = match bound {
+            Some(b) => compare_bounded(m.w.as_slice(), r.w.as_slice(), m.w.cols(), b.w.as_slice()),
+            None => compare(m.w.as_slice(), r.w.as_slice(), m.w.cols(), tol),
+        };
         out.push(TensorReport { layer: k + 1, kind: kw, errors });
         if let (Some(mb), Some(rb)) = (&m.b, &r.b) {
-            out.push(TensorReport { layer: k + 1, kind: kb, errors: compare(mb, rb, mb.len(), tol) });
+            let errors = match bound.and_then(|b| b.b.as_ref()) {
+                Some(bb) => compare_bounded(mb, rb, mb.len(), bb),
+                None => compare(mb, rb, mb.len(), tol),
+            };
+            out.push(TensorReport { layer: k + 1, kind: kb, errors });
         }
     }
     out
 }
 
-/// Where two implementations first part: step, layer, tensor, entry and both values.
+impl TensorReport {
+    /// `loss`, or the tensor and its layer: `dW2`, `db2`, `W2`, `b2`.
+    pub fn name(&self) -> String {
+        if self.layer == 0 {
+            self.kind.name().to_string()
+        } else {
+            format!("{}{}", self.kind.name(), self.layer)
+        }
+    }
+}
+
+/// Where two implementations part: step, layer, tensor, entry, both values and the tolerance.
 #[derive(Clone, Debug, PartialEq, serde::Serialize)]
 pub struct Divergence {
     /// Training step t (from 0).
@@ -137,25 +257,51 @@ pub struct Divergence {
     pub tensor: &'static str,
     /// Entry (i, j) in the seed's orientation (a bias or the loss: i = 0).
     pub index: (usize, usize),
-    /// The manual implementation's value.
+    /// The implementation under test's value.
     pub manual: f64,
     /// The reference's value.
     pub torch: f64,
+    /// The entry's tolerance (its round-off bound, or the fixed tolerance).
+    pub bound: f64,
+    /// |manual − torch| / bound (∞ for a disagreement on a non-finite value).
+    pub ratio: f64,
 }
 
 impl Divergence {
-    /// The first failing entry of a list of tensor reports, if any.
-    pub fn first(step: usize, reports: &[TensorReport]) -> Option<Divergence> {
-        reports.iter().find_map(|r| {
-            r.errors.first_fail.map(|(index, manual, torch)| Divergence {
-                step,
-                layer: r.layer,
-                tensor: r.kind.name(),
-                index,
-                manual,
-                torch,
-            })
+    fn of(step: usize, r: &TensorReport) -> Option<Divergence> {
+        r.errors.first_fail.map(|e| Divergence {
+            step,
+            layer: r.layer,
+            tensor: r.kind.name(),
+            index: e.index,
+            manual: e.manual,
+            torch: e.torch,
+            bound: e.bound,
+            ratio: e.ratio(),
         })
+    }
+
+    /// The first failing entry of the first failing tensor, in the order given.
+    pub fn first(step: usize, reports: &[TensorReport]) -> Option<Divergence> {
+        reports.iter().find_map(|r| Divergence::of(step, r))
+    }
+
+    /// Where a step's disagreement began. A wrong forward pass shows in the loss: the loss, if
+    /// it fails. Otherwise the backward pass runs from layer L down, and a mistake in δ^k spoils
+    /// ∂E/∂W^k and every layer below it: the failing gradient (∂E/∂W^k before ∂E/∂b^k) of the
+    /// layer nearest the output. With every gradient right, the failing updated W^k or b^k
+    /// nearest the output. The entry is that tensor's first failing one.
+    pub fn origin(step: usize, reports: &[TensorReport]) -> Option<Divergence> {
+        let failing = |kinds: &[TensorKind]| {
+            reports
+                .iter()
+                .filter(|r| kinds.contains(&r.kind) && !r.errors.pass())
+                .max_by_key(|r| (r.layer, r.kind == TensorKind::GradW || r.kind == TensorKind::W))
+        };
+        failing(&[TensorKind::Loss])
+            .or_else(|| failing(&[TensorKind::GradW, TensorKind::GradB]))
+            .or_else(|| failing(&[TensorKind::W, TensorKind::B]))
+            .and_then(|r| Divergence::of(step, r))
     }
 }
 
@@ -165,7 +311,7 @@ impl fmt::Display for Divergence {
             if self.layer == 0 { self.tensor.to_string() } else { format!("{}{}", self.tensor, self.layer) };
         write!(
             f,
-            "step {}, layer {}, {}[{},{}]: manual {:e} vs torch {:e} (difference {:e})",
+            "step {}, layer {}, {}[{},{}]: manual {:e} vs torch {:e} (difference {:e}, {} its tolerance {:.1e})",
             self.step,
             self.layer,
             name,
@@ -173,7 +319,9 @@ impl fmt::Display for Divergence {
             self.index.1,
             self.manual,
             self.torch,
-            (self.manual - self.torch).abs()
+            (self.manual - self.torch).abs(),
+            if self.ratio.is_finite() { format!("{:.3}×", self.ratio) } else { "beyond".to_string() },
+            self.bound,
         )
     }
 }

@@ -7,6 +7,7 @@
 //! - `run` (with the `torch` feature): the run itself.
 
 pub mod batches;
+pub mod bound;
 pub mod check;
 pub mod outcome;
 #[cfg(feature = "torch")]

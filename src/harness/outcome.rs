@@ -6,7 +6,8 @@ use serde::Serialize;
 use std::fmt;
 use std::str::FromStr;
 
-use crate::harness::check::{Divergence, Tolerance};
+use crate::harness::check::{Divergence, Entry, Tolerance};
+use crate::manual::Mutant;
 use crate::model::params::Params;
 use crate::model::spec::{DType, Spec};
 
@@ -48,6 +49,64 @@ impl FromStr for Fault {
     }
 }
 
+/// How the lockstep comparison judges an entry.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize)]
+#[serde(tag = "mode", rename_all = "kebab-case")]
+pub enum Judge {
+    /// Each entry against its own round-off bound, computed from the step's magnitudes
+    /// ([`crate::harness::bound`]): the default.
+    RoundOff {
+        /// The factor between the first-order bound and the tolerance ([`crate::harness::bound::SAFETY`]).
+        safety: f64,
+    },
+    /// Every entry against `atol + rtol·|torch|`, as `torch.testing.assert_close`.
+    Fixed {
+        /// Relative part.
+        rtol: f64,
+        /// Absolute part.
+        atol: f64,
+    },
+}
+
+impl Judge {
+    /// The round-off-aware default.
+    pub fn round_off() -> Judge {
+        Judge::RoundOff { safety: crate::harness::bound::SAFETY }
+    }
+    /// A fixed tolerance.
+    pub fn fixed(tol: Tolerance) -> Judge {
+        Judge::Fixed { rtol: tol.rtol, atol: tol.atol }
+    }
+    /// The fixed tolerance, when this is one.
+    pub fn tolerance(&self) -> Option<Tolerance> {
+        match *self {
+            Judge::Fixed { rtol, atol } => Some(Tolerance { rtol, atol }),
+            Judge::RoundOff { .. } => None,
+        }
+    }
+}
+
+impl fmt::Display for Judge {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Judge::RoundOff { safety } => {
+                write!(f, "each entry within its round-off bound (safety factor {safety})")
+            }
+            Judge::Fixed { rtol, atol } => write!(f, "fixed tolerance rtol {rtol:e}, atol {atol:e}"),
+        }
+    }
+}
+
+/// Which hand-written form the harness checks.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, clap::ValueEnum)]
+#[serde(rename_all = "kebab-case")]
+pub enum Form {
+    /// Matrix products, the fast trainer (the default).
+    Batched,
+    /// Sample by sample, index for index as the sheet writes it; the one mutants are planted in.
+    Literal,
+}
+
 /// Everything that defines an experiment besides the network and the data.
 #[derive(Clone, Debug)]
 pub struct RunConfig {
@@ -61,12 +120,16 @@ pub struct RunConfig {
     pub batch_size: usize,
     /// Seed of the batch order (a fresh shuffle per epoch).
     pub shuffle_seed: u64,
-    /// Lockstep tolerance (decides the verdict).
-    pub tol: Tolerance,
+    /// How the lockstep comparison (the verdict) judges an entry.
+    pub judge: Judge,
     /// Normwise relative tolerance of the drift between the two trajectories.
     pub drift_tol: f64,
     /// Optional injected fault.
     pub fault: Option<Fault>,
+    /// The hand-written form under test.
+    pub form: Form,
+    /// A classic mistake planted in the literal form.
+    pub mutant: Option<Mutant>,
     /// Hidden-layer activation snapshots at these steps (before the step's update).
     pub snapshot_steps: Vec<usize>,
     /// |z| above which a tanh unit counts as saturated (sigmoid: z < 1 − s or z > s, with the
@@ -74,12 +137,9 @@ pub struct RunConfig {
     pub saturation: f64,
 }
 
-/// Default lockstep tolerance per dtype: f64 rtol 1e−10, atol 1e−12; f32 rtol 1e−4, atol 1e−5.
-///
-/// One step's gradients are dot products over a batch and a layer; computed in another order
-/// they differ by about n·ε of the size of their terms (ε = 2.2e−16 in f64, 1.2e−7 in f32), so
-/// for O(1) data and weights these leave two to three orders of headroom while still catching a
-/// wrong derivative (which is wrong in the leading digits).
+/// The fixed tolerance per dtype, for `--tolerance fixed`: f64 rtol 1e−10, atol 1e−12; f32 rtol
+/// 1e−4, atol 1e−5 — two to three orders above n·ε for O(1) data and weights, and wrong as soon
+/// as an entry is computed by cancellation; the default judges by round-off bounds instead.
 pub fn default_tolerance(dtype: DType) -> Tolerance {
     match dtype {
         DType::F64 => Tolerance { rtol: 1e-10, atol: 1e-12 },
@@ -102,18 +162,21 @@ pub struct LayerStep {
     pub grad_abs: f64,
     /// Lockstep normwise relative error of ∂E/∂W^k (the larger of W and b).
     pub grad_rel: f64,
+    /// Lockstep margin of ∂E/∂W^k, ∂E/∂b^k: the largest error ÷ tolerance (fails above 1).
+    pub grad_ratio: f64,
     /// Lockstep max |manual − torch| over the updated W^k and b^k.
     pub weight_abs: f64,
     /// Lockstep normwise relative error of the updated W^k, b^k.
     pub weight_rel: f64,
+    /// Lockstep margin of the updated W^k, b^k.
+    pub weight_ratio: f64,
     /// Normwise relative difference of W^k, b^k between the manual and the free trajectory.
     pub drift_rel: f64,
     /// ‖∂E/∂W^k‖ (Frobenius), manual.
     pub grad_norm: f64,
     /// ‖ΔW^k‖ / ‖W^k‖ = η‖∂E/∂W^k‖ / ‖W^k‖, manual.
     pub update_ratio: f64,
-    /// Percentage of this layer's activations (on the step's batch) that are saturated (hidden
-    /// layers; for the output layer too, but plots show hidden ones).
+    /// Percentage of this layer's activations (on the step's batch) that are saturated.
     pub saturated_pct: f64,
 }
 
@@ -130,6 +193,8 @@ pub struct StepRecord {
     pub torch_free_loss: f64,
     /// |manual_loss − torch_loss|.
     pub loss_abs: f64,
+    /// The loss's tolerance at this step (its round-off bound, or the fixed tolerance).
+    pub loss_bound: f64,
     /// Per layer k = 1..L.
     pub layers: Vec<LayerStep>,
     /// Every lockstep tensor of the step: the loss, then per layer dW, db, W, b.
@@ -145,8 +210,15 @@ pub struct TensorStep {
     pub max_abs: f64,
     /// ‖manual − torch‖∞ / ‖torch‖∞.
     pub rel: f64,
-    /// Whether every entry is within the tolerance.
+    /// The margin: the largest |manual − torch| ÷ tolerance over the tensor's entries.
+    pub ratio: f64,
+    /// Whether every entry is within its tolerance.
     pub pass: bool,
+    /// f32 runs: the implementation under test's largest error against libtorch's f64 step at
+    /// the same weights, in f32 ulps of the f64 value.
+    pub manual_ulp: Option<f64>,
+    /// f32 runs: libtorch's f32 largest error against its own f64 step, in f32 ulps.
+    pub torch_ulp: Option<f64>,
 }
 
 /// Hidden-layer activations z^k of the whole dataset at one step (before its update).
@@ -158,7 +230,7 @@ pub struct Snapshot {
     pub z: Vec<Vec<f64>>,
 }
 
-/// Largest errors over the run, per kind.
+/// Largest figures over the run, per kind.
 #[derive(Clone, Copy, Debug, Default, Serialize)]
 pub struct ErrorSummary {
     /// Of the loss.
@@ -172,38 +244,105 @@ pub struct ErrorSummary {
 /// The first step (from 0) at which each side produced a NaN or ±∞ in loss, gradient or weight.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Serialize)]
 pub struct NonFinite {
-    /// The manual implementation.
+    /// The implementation under test.
     pub manual: Option<usize>,
     /// The reference (lockstep or free trajectory).
     pub torch: Option<usize>,
 }
 
+/// A tensor that failed at the divergence step.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Failing {
+    /// `loss`, `dW2`, `db2`, `W2`, `b2`, ….
+    pub name: String,
+    /// Layer k (0 for the loss).
+    pub layer: usize,
+    /// Entries outside their tolerance.
+    pub failures: usize,
+    /// Its largest error ÷ tolerance.
+    pub max_ratio: f64,
+    /// Its first failing entry.
+    pub first: Entry,
+}
+
+/// The largest error of one tensor over an f32 run against libtorch's f64 step at the same
+/// weights, in f32 ulps, for each side.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Witness {
+    /// `loss`, `dW1`, ….
+    pub name: String,
+    /// The implementation under test.
+    pub manual_max_ulp: f64,
+    /// libtorch in f32.
+    pub torch_max_ulp: f64,
+}
+
+/// The verdict of a run.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(tag = "verdict", rename_all = "kebab-case")]
+pub enum Verdict {
+    /// Every compared entry of every step within its tolerance.
+    Equivalent,
+    /// Every entry within its tolerance on steps 0..step−1; at `step` both sides went non-finite
+    /// alike (NaN, or the same infinity, in the same entries), and the run stopped there.
+    AgreeUntilNonFinite {
+        /// The first step with non-finite values on both sides.
+        step: usize,
+    },
+    /// Some entry outside its tolerance (or finite on one side only).
+    NotEquivalent,
+}
+
+impl Verdict {
+    /// The exit status of `compare`: 0 equivalent, 1 not equivalent, 3 agreed until both sides
+    /// went non-finite (2 is bad input).
+    pub fn exit_code(self) -> i32 {
+        match self {
+            Verdict::Equivalent => 0,
+            Verdict::NotEquivalent => 1,
+            Verdict::AgreeUntilNonFinite { .. } => 3,
+        }
+    }
+}
+
 /// What a run found.
 #[derive(Clone, Debug)]
 pub struct Outcome {
-    /// No lockstep divergence, and both sides went non-finite at the same step or not at all.
+    /// The verdict.
+    pub verdict: Verdict,
+    /// `verdict == Equivalent`.
     pub equivalent: bool,
+    /// What was checked (`batched`, `literal`, `literal with mutant skip-phi-prime:2`).
+    pub implementation: String,
     /// Steps actually run (fewer than asked when the run stopped at a non-finite value).
     pub steps_run: usize,
-    /// Where the two first parted (lockstep).
+    /// Where the two first parted: the origin of the first failing step (see
+    /// [`Divergence::origin`]).
     pub first_divergence: Option<Divergence>,
+    /// Every failing tensor of that step.
+    pub failing: Vec<Failing>,
     /// First non-finite step per side.
     pub non_finite: NonFinite,
     /// Lockstep max absolute errors.
     pub max_abs: ErrorSummary,
     /// Lockstep max normwise relative errors.
     pub max_rel: ErrorSummary,
+    /// Lockstep margins: the largest error ÷ tolerance.
+    pub max_ratio: ErrorSummary,
     /// Max normwise relative drift of the weights between the trajectories.
     pub max_drift: f64,
-    /// Loss of each trajectory on the whole dataset after training: (manual, free reference).
+    /// Loss on the whole dataset after training: (implementation under test by its own forward
+    /// pass, the free libtorch trajectory by libtorch's).
     pub final_loss: (f64, f64),
     /// Classification accuracy on the whole dataset after training, when the targets classify.
     pub accuracy: Option<(f64, f64)>,
+    /// f32 runs: each tensor's largest error against libtorch's f64 step, per side.
+    pub witness: Option<Vec<Witness>>,
     /// Per step.
     pub records: Vec<StepRecord>,
     /// Activation snapshots.
     pub snapshots: Vec<Snapshot>,
-    /// The manual model's final weights, as f64.
+    /// The implementation under test's final weights, as f64.
     pub final_params: Params<f64>,
 }
 

@@ -1,44 +1,60 @@
-//! The equivalence harness: trains the manual MLP and the libtorch reference side by side from
-//! the same weights on the same batches, and compares them at every step.
+//! The run: trains the implementation under test and the libtorch reference side by side from the
+//! same weights on the same batches, and compares them at every step.
 //!
 //! Two comparisons per step:
-//! - **lockstep**: the reference computes loss, gradients and update *at the manual model's
-//!   current weights*; loss, every ∂E/∂W^k, ∂E/∂b^k and the updated W^k, b^k are compared entry
-//!   by entry against the [`Tolerance`]. This isolates one step's error and decides the verdict.
+//! - **lockstep** (the verdict): the reference computes loss, gradients and update *at the
+//!   implementation's current weights*; loss, every ∂E/∂W^k, ∂E/∂b^k and the updated W^k, b^k
+//!   are compared entry by entry, each against its round-off bound ([`crate::harness::bound`]) or
+//!   a fixed tolerance. This isolates one step's error.
 //! - **independent** (drift): a second reference follows its own trajectory from the same initial
 //!   weights; W^k and b^k of the two trajectories are compared every step. Round-off makes them
 //!   part slowly; this is reported and plotted against its own tolerance.
+//!
+//! In an f32 run a third witness, libtorch in f64 at the same weights (converted exactly), says
+//! how far each side is from the more precise step, in f32 ulps.
 
 use anyhow::{bail, Result};
 
 use crate::data::Dataset;
-use crate::harness::check::{compare, compare_params, Divergence, TensorKind, TensorReport};
+use crate::harness::bound::{step_bounds, StepBounds};
+use crate::harness::check::{compare, compare_bounded, compare_params, Divergence, TensorKind, TensorReport};
 use crate::harness::{
-    batch_order, saturated_pct, ErrorSummary, LayerStep, NonFinite, Outcome, RunConfig, Snapshot, StepRecord,
-    TensorStep,
+    batch_order, saturated_pct, ErrorSummary, Failing, Form, Judge, LayerStep, NonFinite, Outcome, RunConfig,
+    Snapshot, StepRecord, TensorStep, Verdict, Witness,
 };
-use crate::manual::{Mlp, Workspace};
+use crate::manual::{Backprop, Literal, Workspace};
 use crate::model::matrix::Matrix;
 use crate::model::params::Params;
 use crate::model::scalar::Scalar;
+use crate::model::spec::DType;
 use crate::output::trace::TraceWriter;
-use crate::reference::Reference;
+use crate::reference::{RefStep, Reference};
 
-fn frob<T: Scalar>(v: &[T]) -> f64 {
-    v.iter().map(|&x| x.to64() * x.to64()).sum::<f64>().sqrt()
-}
-
-fn all_finite<T: Scalar>(p: &Params<T>) -> bool {
-    p.layers
-        .iter()
-        .all(|l| l.w.as_slice().iter().all(|v| v.is_finite()) && l.b.iter().flatten().all(|v| v.is_finite()))
-}
-
-/// Trains both sides for `cfg.steps` steps on `data` and compares them; fills `trace` when given.
+/// Trains the hand-written form `cfg.form` (with `cfg.mutant` planted in the literal form) and
+/// libtorch for `cfg.steps` steps on `data` and compares them; fills `trace` when given.
 pub fn run<T: Scalar>(
     cfg: &RunConfig,
     data: &Dataset,
     init: &Params<T>,
+    trace: Option<&mut TraceWriter>,
+    progress: impl FnMut(usize),
+) -> Result<Outcome> {
+    let mut implementation: Box<dyn Backprop<T>> = match (cfg.form, cfg.mutant) {
+        (Form::Batched, None) => Box::new(Workspace::<T>::new(&cfg.spec, cfg.batch_size.max(1))),
+        (Form::Batched, Some(_)) => {
+            bail!("--mutant plants its mistake in the literal form: use --manual literal")
+        }
+        (Form::Literal, mutant) => Box::new(Literal::new(&cfg.spec, mutant)),
+    };
+    run_with(cfg, data, init, implementation.as_mut(), trace, progress)
+}
+
+/// [`run`] with any implementation of [`Backprop`] under test.
+pub fn run_with<T: Scalar>(
+    cfg: &RunConfig,
+    data: &Dataset,
+    init: &Params<T>,
+    implementation: &mut dyn Backprop<T>,
     mut trace: Option<&mut TraceWriter>,
     mut progress: impl FnMut(usize),
 ) -> Result<Outcome> {
@@ -49,21 +65,28 @@ pub fn run<T: Scalar>(
             bail!("--inject-fault: layer {} does not exist (the network has {depth} layers)", f.layer);
         }
     }
+    init.check_shapes(spec)?;
     let x: Matrix<T> = data.x.cast();
     let y: Matrix<T> = data.y.cast();
     let order = batch_order(data.len(), cfg.batch_size, cfg.steps, cfg.shuffle_seed);
     let max_batch = order.iter().map(Vec::len).max().unwrap_or(1);
 
-    let mut manual = Mlp::<T>::with_params(spec.clone(), init.clone())?;
+    let mut params = init.clone();
+    let mut grads = Params::<T>::zeros(spec);
     let mut lockstep = Reference::new(spec, init, cfg.lr)?;
     let mut free = Reference::new(spec, init, cfg.lr)?;
-    let mut ws = Workspace::<T>::new(spec, max_batch);
+    // The f64 witness of an f32 run.
+    let mut witness = match T::DTYPE {
+        DType::F32 => {
+            Some(Reference::new(&spec.clone().with_dtype(DType::F64), &init.cast::<f64>(), cfg.lr)?)
+        }
+        DType::F64 => None,
+    };
     // For the snapshots; its buffers grow on first use, so a run without snapshots pays nothing.
     let mut full_ws = Workspace::<T>::new(spec, 0);
     let (mut xb, mut yb) =
         (Matrix::<T>::zeros(max_batch, spec.n_in()), Matrix::<T>::zeros(max_batch, spec.n_out()));
     let lr = T::of(cfg.lr);
-    let tol = cfg.tol;
 
     if let Some(tr) = trace.as_deref_mut() {
         tr.add("x".into(), vec![x.rows(), x.cols()], x.as_slice());
@@ -72,15 +95,20 @@ pub fn run<T: Scalar>(
     }
 
     let mut out = Outcome {
+        verdict: Verdict::Equivalent,
         equivalent: true,
+        implementation: implementation.describe(),
         steps_run: 0,
         first_divergence: None,
+        failing: Vec::new(),
         non_finite: NonFinite::default(),
         max_abs: ErrorSummary::default(),
         max_rel: ErrorSummary::default(),
+        max_ratio: ErrorSummary::default(),
         max_drift: 0.0,
         final_loss: (f64::NAN, f64::NAN),
         accuracy: None,
+        witness: None,
         records: Vec::with_capacity(cfg.steps),
         snapshots: Vec::new(),
         final_params: init.cast(),
@@ -90,7 +118,7 @@ pub fn run<T: Scalar>(
 
     for (t, idx) in order.iter().enumerate() {
         if cfg.snapshot_steps.contains(&t) {
-            full_ws.forward(manual.params(), &x);
+            full_ws.forward(&params, &x);
             let z = (1..depth)
                 .map(|k| full_ws.activations(k).as_slice().iter().map(|v| v.to64()).collect())
                 .collect();
@@ -99,81 +127,39 @@ pub fn run<T: Scalar>(
         xb.gather_rows(&x, idx);
         yb.gather_rows(&y, idx);
 
-        // The lockstep reference gets the manual weights before the manual step changes them.
-        lockstep.set_params(manual.params());
-        let weight_norms: Vec<f64> = manual.params().layers.iter().map(|l| frob(l.w.as_slice())).collect();
+        // 1. The references start from the implementation's weights, before its step moves them;
+        //    the round-off bounds are computed from the same weights and batch.
+        lockstep.set_params(&params);
+        if let Some(w) = &mut witness {
+            w.set_params(&params);
+        }
+        let bounds = step_bounds(spec, &params, &xb, &yb, cfg.lr);
+        let weight_norms: Vec<f64> = params.layers.iter().map(|l| frob(l.w.as_slice())).collect();
 
-        // Manual: forward, backward (and the injected fault, on a copy), update.
-        let loss_m = ws.gradients(manual.params(), &xb, &yb);
-        let faulty = cfg.fault.filter(|f| f.step == t).map(|f| {
-            let mut g = ws.grads().clone();
-            let layer = &mut g.layers[f.layer - 1];
-            let scale = T::one() + T::of(f.rel);
-            layer.w.as_mut_slice().iter_mut().for_each(|v| *v = *v * scale);
-            layer.b.iter_mut().flatten().for_each(|v| *v = *v * scale);
-            g
-        });
-        let grads_m = faulty.as_ref().unwrap_or(ws.grads());
-        manual.sgd_step(grads_m, lr);
+        // 2. The implementation under test takes its step (with the injected fault, if any).
+        let loss_m = step_under_test(implementation, cfg, t, &mut params, &xb, &yb, lr, &mut grads);
 
+        // 3. The references take theirs.
         let r = lockstep.step(&xb, &yb);
+        let w64: Option<RefStep<f64>> =
+            witness.as_mut().map(|w| w.step(&xb.cast::<f64>(), &yb.cast::<f64>()));
         let free_loss = free.train_step(&xb, &yb);
         let free_params: Params<T> = free.params();
 
-        let mut reports = vec![TensorReport {
-            layer: 0,
-            kind: TensorKind::Loss,
-            errors: compare(&[loss_m], &[r.loss], 1, tol),
-        }];
-        reports.extend(compare_params(grads_m, &r.grads, true, tol));
-        reports.extend(compare_params(manual.params(), &r.params, false, tol));
-        let drift = compare_params(manual.params(), &free_params, false, tol);
+        // 4. Compare.
+        let reports = compare_step(cfg.judge, &bounds, loss_m, &grads, &params, &r);
+        let drift = compare_params(
+            &params,
+            &free_params,
+            false,
+            crate::harness::check::Tolerance { rtol: 0.0, atol: 0.0 },
+            None,
+        );
 
-        let mut rec = StepRecord {
-            step: t,
-            manual_loss: loss_m.to64(),
-            torch_loss: r.loss.to64(),
-            torch_free_loss: free_loss.to64(),
-            loss_abs: reports[0].errors.max_abs,
-            layers: vec![LayerStep::default(); depth],
-            tensors: reports
-                .iter()
-                .map(|r| TensorStep {
-                    name: if r.layer == 0 {
-                        r.kind.name().to_string()
-                    } else {
-                        format!("{}{}", r.kind, r.layer)
-                    },
-                    max_abs: r.errors.max_abs,
-                    rel: r.errors.rel,
-                    pass: r.errors.first_fail.is_none(),
-                })
-                .collect(),
-        };
-        for rep in &reports {
-            let e = &rep.errors;
-            // The run's maxima, and (for gradients and weights) the layer's at this step.
-            let (run_abs, run_rel, layer) = match rep.kind {
-                TensorKind::Loss => (&mut out.max_abs.loss, &mut out.max_rel.loss, None),
-                TensorKind::GradW | TensorKind::GradB => {
-                    let l = &mut rec.layers[rep.layer - 1];
-                    (&mut out.max_abs.grad, &mut out.max_rel.grad, Some((&mut l.grad_abs, &mut l.grad_rel)))
-                }
-                TensorKind::W | TensorKind::B => {
-                    let l = &mut rec.layers[rep.layer - 1];
-                    (
-                        &mut out.max_abs.weight,
-                        &mut out.max_rel.weight,
-                        Some((&mut l.weight_abs, &mut l.weight_rel)),
-                    )
-                }
-            };
-            *run_abs = run_abs.max(e.max_abs);
-            *run_rel = run_rel.max(e.rel);
-            if let Some((abs, rel)) = layer {
-                *abs = abs.max(e.max_abs);
-                *rel = rel.max(e.rel);
-            }
+        // 5. Record.
+        let mut rec = record(t, &reports, loss_m, &r, free_loss, &bounds, cfg.judge);
+        if let Some(w) = &w64 {
+            add_witness(&mut rec, loss_m, &grads, &params, &r, w);
         }
         for rep in &drift {
             let l = &mut rec.layers[rep.layer - 1];
@@ -181,20 +167,23 @@ pub fn run<T: Scalar>(
             out.max_drift = out.max_drift.max(rep.errors.rel);
         }
         for (k, l) in rec.layers.iter_mut().enumerate() {
-            let g = &grads_m.layers[k];
-            l.grad_norm = frob(g.w.as_slice());
+            l.grad_norm = frob(grads.layers[k].w.as_slice());
             l.update_ratio = cfg.lr * l.grad_norm / weight_norms[k];
-            let z = ws.activations(k + 1).as_slice();
+            let z = bounds.activations[k].as_slice();
             l.saturated_pct = saturated_pct(spec.activations()[k], z, spec.widths()[k + 1], cfg.saturation);
         }
+        absorb(&mut out, &reports);
         if out.first_divergence.is_none() {
-            out.first_divergence = Divergence::first(t, &reports);
+            if let Some(d) = Divergence::origin(t, &reports) {
+                out.first_divergence = Some(d);
+                out.failing = failing(&reports);
+            }
         }
 
         if let Some(tr) = trace.as_deref_mut() {
             tr.add_indices(format!("batch.{t}"), idx);
-            tr.add_params(&format!("manual.step{t}"), grads_m, true);
-            tr.add_params(&format!("manual.step{t}"), manual.params(), false);
+            tr.add_params(&format!("manual.step{t}"), &grads, true);
+            tr.add_params(&format!("manual.step{t}"), &params, false);
             tr.add_params(&format!("torch.step{t}"), &r.grads, true);
             tr.add_params(&format!("torch.step{t}"), &r.params, false);
             tr.add_params(&format!("torch_free.step{t}"), &free_params, false);
@@ -205,7 +194,8 @@ pub fn run<T: Scalar>(
         out.steps_run = t + 1;
         progress(t + 1);
 
-        let manual_ok = loss_m.is_finite() && all_finite(grads_m) && all_finite(manual.params());
+        // 6. Stop where either side went non-finite: nothing after it can be compared.
+        let manual_ok = loss_m.is_finite() && all_finite(&grads) && all_finite(&params);
         let torch_ok = r.loss.is_finite()
             && all_finite(&r.grads)
             && all_finite(&r.params)
@@ -217,7 +207,13 @@ pub fn run<T: Scalar>(
         if !torch_ok {
             out.non_finite.torch = Some(t);
         }
-        if !manual_ok || !torch_ok {
+        // Entries non-finite alike on both sides are no agreement: the verdict says the run
+        // agreed until here (unless it failed already), and stops.
+        let unjudged = reports.iter().any(|r| r.errors.non_finite > 0);
+        if !manual_ok || !torch_ok || unjudged {
+            if out.first_divergence.is_none() {
+                out.verdict = Verdict::AgreeUntilNonFinite { step: t };
+            }
             break;
         }
     }
@@ -227,18 +223,237 @@ pub fn run<T: Scalar>(
         tr.add("torch.loss".into(), vec![torch_losses.len()], &torch_losses);
     }
 
-    let out_m = manual.predict(&x);
-    let out_t: Matrix<T> = {
-        let free_params: Params<T> = free.params();
-        Mlp::with_params(spec.clone(), free_params)?.predict(&x)
+    // The final losses: each side by its own forward pass.
+    let out_m = {
+        let mut ws = Workspace::<T>::new(spec, x.rows());
+        ws.forward(&params, &x).clone()
     };
-    out.final_loss = (
-        spec.loss().value(out_m.as_slice(), y.as_slice()).to64(),
-        spec.loss().value(out_t.as_slice(), y.as_slice()).to64(),
-    );
+    let out_t: Matrix<T> = free.predict(&x);
+    out.final_loss = (spec.loss().value(out_m.as_slice(), y.as_slice()).to64(), free.loss(&x, &y));
     out.accuracy =
         data.classes().map(|c| (c.accuracy(&out_m.cast(), &data.y), c.accuracy(&out_t.cast(), &data.y)));
-    out.final_params = manual.params().cast();
-    out.equivalent = out.first_divergence.is_none() && out.non_finite.manual == out.non_finite.torch;
+    out.final_params = params.cast();
+    out.witness = witness.as_ref().map(|_| witness_summary(&out.records));
+    if out.first_divergence.is_some() {
+        out.verdict = Verdict::NotEquivalent;
+    }
+    out.equivalent = out.verdict == Verdict::Equivalent;
     Ok(out)
+}
+
+/// Step 2 of a run: the implementation's step; at the fault's step its gradient of one layer is
+/// scaled by (1 + rel) and the update redone from the weights before the step.
+#[allow(clippy::too_many_arguments)]
+fn step_under_test<T: Scalar>(
+    implementation: &mut dyn Backprop<T>,
+    cfg: &RunConfig,
+    t: usize,
+    params: &mut Params<T>,
+    xb: &Matrix<T>,
+    yb: &Matrix<T>,
+    lr: T,
+    grads: &mut Params<T>,
+) -> T {
+    let Some(fault) = cfg.fault.filter(|f| f.step == t) else {
+        return implementation.step(params, xb, yb, lr, grads);
+    };
+    let before = params.clone();
+    let loss = implementation.step(params, xb, yb, lr, grads);
+    let layer = &mut grads.layers[fault.layer - 1];
+    let scale = T::one() + T::of(fault.rel);
+    layer.w.as_mut_slice().iter_mut().for_each(|v| *v = *v * scale);
+    layer.b.iter_mut().flatten().for_each(|v| *v = *v * scale);
+    *params = before;
+    params.sgd_update(grads, lr);
+    loss
+}
+
+/// Step 4: the loss, every gradient and every updated parameter, against the bounds or the fixed
+/// tolerance.
+fn compare_step<T: Scalar>(
+    judge: Judge,
+    bounds: &StepBounds,
+    loss: T,
+    grads: &Params<T>,
+    params: &Params<T>,
+    r: &RefStep<T>,
+) -> Vec<TensorReport> {
+    let fixed = judge.tolerance();
+    let tol = fixed.unwrap_or(crate::harness::check::Tolerance { rtol: 0.0, atol: 0.0 });
+    let (loss_errors, gb, pb) = match fixed {
+        Some(tol) => (compare(&[loss], &[r.loss], 1, tol), None, None),
+        None => (
+            compare_bounded(&[loss], &[r.loss], 1, &[bounds.loss]),
+            Some(&bounds.grads),
+            Some(&bounds.params),
+        ),
+    };
+    let mut reports = vec![TensorReport { layer: 0, kind: TensorKind::Loss, errors: loss_errors }];
+    reports.extend(compare_params(grads, &r.grads, true, tol, gb));
+    reports.extend(compare_params(params, &r.params, false, tol, pb));
+    reports
+}
+
+/// Step 5: one step's record.
+fn record<T: Scalar>(
+    t: usize,
+    reports: &[TensorReport],
+    loss_m: T,
+    r: &RefStep<T>,
+    free_loss: T,
+    bounds: &StepBounds,
+    judge: Judge,
+) -> StepRecord {
+    let depth = r.grads.layers.len();
+    let mut rec = StepRecord {
+        step: t,
+        manual_loss: loss_m.to64(),
+        torch_loss: r.loss.to64(),
+        torch_free_loss: free_loss.to64(),
+        loss_abs: reports[0].errors.max_abs,
+        loss_bound: judge.tolerance().map_or(bounds.loss, |tol| tol.of(r.loss.to64())),
+        layers: vec![LayerStep::default(); depth],
+        tensors: reports
+            .iter()
+            .map(|rep| TensorStep {
+                name: rep.name(),
+                max_abs: rep.errors.max_abs,
+                rel: rep.errors.rel,
+                ratio: rep.errors.ratio,
+                pass: rep.errors.pass(),
+                manual_ulp: None,
+                torch_ulp: None,
+            })
+            .collect(),
+    };
+    for rep in reports.iter().filter(|r| r.layer > 0) {
+        let l = &mut rec.layers[rep.layer - 1];
+        let e = &rep.errors;
+        match rep.kind {
+            TensorKind::GradW | TensorKind::GradB => {
+                l.grad_abs = l.grad_abs.max(e.max_abs);
+                l.grad_rel = l.grad_rel.max(e.rel);
+                l.grad_ratio = l.grad_ratio.max(e.ratio);
+            }
+            _ => {
+                l.weight_abs = l.weight_abs.max(e.max_abs);
+                l.weight_rel = l.weight_rel.max(e.rel);
+                l.weight_ratio = l.weight_ratio.max(e.ratio);
+            }
+        }
+    }
+    rec
+}
+
+/// The run's maxima, per kind.
+fn absorb(out: &mut Outcome, reports: &[TensorReport]) {
+    fn slot(s: &mut ErrorSummary, kind: TensorKind) -> &mut f64 {
+        match kind {
+            TensorKind::Loss => &mut s.loss,
+            TensorKind::GradW | TensorKind::GradB => &mut s.grad,
+            TensorKind::W | TensorKind::B => &mut s.weight,
+        }
+    }
+    for rep in reports {
+        let e = &rep.errors;
+        for (summary, v) in
+            [(&mut out.max_abs, e.max_abs), (&mut out.max_rel, e.rel), (&mut out.max_ratio, e.ratio)]
+        {
+            let s = slot(summary, rep.kind);
+            *s = s.max(v);
+        }
+    }
+}
+
+/// Every failing tensor of a step.
+fn failing(reports: &[TensorReport]) -> Vec<Failing> {
+    reports
+        .iter()
+        .filter_map(|r| {
+            r.errors.first_fail.map(|first| Failing {
+                name: r.name(),
+                layer: r.layer,
+                failures: r.errors.failures,
+                max_ratio: r.errors.ratio,
+                first,
+            })
+        })
+        .collect()
+}
+
+/// The distance of `v` from `w` in f32 ulps of `w`.
+fn ulps_f32(v: f64, w: f64) -> f64 {
+    if v == w {
+        return 0.0;
+    }
+    if !v.is_finite() || !w.is_finite() {
+        return f64::INFINITY;
+    }
+    let tiny = f32::MIN_POSITIVE as f64;
+    let ulp = if w.abs() < tiny {
+        tiny * f32::EPSILON as f64
+    } else {
+        2f64.powi(w.abs().log2().floor() as i32 - 23)
+    };
+    (v - w).abs() / ulp
+}
+
+fn max_ulps<T: Scalar>(v: &[T], w: &[f64]) -> f64 {
+    v.iter().zip(w).map(|(&v, &w)| ulps_f32(v.to64(), w)).fold(0.0, f64::max)
+}
+
+/// Fills each tensor's distance from the f64 witness, per side, in the order of
+/// [`compare_step`]'s reports.
+fn add_witness<T: Scalar>(
+    rec: &mut StepRecord,
+    loss_m: T,
+    grads: &Params<T>,
+    params: &Params<T>,
+    r: &RefStep<T>,
+    w: &RefStep<f64>,
+) {
+    let mut pairs = vec![(ulps_f32(loss_m.to64(), w.loss), ulps_f32(r.loss.to64(), w.loss))];
+    for (m, t, w) in [(grads, &r.grads, &w.grads), (params, &r.params, &w.params)] {
+        for k in 0..m.layers.len() {
+            let (ml, tl, wl) = (&m.layers[k], &t.layers[k], &w.layers[k]);
+            pairs.push((
+                max_ulps(ml.w.as_slice(), wl.w.as_slice()),
+                max_ulps(tl.w.as_slice(), wl.w.as_slice()),
+            ));
+            if let (Some(mb), Some(tb), Some(wb)) = (&ml.b, &tl.b, &wl.b) {
+                pairs.push((max_ulps(mb, wb), max_ulps(tb, wb)));
+            }
+        }
+    }
+    // The same order as compare_step's reports: the loss, the gradients layer by layer (W then
+    // b), then the updated parameters.
+    for (ts, (m, t)) in rec.tensors.iter_mut().zip(pairs) {
+        ts.manual_ulp = Some(m);
+        ts.torch_ulp = Some(t);
+    }
+}
+
+fn witness_summary(records: &[StepRecord]) -> Vec<Witness> {
+    let mut out: Vec<Witness> = Vec::new();
+    for rec in records {
+        for (i, ts) in rec.tensors.iter().enumerate() {
+            if out.len() <= i {
+                out.push(Witness { name: ts.name.clone(), manual_max_ulp: 0.0, torch_max_ulp: 0.0 });
+            }
+            let w = &mut out[i];
+            w.manual_max_ulp = w.manual_max_ulp.max(ts.manual_ulp.unwrap_or(0.0));
+            w.torch_max_ulp = w.torch_max_ulp.max(ts.torch_ulp.unwrap_or(0.0));
+        }
+    }
+    out
+}
+
+fn frob<T: Scalar>(v: &[T]) -> f64 {
+    v.iter().map(|&x| x.to64() * x.to64()).sum::<f64>().sqrt()
+}
+
+fn all_finite<T: Scalar>(p: &Params<T>) -> bool {
+    p.layers
+        .iter()
+        .all(|l| l.w.as_slice().iter().all(|v| v.is_finite()) && l.b.iter().flatten().all(|v| v.is_finite()))
 }

@@ -3,6 +3,7 @@
 //! The loops run over indices i and j on purpose, so the code reads like the equations.
 #![allow(clippy::needless_range_loop)]
 
+use super::mutants::{Mutant, MutantKind};
 use crate::model::matrix::Matrix;
 use crate::model::params::Params;
 use crate::model::scalar::Scalar;
@@ -51,47 +52,120 @@ pub fn forward_sample<T: Scalar>(spec: &Spec, params: &Params<T>, x: &[T]) -> Sa
 /// ∂E/∂W^k_ij += z^{k−1}_i δ^k_j (6) (and ∂E/∂b^k_j += δ^k_j), and
 /// δ^{k−1}_j = φ'_{k−1}(a^{k−1}_j) Σ_i W^k_ji δ^k_i (7).
 pub fn gradients<T: Scalar>(spec: &Spec, params: &Params<T>, x: &Matrix<T>, y: &Matrix<T>) -> (T, Params<T>) {
+    backprop(spec, params, x, y, T::zero(), None)
+}
+
+/// [`gradients`] with one classic mistake planted (`lr` is η, which only `stale-weights` uses).
+pub fn gradients_with<T: Scalar>(
+    spec: &Spec,
+    params: &Params<T>,
+    x: &Matrix<T>,
+    y: &Matrix<T>,
+    lr: T,
+    mutant: Option<Mutant>,
+) -> (T, Params<T>) {
+    backprop(spec, params, x, y, lr, mutant)
+}
+
+/// The backward pass layer by layer, k = L..1, every sample within each layer (each entry of
+/// ∂E/∂W^k still sums its samples in order): so a mutant can use W^{k+1} as updated by η before
+/// δ^k is formed.
+fn backprop<T: Scalar>(
+    spec: &Spec,
+    params: &Params<T>,
+    x: &Matrix<T>,
+    y: &Matrix<T>,
+    lr: T,
+    mutant: Option<Mutant>,
+) -> (T, Params<T>) {
     let depth = spec.depth();
     let count = y.rows() * y.cols();
-    let mut grads = Params::zeros(spec);
-    let mut loss = T::zero();
-    for n in 0..x.rows() {
-        let fwd = forward_sample(spec, params, x.row(n));
-        let out = &fwd.z[depth];
-        let target = y.row(n);
-        for j in 0..out.len() {
-            loss = loss + spec.loss().term(out[j], target[j], count);
+    let planted = |kind: MutantKind, k: usize| mutant.is_some_and(|m| m.kind == kind && m.layer == k);
+    // φ'_k at (a, z); the mutant phi-prime-of-z evaluates it at the output z instead.
+    let phi_prime = |k: usize, a: T, z: T| {
+        let phi = spec.activations()[k - 1];
+        if planted(MutantKind::SkipPhiPrime, k) {
+            T::one()
+        } else if planted(MutantKind::PhiPrimeOfZ, k) {
+            phi.derivative(z, phi.apply(z))
+        } else {
+            phi.derivative(a, z)
         }
-        let phi_l = spec.activations()[depth - 1];
-        let mut delta: Vec<T> = (0..out.len())
-            .map(|j| phi_l.derivative(fwd.a[depth][j], out[j]) * spec.loss().grad(out[j], target[j], count))
-            .collect();
-        for k in (1..=depth).rev() {
-            let layer = &params.layers[k - 1];
-            let grad = &mut grads.layers[k - 1];
-            let (n_prev, n_k) = layer.w.shape();
+    };
+    let fwd: Vec<SampleForward<T>> = (0..x.rows()).map(|n| forward_sample(spec, params, x.row(n))).collect();
+    let mut loss = T::zero();
+    // δ^L_j = φ'_L(a^L_j) ∂E/∂y_j, per sample.
+    let mut delta: Vec<Vec<T>> = fwd
+        .iter()
+        .enumerate()
+        .map(|(n, f)| {
+            let (out, target) = (&f.z[depth], y.row(n));
+            (0..out.len())
+                .map(|j| {
+                    loss = loss + spec.loss().term(out[j], target[j], count);
+                    let mut dy = spec.loss().grad(out[j], target[j], count);
+                    if mutant.is_some_and(|m| m.kind == MutantKind::FlipOutputDelta) {
+                        dy = -dy;
+                    }
+                    phi_prime(depth, f.a[depth][j], out[j]) * dy
+                })
+                .collect()
+        })
+        .collect();
+    let mut grads = Params::zeros(spec);
+    for k in (1..=depth).rev() {
+        let layer = &params.layers[k - 1];
+        let grad = &mut grads.layers[k - 1];
+        let (n_prev, n_k) = layer.w.shape();
+        for (n, f) in fwd.iter().enumerate() {
             for i in 0..n_prev {
                 for j in 0..n_k {
-                    grad.w[(i, j)] = grad.w[(i, j)] + fwd.z[k - 1][i] * delta[j];
+                    grad.w[(i, j)] = grad.w[(i, j)] + f.z[k - 1][i] * delta[n][j];
                 }
             }
             if let Some(db) = &mut grad.b {
-                for j in 0..n_k {
-                    db[j] = db[j] + delta[j];
+                if n == 0 || !planted(MutantKind::BiasGradFirstSample, k) {
+                    for j in 0..n_k {
+                        db[j] = db[j] + delta[n][j];
+                    }
                 }
             }
-            if k > 1 {
-                let phi = spec.activations()[k - 2];
-                delta = (0..n_prev)
-                    .map(|j| {
-                        let mut sum = T::zero();
-                        for i in 0..n_k {
-                            sum = sum + layer.w[(j, i)] * delta[i];
-                        }
-                        phi.derivative(fwd.a[k - 1][j], fwd.z[k - 1][j]) * sum
-                    })
-                    .collect();
-            }
+        }
+        if k > 1 {
+            // The W^k that δ^{k−1} goes through: as it was, or (stale-weights) already updated.
+            let stale;
+            let w = if planted(MutantKind::StaleWeights, k - 1) {
+                let mut updated = layer.w.clone();
+                for (w, &g) in updated.as_mut_slice().iter_mut().zip(grad.w.as_slice()) {
+                    *w = *w - lr * g;
+                }
+                stale = updated;
+                &stale
+            } else {
+                &layer.w
+            };
+            delta = fwd
+                .iter()
+                .zip(&delta)
+                .map(|(f, d)| {
+                    (0..n_prev)
+                        .map(|j| {
+                            let mut sum = T::zero();
+                            for i in 0..n_k {
+                                sum = sum + w[(j, i)] * d[i];
+                            }
+                            phi_prime(k - 1, f.a[k - 1][j], f.z[k - 1][j]) * sum
+                        })
+                        .collect()
+                })
+                .collect();
+        }
+    }
+    if mutant.is_some_and(|m| m.kind == MutantKind::MeanNotSum) {
+        let n = T::of(x.rows() as f64);
+        for l in &mut grads.layers {
+            l.w.as_mut_slice().iter_mut().for_each(|g| *g = *g / n);
+            l.b.iter_mut().flatten().for_each(|g| *g = *g / n);
         }
     }
     (loss, grads)

@@ -7,6 +7,7 @@
 pub mod batched;
 pub mod gradcheck;
 pub mod literal;
+pub mod mutants;
 
 use anyhow::{bail, Result};
 
@@ -16,6 +17,7 @@ use crate::model::scalar::Scalar;
 use crate::model::spec::Spec;
 
 pub use batched::Workspace;
+pub use mutants::{Mutant, MutantKind};
 
 /// A multilayer perceptron with hand-written backpropagation: a [`Spec`] and its parameters.
 ///
@@ -88,5 +90,94 @@ impl<T: Scalar> Mlp<T> {
     pub fn predict(&self, x: &Matrix<T>) -> Matrix<T> {
         let mut ws = Workspace::new(&self.spec, x.rows());
         ws.forward(&self.params, x).clone()
+    }
+}
+
+/// An implementation of backpropagation that the harness can check: one SGD step at given
+/// weights. The built-in forms implement it ([`Workspace`]: batched; [`Literal`]: sample by
+/// sample, optionally with a planted mistake); so can a library user's own network type.
+///
+/// ```
+/// use backprop::manual::{Backprop, Literal};
+/// use backprop::{Activation, Matrix, Params, Spec, Workspace};
+/// let spec = Spec::new(vec![2, 3, 1], vec![Activation::Tanh, Activation::Identity]).unwrap();
+/// let (x, y) = (Matrix::from_vec(1, 2, vec![0.5, -1.0]), Matrix::from_vec(1, 1, vec![0.25]));
+/// let (mut p1, mut p2) = (Params::<f64>::init(&spec), Params::<f64>::init(&spec));
+/// let (mut g1, mut g2) = (Params::zeros(&spec), Params::zeros(&spec));
+/// let e1 = Workspace::new(&spec, 1).step(&mut p1, &x, &y, 0.1, &mut g1);
+/// let e2 = Literal::new(&spec, None).step(&mut p2, &x, &y, 0.1, &mut g2);
+/// assert!((e1 - e2).abs() < 1e-15 && (p1.layers[0].w[(1, 2)] - p2.layers[0].w[(1, 2)]).abs() < 1e-15);
+/// ```
+pub trait Backprop<T: Scalar> {
+    /// What the reports call it: `batched`, `literal`, `literal with stale-weights:1`, ….
+    fn describe(&self) -> String;
+
+    /// One step on the batch (`x`: N × n_0, `y`: N × n_L) from the weights `params`: returns the
+    /// loss E before the update, writes ∂E/∂W^k and ∂E/∂b^k into `grads` (the shapes of
+    /// `params`), and updates `params` in place by ΔW = −η ∂E/∂W.
+    fn step(
+        &mut self,
+        params: &mut Params<T>,
+        x: &Matrix<T>,
+        y: &Matrix<T>,
+        lr: T,
+        grads: &mut Params<T>,
+    ) -> T;
+}
+
+impl<T: Scalar> Backprop<T> for Workspace<T> {
+    fn describe(&self) -> String {
+        "batched".to_string()
+    }
+
+    fn step(
+        &mut self,
+        params: &mut Params<T>,
+        x: &Matrix<T>,
+        y: &Matrix<T>,
+        lr: T,
+        grads: &mut Params<T>,
+    ) -> T {
+        let loss = self.gradients(params, x, y);
+        params.sgd_update(self.grads(), lr);
+        grads.clone_from(self.grads());
+        loss
+    }
+}
+
+/// The literal per-sample form as a [`Backprop`], with at most one planted mistake.
+#[derive(Clone, Debug)]
+pub struct Literal {
+    spec: Spec,
+    mutant: Option<Mutant>,
+}
+
+impl Literal {
+    /// The literal form of `spec`'s network, with `mutant` planted (None: the correct form).
+    pub fn new(spec: &Spec, mutant: Option<Mutant>) -> Literal {
+        Literal { spec: spec.clone(), mutant }
+    }
+}
+
+impl<T: Scalar> Backprop<T> for Literal {
+    fn describe(&self) -> String {
+        match self.mutant {
+            Some(m) => format!("literal with mutant {m}"),
+            None => "literal".to_string(),
+        }
+    }
+
+    fn step(
+        &mut self,
+        params: &mut Params<T>,
+        x: &Matrix<T>,
+        y: &Matrix<T>,
+        lr: T,
+        grads: &mut Params<T>,
+    ) -> T {
+        let (loss, g) = literal::gradients_with(&self.spec, params, x, y, lr, self.mutant);
+        params.sgd_update(&g, lr);
+        *grads = g;
+        loss
     }
 }

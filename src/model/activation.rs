@@ -182,6 +182,89 @@ impl Activation {
         }
     }
 
+    /// φ''(a), in f64: what the round-off bound of the verdict needs to carry an error in a^k
+    /// through the derivative φ'_k (docs/verdict.md, (B3)). Zero where φ' is piecewise constant;
+    /// the jumps at the kinks are handled by the bound itself.
+    pub fn second_derivative(self, a: f64) -> f64 {
+        let sigmoid = |a: f64| 1.0 / (1.0 + (-a).exp());
+        match self {
+            Activation::Identity | Activation::Relu | Activation::LeakyRelu => 0.0,
+            Activation::Sigmoid => {
+                let s = sigmoid(a);
+                s * (1.0 - s) * (1.0 - 2.0 * s)
+            }
+            Activation::Tanh => {
+                let z = a.tanh();
+                -2.0 * z * (1.0 - z * z)
+            }
+            Activation::Elu => {
+                if a <= 0.0 {
+                    a.exp()
+                } else {
+                    0.0
+                }
+            }
+            Activation::Softplus => {
+                if a > SOFTPLUS_THRESHOLD {
+                    0.0
+                } else {
+                    let s = sigmoid(a);
+                    s * (1.0 - s)
+                }
+            }
+            // (Φ + aφ)' = 2φ − a²φ, φ the standard normal density.
+            Activation::Gelu => {
+                let pdf = (-0.5 * a * a).exp()
+                    * 0.5
+                    * std::f64::consts::FRAC_2_SQRT_PI
+                    * std::f64::consts::FRAC_1_SQRT_2;
+                pdf * (2.0 - a * a)
+            }
+            // (s(1 + a(1 − s)))' = s(1 − s)(2 + a(1 − 2s)).
+            Activation::Silu => {
+                let s = sigmoid(a);
+                s * (1.0 - s) * (2.0 + a * (1.0 - 2.0 * s))
+            }
+        }
+    }
+
+    /// The size of the terms an evaluation of φ(a) rounds, in f64: one ulp of each of them is one
+    /// ulp of this (docs/verdict.md, (B2)). |z| where φ is computed to a few ulps of its value; the
+    /// exact GELU's ½a(1 + erf(a/√2)) cancels for a < 0, so its scale is |a| there too.
+    pub fn value_scale(self, a: f64, z: f64) -> f64 {
+        match self {
+            Activation::Gelu => z.abs() + a.abs(),
+            _ => z.abs(),
+        }
+    }
+
+    /// The size of the terms an evaluation of φ'(a) rounds, given z = φ(a) and d = φ'(a)
+    /// (docs/verdict.md, (B3)): |d| where nothing cancels; tanh's 1 − z² rounds z² as well;
+    /// GELU's Φ(a) + aφ(a) cancels inside Φ for a < 0, SiLU's σ(a)(1 + a(1 − σ(a))) in 1 − σ.
+    pub fn derivative_scale(self, a: f64, z: f64, d: f64) -> f64 {
+        match self {
+            Activation::Tanh => d.abs() + z * z,
+            // ½(1 + erf(a/√2)) cancels for a < 0: its error is ε of ½(1 + |erf|), not of Φ; and
+            // φ(a) = e^{−a²/2}/√(2π) carries the rounding of a²/2 into the exponent.
+            Activation::Gelu => {
+                let erf = libm::erf(a * std::f64::consts::FRAC_1_SQRT_2);
+                let cdf = 0.5 * (1.0 + erf);
+                0.5 * (1.0 + erf.abs()) + (d - cdf).abs() * (1.0 + 0.5 * a * a)
+            }
+            Activation::Silu => {
+                let s = 1.0 / (1.0 + (-a).exp());
+                s * (1.0 + a.abs())
+            }
+            _ => d.abs(),
+        }
+    }
+
+    /// Whether φ' is computed from the value z (as libtorch's autograd does for sigmoid and tanh:
+    /// σ(1 − σ), 1 − z²), so that an error in z, not in a, is what it carries.
+    pub fn derivative_from_value(self) -> bool {
+        matches!(self, Activation::Sigmoid | Activation::Tanh)
+    }
+
     /// `z[i] = φ(a[i])` over a whole layer: [`Activation::apply`] with the choice of φ made
     /// once, compiled for the widest SIMD the CPU has (AVX-512, AVX2+FMA, or the baseline).
     pub fn forward_slice<T: Scalar>(self, a: &[T], z: &mut [T]) {

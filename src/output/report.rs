@@ -1,92 +1,186 @@
 //! What a compare run reports: `report.json`, `metrics.csv` and the console summary.
 
 use anyhow::{Context, Result};
-use serde_json::json;
+use serde::Serialize;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
 use crate::harness::check::epsilon;
-use crate::harness::{Outcome, RunConfig};
+use crate::harness::check::Divergence;
+use crate::harness::{ErrorSummary, Failing, Judge, NonFinite, Outcome, RunConfig, Verdict, Witness};
 use crate::output::fsio;
 
-/// Per-layer maxima over the run: (grad abs, grad rel, weight abs, weight rel, drift rel).
-pub fn per_layer_max(outcome: &Outcome, depth: usize) -> Vec<[f64; 5]> {
-    let mut out = vec![[0.0; 5]; depth];
+/// One layer's largest figures over the run.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct LayerMax {
+    /// Layer k.
+    pub layer: usize,
+    /// [n_{k−1}, n_k].
+    pub shape: [usize; 2],
+    /// φ_k.
+    pub activation: &'static str,
+    /// Largest |manual − torch| of ∂E/∂W^k, ∂E/∂b^k (lockstep).
+    pub max_abs_err_grad: f64,
+    /// Largest normwise relative error of ∂E/∂W^k, ∂E/∂b^k.
+    pub max_rel_err_grad: f64,
+    /// Largest error ÷ tolerance of ∂E/∂W^k, ∂E/∂b^k (above 1: failed).
+    pub max_bound_ratio_grad: f64,
+    /// Largest |manual − torch| of the updated W^k, b^k.
+    pub max_abs_err_weight: f64,
+    /// Largest normwise relative error of the updated W^k, b^k.
+    pub max_rel_err_weight: f64,
+    /// Largest error ÷ tolerance of the updated W^k, b^k.
+    pub max_bound_ratio_weight: f64,
+    /// Largest normwise relative difference of W^k between the two free trajectories.
+    pub drift_max_rel_err_weight: f64,
+}
+
+/// Per-layer maxima over the run.
+pub fn per_layer_max(run: &RunConfig, outcome: &Outcome) -> Vec<LayerMax> {
+    let spec = &run.spec;
+    let mut out: Vec<LayerMax> = (0..spec.depth())
+        .map(|k| LayerMax {
+            layer: k + 1,
+            shape: [spec.widths()[k], spec.widths()[k + 1]],
+            activation: spec.activations()[k].name(),
+            ..LayerMax::default()
+        })
+        .collect();
     for rec in &outcome.records {
-        for (k, l) in rec.layers.iter().enumerate() {
-            let m = &mut out[k];
-            for (slot, v) in
-                m.iter_mut().zip([l.grad_abs, l.grad_rel, l.weight_abs, l.weight_rel, l.drift_rel])
-            {
-                *slot = f64::max(*slot, v);
-            }
+        for (m, l) in out.iter_mut().zip(&rec.layers) {
+            m.max_abs_err_grad = m.max_abs_err_grad.max(l.grad_abs);
+            m.max_rel_err_grad = m.max_rel_err_grad.max(l.grad_rel);
+            m.max_bound_ratio_grad = m.max_bound_ratio_grad.max(l.grad_ratio);
+            m.max_abs_err_weight = m.max_abs_err_weight.max(l.weight_abs);
+            m.max_rel_err_weight = m.max_rel_err_weight.max(l.weight_rel);
+            m.max_bound_ratio_weight = m.max_bound_ratio_weight.max(l.weight_ratio);
+            m.drift_max_rel_err_weight = m.drift_max_rel_err_weight.max(l.drift_rel);
         }
     }
     out
 }
 
+/// The drift between the two free trajectories.
+#[derive(Clone, Debug, Serialize)]
+pub struct Drift {
+    /// Largest normwise relative difference of the weights.
+    pub max_rel_err_weight: f64,
+    /// Its tolerance.
+    pub tolerance: f64,
+    /// Whether it stayed within.
+    pub within_tolerance: bool,
+}
+
+/// A pair of figures, one per side.
+#[derive(Clone, Copy, Debug, Serialize)]
+pub struct PerSide {
+    /// The implementation under test.
+    pub manual: f64,
+    /// libtorch.
+    pub torch: f64,
+}
+
+/// `report.json`: every field documented in README's "Outputs".
+#[derive(Clone, Debug, Serialize)]
+pub struct Report<'a> {
+    /// Whether every entry of every step agreed.
+    pub equivalent: bool,
+    /// `equivalent`, `agree-until-non-finite` (with the step) or `not-equivalent`.
+    pub verdict: Verdict,
+    /// What was checked: `batched`, `literal`, `literal with mutant NAME:LAYER`.
+    pub implementation: &'a str,
+    /// Steps run.
+    pub steps: usize,
+    /// The run's configuration.
+    pub config: &'a serde_json::Value,
+    /// How entries were judged: `{"mode": "round-off", "safety": 2}` or
+    /// `{"mode": "fixed", "rtol": .., "atol": ..}`.
+    pub tolerance: Judge,
+    /// ε of the dtype.
+    pub machine_epsilon: f64,
+    /// Largest |manual − torch| per kind.
+    pub max_abs_err: ErrorSummary,
+    /// Largest normwise relative error per kind.
+    pub max_rel_err: ErrorSummary,
+    /// Largest error ÷ tolerance per kind (the margin; above 1 an entry failed).
+    pub max_bound_ratio: ErrorSummary,
+    /// The two free trajectories.
+    pub drift: Drift,
+    /// Where the disagreement began (the origin of the first failing step), or null.
+    pub first_divergence: Option<&'a Divergence>,
+    /// Every failing tensor at that step.
+    pub failing: &'a [Failing],
+    /// The first step with a NaN or ±∞, per side.
+    pub non_finite: NonFinite,
+    /// Loss on the whole dataset after training, each side by its own forward pass.
+    pub final_loss: PerSide,
+    /// Accuracy after training, when the targets classify.
+    pub accuracy: Option<PerSide>,
+    /// f32 runs: per tensor, each side's largest error against libtorch's f64 step, in f32 ulps.
+    pub f64_witness: Option<&'a [Witness]>,
+    /// Per layer.
+    pub per_layer: Vec<LayerMax>,
+}
+
+/// The report of a run.
+pub fn report<'a>(run: &RunConfig, config: &'a serde_json::Value, o: &'a Outcome) -> Report<'a> {
+    Report {
+        equivalent: o.equivalent,
+        verdict: o.verdict,
+        implementation: &o.implementation,
+        steps: o.steps_run,
+        config,
+        tolerance: run.judge,
+        machine_epsilon: epsilon(run.spec.dtype()),
+        max_abs_err: o.max_abs,
+        max_rel_err: o.max_rel,
+        max_bound_ratio: o.max_ratio,
+        drift: Drift {
+            max_rel_err_weight: o.max_drift,
+            tolerance: run.drift_tol,
+            within_tolerance: o.max_drift <= run.drift_tol,
+        },
+        first_divergence: o.first_divergence.as_ref(),
+        failing: &o.failing,
+        non_finite: o.non_finite,
+        final_loss: PerSide { manual: o.final_loss.0, torch: o.final_loss.1 },
+        accuracy: o.accuracy.map(|(manual, torch)| PerSide { manual, torch }),
+        f64_witness: o.witness.as_deref(),
+        per_layer: per_layer_max(run, o),
+    }
+}
+
 /// The report as a JSON value (its field order is fixed, so the bytes are reproducible).
 pub fn report_json(run: &RunConfig, config: &serde_json::Value, o: &Outcome) -> serde_json::Value {
-    let spec = &run.spec;
-    let per_layer: Vec<_> = per_layer_max(o, spec.depth())
-        .iter()
-        .enumerate()
-        .map(|(k, m)| {
-            json!({
-                "layer": k + 1,
-                "shape": [spec.widths()[k], spec.widths()[k + 1]],
-                "activation": spec.activations()[k].name(),
-                "max_abs_err_grad": m[0],
-                "max_rel_err_grad": m[1],
-                "max_abs_err_weight": m[2],
-                "max_rel_err_weight": m[3],
-                "drift_max_rel_err_weight": m[4],
-            })
-        })
-        .collect();
-    json!({
-        "equivalent": o.equivalent,
-        "steps": o.steps_run,
-        "config": config,
-        "tolerance": { "rtol": run.tol.rtol, "atol": run.tol.atol },
-        "machine_epsilon": epsilon(spec.dtype()),
-        "max_abs_err": { "loss": o.max_abs.loss, "grad": o.max_abs.grad, "weight": o.max_abs.weight },
-        "max_rel_err": { "loss": o.max_rel.loss, "grad": o.max_rel.grad, "weight": o.max_rel.weight },
-        "drift": {
-            "max_rel_err_weight": o.max_drift,
-            "tolerance": run.drift_tol,
-            "within_tolerance": o.max_drift <= run.drift_tol,
-        },
-        "first_divergence": o.first_divergence.as_ref().map(|d| json!({
-            "step": d.step, "layer": d.layer, "tensor": d.tensor,
-            "index": [d.index.0, d.index.1], "manual": d.manual, "torch": d.torch,
-        })),
-        "non_finite": { "manual": o.non_finite.manual, "torch": o.non_finite.torch },
-        "final_loss": { "manual": o.final_loss.0, "torch": o.final_loss.1 },
-        "accuracy": o.accuracy.map(|(m, t)| json!({ "manual": m, "torch": t })),
-        "per_layer": per_layer,
-    })
+    serde_json::to_value(report(run, config, o)).expect("a report serialises")
 }
 
 /// Writes `report.json` atomically.
 pub fn write_report(path: &Path, run: &RunConfig, config: &serde_json::Value, o: &Outcome) -> Result<()> {
-    let mut text = serde_json::to_string_pretty(&report_json(run, config, o)).context("report.json")?;
+    let mut text = serde_json::to_string_pretty(&report(run, config, o)).context("report.json")?;
     text.push('\n');
     fsio::write_atomic(path, text.as_bytes())
 }
 
 /// Writes `metrics.csv` atomically: one row per step: the three losses; for every lockstep tensor
 /// (`loss`, then per layer `dW{k}`, `db{k}`, `W{k}`, `b{k}`) the max absolute error, the normwise
-/// relative error and whether it passed (1 or 0); then per layer the drift, ‖∂E/∂W^k‖, the
-/// update ratio and the % saturated.
+/// relative error, the error ÷ tolerance (`_bound_ratio`) and whether it passed (1 or 0), and in
+/// an f32 run each side's error against libtorch's f64 step in f32 ulps (`_manual_ulp`,
+/// `_torch_ulp`); then per layer the drift, ‖∂E/∂W^k‖, the update ratio and the % saturated.
 pub fn write_metrics(path: &Path, o: &Outcome) -> Result<()> {
     let depth = o.records.first().map_or(0, |r| r.layers.len());
+    let witness = o.witness.is_some();
     let mut w = csv::Writer::from_writer(Vec::new());
     let mut header: Vec<String> =
         ["step", "manual_loss", "torch_loss", "torch_free_loss"].map(String::from).to_vec();
     for t in o.records.first().map_or(&[][..], |r| &r.tensors[..]) {
-        for f in ["abs_err", "rel_err", "ok"] {
+        for f in ["abs_err", "rel_err", "bound_ratio", "ok"] {
             header.push(format!("{}_{f}", t.name));
+        }
+        if witness {
+            for f in ["manual_ulp", "torch_ulp"] {
+                header.push(format!("{}_{f}", t.name));
+            }
         }
     }
     for k in 1..=depth {
@@ -98,7 +192,10 @@ pub fn write_metrics(path: &Path, o: &Outcome) -> Result<()> {
     for r in &o.records {
         let mut row = vec![r.step.to_string(), fmt(r.manual_loss), fmt(r.torch_loss), fmt(r.torch_free_loss)];
         for t in &r.tensors {
-            row.extend([fmt(t.max_abs), fmt(t.rel), u8::from(t.pass).to_string()]);
+            row.extend([fmt(t.max_abs), fmt(t.rel), fmt(t.ratio), u8::from(t.pass).to_string()]);
+            if witness {
+                row.extend([t.manual_ulp, t.torch_ulp].map(|v| fmt(v.unwrap_or(f64::NAN))));
+            }
         }
         for l in &r.layers {
             row.extend([l.drift_rel, l.grad_norm, l.update_ratio, l.saturated_pct].map(fmt));
@@ -114,24 +211,48 @@ fn fmt(v: f64) -> String {
     format!("{v:e}")
 }
 
+/// The largest error ÷ tolerance over every compared entry of the run.
+fn margin(o: &Outcome) -> f64 {
+    o.max_ratio.loss.max(o.max_ratio.grad).max(o.max_ratio.weight)
+}
+
 /// The verdict line.
 pub fn verdict(run: &RunConfig, o: &Outcome) -> String {
-    if o.equivalent {
-        let blew_up = match o.non_finite.manual {
-            Some(t) => format!("; both went non-finite at step {t}, where the run stopped"),
-            None => String::new(),
-        };
-        format!(
-            "EQUIVALENT: manual backprop and libtorch agree at every one of {} steps (rtol {:e}, atol {:e}, {}){blew_up}",
-            o.steps_run,
-            run.tol.rtol,
-            run.tol.atol,
-            run.spec.dtype()
-        )
-    } else if let Some(d) = &o.first_divergence {
-        format!("NOT EQUIVALENT: first divergence at {d}")
+    let what = if o.implementation == "batched" {
+        "manual backprop".to_string()
     } else {
-        format!("NOT EQUIVALENT: non-finite values at different steps ({})", o.non_finite)
+        format!("manual backprop ({})", o.implementation)
+    };
+    match o.verdict {
+        Verdict::Equivalent => format!(
+            "EQUIVALENT: {what} and libtorch agree at every one of {} steps ({}, {}; largest error {:.3} of its tolerance)",
+            o.steps_run,
+            run.judge,
+            run.spec.dtype(),
+            margin(o)
+        ),
+        Verdict::AgreeUntilNonFinite { step } => format!(
+            "AGREE UNTIL NON-FINITE: {what} and libtorch agree on steps 0..{} ({}, {}; largest error {:.3} of its tolerance); \
+             at step {step} both went non-finite ({}), where the run stopped",
+            step.saturating_sub(1),
+            run.judge,
+            run.spec.dtype(),
+            margin(o),
+            o.non_finite,
+        ),
+        Verdict::NotEquivalent => match &o.first_divergence {
+            Some(d) => {
+                let also: Vec<&str> = o
+                    .failing
+                    .iter()
+                    .map(|f| f.name.as_str())
+                    .filter(|n| *n != format!("{}{}", d.tensor, if d.layer == 0 { String::new() } else { d.layer.to_string() }))
+                    .collect();
+                let also = if also.is_empty() { String::new() } else { format!("; also failing at that step: {}", also.join(", ")) };
+                format!("NOT EQUIVALENT: {what} and libtorch part at {d}{also}")
+            }
+            None => format!("NOT EQUIVALENT: non-finite values at different steps ({})", o.non_finite),
+        },
     }
 }
 
@@ -154,25 +275,42 @@ pub fn summary_text(dataset: &str, run: &RunConfig, o: &Outcome) -> String {
         if run.batch_size == 0 { "full".to_string() } else { run.batch_size.to_string() },
         dataset
     );
-    let _ = writeln!(s, "\nlargest errors over {} steps (lockstep: one step from the same weights; drift: two free trajectories)", o.steps_run);
     let _ = writeln!(
         s,
-        "{:>5}  {:>10}  {:>12}  {:>12}  {:>12}  {:>12}",
-        "layer", "shape", "dW,db abs", "dW,db rel", "W,b rel", "drift rel"
+        "\nlargest errors over {} steps (lockstep: one step from the same weights, \"÷ tol\" the error as a \
+         fraction of its tolerance, above 1 a failure; drift: two free trajectories)",
+        o.steps_run
     );
-    for (k, m) in per_layer_max(o, spec.depth()).iter().enumerate() {
+    let _ = writeln!(
+        s,
+        "{:>5}  {:>10}  {:>11}  {:>11}  {:>11}  {:>11}  {:>11}",
+        "layer", "shape", "dW,db abs", "dW,db ÷ tol", "W,b rel", "W,b ÷ tol", "drift rel"
+    );
+    for m in per_layer_max(run, o) {
         let _ = writeln!(
             s,
-            "{:>5}  {:>10}  {:>12.3e}  {:>12.3e}  {:>12.3e}  {:>12.3e}",
-            k + 1,
-            format!("{}x{}", spec.widths()[k], spec.widths()[k + 1]),
-            m[0],
-            m[1],
-            m[3],
-            m[4]
+            "{:>5}  {:>10}  {:>11.3e}  {:>11.3e}  {:>11.3e}  {:>11.3e}  {:>11.3e}",
+            m.layer,
+            format!("{}x{}", m.shape[0], m.shape[1]),
+            m.max_abs_err_grad,
+            m.max_bound_ratio_grad,
+            m.max_rel_err_weight,
+            m.max_bound_ratio_weight,
+            m.drift_max_rel_err_weight,
         );
     }
-    let _ = writeln!(s, "{:>5}  {:>10}  {:>12.3e}  {:>12.3e}", "loss", "", o.max_abs.loss, o.max_rel.loss);
+    let _ = writeln!(s, "{:>5}  {:>10}  {:>11.3e}  {:>11.3e}", "loss", "", o.max_abs.loss, o.max_ratio.loss);
+    if let Some(w) = &o.witness {
+        let _ = writeln!(
+            s,
+            "\nf32 against libtorch's f64 step at the same weights (largest error, f32 ulps): manual / torch"
+        );
+        let line: Vec<String> =
+            w.iter().map(|w| format!("{} {:.1}/{:.1}", w.name, w.manual_max_ulp, w.torch_max_ulp)).collect();
+        for chunk in line.chunks(6) {
+            let _ = writeln!(s, "  {}", chunk.join("   "));
+        }
+    }
     let _ = writeln!(
         s,
         "\nmachine epsilon {:e}; drift {:.3e} (tolerance {:e}: {})",
@@ -183,7 +321,7 @@ pub fn summary_text(dataset: &str, run: &RunConfig, o: &Outcome) -> String {
     );
     let _ = writeln!(
         s,
-        "final loss on the whole dataset: manual {:.6e}, torch {:.6e}",
+        "final loss on the whole dataset (each side's own forward pass): manual {:.6e}, torch {:.6e}",
         o.final_loss.0, o.final_loss.1
     );
     if let Some((m, t)) = o.accuracy {

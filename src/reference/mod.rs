@@ -164,6 +164,19 @@ impl Reference {
             .fold(x.shallow_clone(), |z, (lin, &phi)| torch_activation(phi, &lin.forward(&z)))
     }
 
+    /// The network's outputs for a batch, by libtorch's forward pass.
+    pub fn predict<T: Scalar>(&self, x: &Matrix<T>) -> Matrix<T> {
+        let x = matrix_to_tensor(x).to_kind(kind_of(self.spec.dtype()));
+        tch::no_grad(|| tensor_to_matrix(&self.forward(&x)))
+    }
+
+    /// The loss E on a batch, by libtorch's forward pass and loss.
+    pub fn loss<T: Scalar>(&self, x: &Matrix<T>, y: &Matrix<T>) -> f64 {
+        let run_kind = kind_of(self.spec.dtype());
+        let (x, y) = (matrix_to_tensor(x).to_kind(run_kind), matrix_to_tensor(y).to_kind(run_kind));
+        tch::no_grad(|| torch_loss(self.spec.loss(), &self.forward(&x), &y).double_value(&[]))
+    }
+
     /// One step on a batch: loss, gradients by autograd, then tch's SGD update.
     pub fn step<T: Scalar>(&mut self, x: &Matrix<T>, y: &Matrix<T>) -> RefStep<T> {
         let loss = self.backward(x, y);

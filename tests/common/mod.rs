@@ -4,7 +4,8 @@
 use backprop::harness::check::{TensorKind, TensorReport};
 #[cfg(feature = "torch")]
 use backprop::{
-    harness::check::{compare, compare_params, Divergence, Tolerance},
+    harness::bound::step_bounds,
+    harness::check::{compare, compare_bounded, compare_params, Divergence, Tolerance},
     Mlp, Reference, Workspace,
 };
 use backprop::{Activation, DType, Loss, Matrix, Scalar, Spec};
@@ -19,12 +20,14 @@ pub fn batch<T: Scalar>(spec: &Spec, n: usize, seed: u64) -> (Matrix<T>, Matrix<
     (x, y)
 }
 
-/// Largest errors seen per tensor kind over a set of comparisons (normwise relative).
+/// Largest errors seen per tensor kind over a set of comparisons (normwise relative), and the
+/// largest error ÷ tolerance of any entry.
 #[derive(Default, Debug, Clone)]
 pub struct Worst {
     pub loss: f64,
     pub grad: f64,
     pub weight: f64,
+    pub ratio: f64,
 }
 
 impl Worst {
@@ -36,60 +39,66 @@ impl Worst {
                 TensorKind::W | TensorKind::B => &mut self.weight,
             };
             *slot = slot.max(r.errors.rel);
+            self.ratio = self.ratio.max(r.errors.ratio);
         }
     }
     pub fn merge(&mut self, o: &Worst) {
         self.loss = self.loss.max(o.loss);
         self.grad = self.grad.max(o.grad);
         self.weight = self.weight.max(o.weight);
+        self.ratio = self.ratio.max(o.ratio);
     }
 }
 
 /// Runs `steps` lockstep SGD steps of literal, batched and libtorch from the same weights and
 /// compares loss, every gradient and every updated parameter at every step, literal and batched
-/// against libtorch and against each other. Returns the worst normwise relative errors, or the
-/// first divergence, named by step, layer, tensor and entry.
+/// against libtorch and against each other, each entry against its round-off bound (`tol`
+/// None) or a fixed tolerance. Returns the worst errors, or the divergence, named by step, layer,
+/// tensor and entry.
 #[cfg(feature = "torch")]
 pub fn lockstep<T: Scalar>(
     spec: &Spec,
     n: usize,
     steps: usize,
     lr: f64,
-    tol: Tolerance,
+    tol: Option<Tolerance>,
 ) -> Result<Worst, String> {
     let mut manual = Mlp::<T>::new(spec.clone()).map_err(|e| e.to_string())?;
     let mut reference = Reference::new(spec, manual.params(), lr).map_err(|e| e.to_string())?;
     let mut ws = Workspace::new(spec, n);
     let (x, y) = batch::<T>(spec, n, spec.seed());
     let mut worst = Worst::default();
-    let lr = T::of(lr);
+    let fixed = tol.unwrap_or(Tolerance { rtol: 0.0, atol: 0.0 });
+    let lr_t = T::of(lr);
     for step in 0..steps {
+        let bounds = step_bounds(spec, manual.params(), &x, &y, lr);
+        let (gb, pb) = if tol.is_some() { (None, None) } else { (Some(&bounds.grads), Some(&bounds.params)) };
         reference.set_params(manual.params());
         let r = reference.step(&x, &y);
         let (loss_lit, grads_lit) = manual.gradients_literal(&x, &y);
         let loss_bat = ws.gradients(manual.params(), &x, &y);
         let mut updated_lit = manual.clone();
-        updated_lit.sgd_step(&grads_lit, lr);
-        manual.sgd_step(ws.grads(), lr);
+        updated_lit.sgd_step(&grads_lit, lr_t);
+        manual.sgd_step(ws.grads(), lr_t);
 
         for (which, loss, grads, params) in [
             ("literal", loss_lit, &grads_lit, updated_lit.params()),
             ("batched", loss_bat, ws.grads(), manual.params()),
         ] {
-            let mut reports = vec![TensorReport {
-                layer: 0,
-                kind: TensorKind::Loss,
-                errors: compare(&[loss], &[r.loss], 1, tol),
-            }];
-            reports.extend(compare_params(grads, &r.grads, true, tol));
-            reports.extend(compare_params(params, &r.params, false, tol));
-            if let Some(d) = Divergence::first(step, &reports) {
+            let errors = match tol {
+                Some(t) => compare(&[loss], &[r.loss], 1, t),
+                None => compare_bounded(&[loss], &[r.loss], 1, &[bounds.loss]),
+            };
+            let mut reports = vec![TensorReport { layer: 0, kind: TensorKind::Loss, errors }];
+            reports.extend(compare_params(grads, &r.grads, true, fixed, gb));
+            reports.extend(compare_params(params, &r.params, false, fixed, pb));
+            if let Some(d) = Divergence::origin(step, &reports) {
                 return Err(format!("{which} vs libtorch, {spec:?}: {d}"));
             }
             worst.absorb(&reports);
         }
-        let between = compare_params(&grads_lit, ws.grads(), true, tol);
-        if let Some(d) = Divergence::first(step, &between) {
+        let between = compare_params(&grads_lit, ws.grads(), true, fixed, gb);
+        if let Some(d) = Divergence::origin(step, &between) {
             return Err(format!("literal vs batched, {spec:?}: {d}"));
         }
     }
