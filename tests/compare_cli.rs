@@ -35,7 +35,7 @@ fn default_run_is_equivalent_and_writes_every_file() {
         let ratio = r["max_bound_ratio"][key].as_f64().unwrap();
         assert!(ratio <= 0.5, "max_bound_ratio.{key} = {ratio}");
     }
-    assert_eq!(r["verdict"]["verdict"], "equivalent");
+    assert_eq!(r["verdict"], "equivalent");
     assert_eq!(r["tolerance"]["mode"], "round-off");
     for png in ["loss.png", "equivalence.png", "saturation_hist.png", "saturation.png", "grad_norms.png"] {
         assert_picture(&dir.join(png), backprop::plot::WIDTH, backprop::plot::HEIGHT);

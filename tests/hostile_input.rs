@@ -151,8 +151,8 @@ fn a_learning_rate_that_overflows_is_reported_with_the_first_non_finite_step() {
     assert!(out.starts_with("AGREE UNTIL NON-FINITE"), "{out}");
     let r = report(&dir);
     assert_eq!(r["equivalent"], false);
-    assert_eq!(r["verdict"]["verdict"], "agree-until-non-finite");
-    assert_eq!(r["verdict"]["step"], r["non_finite"]["manual"]);
+    assert_eq!(r["verdict"], "agree-until-non-finite");
+    assert_eq!(r["non_finite_step"], r["non_finite"]["manual"]);
     let (m, t) = (&r["non_finite"]["manual"], &r["non_finite"]["torch"]);
     assert!(m.is_u64() && m == t, "non_finite: {}", r["non_finite"]);
     assert_eq!(

@@ -110,6 +110,9 @@ fn forward_layer(
     tiny: f64,
 ) -> Forward {
     let eps = 2.0 * u;
+    // Below the smallest normal number an exp-based φ or φ' keeps no relative accuracy: libraries
+    // flush such results to zero or round them on a coarser grid. Its absolute error is this.
+    let normal = tiny / eps;
     let n_in = z_prev.cols() + usize::from(layer.b.is_some());
     let g = gamma(n_in, u);
     // (B1): a^k_j = Σ_i W_ij z^{k−1}_i + b_j, eq. (2): e(a) ≤ Σ_i |W_ij| (e(z_i) + γ_n |z_i|) + γ_n |b_j|.
@@ -145,7 +148,7 @@ fn forward_layer(
         } else {
             (phi.second_derivative(av).abs() * e).max(spread(slope, av, e))
         };
-        let edv = carried + ULPS * eps * phi.derivative_scale(av, zv, dv) + ULPS * tiny;
+        let edv = carried + ULPS * eps * phi.derivative_scale(av, zv, dv) + normal;
         z.as_mut_slice()[p] = zv;
         ez.as_mut_slice()[p] = ezv;
         d.as_mut_slice()[p] = dv;

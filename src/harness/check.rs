@@ -59,7 +59,12 @@ enum Pair {
     Disagree,
 }
 
-fn judge(a: f64, b: f64, tol: f64) -> Pair {
+/// `max` is the dtype's largest finite value: a finite value within its tolerance of it may
+/// round to the same-signed ∞ on the other side, which is overflow, not disagreement.
+fn judge(a: f64, b: f64, tol: f64, max: f64) -> Pair {
+    let overflows_alike = |finite: f64, inf: f64| {
+        inf.is_infinite() && inf.signum() == finite.signum() && finite.abs() + tol >= max
+    };
     match (a.is_finite(), b.is_finite()) {
         (true, true) if tol.is_finite() => {
             let d = (a - b).abs();
@@ -68,12 +73,14 @@ fn judge(a: f64, b: f64, tol: f64) -> Pair {
         (true, true) => Pair::NonFinite,
         (false, false) if a.is_infinite() && b.is_infinite() && a != b => Pair::Disagree,
         (false, false) => Pair::NonFinite,
+        (true, false) if overflows_alike(a, b) => Pair::NonFinite,
+        (false, true) if overflows_alike(b, a) => Pair::NonFinite,
         _ => Pair::Disagree,
     }
 }
 
 fn ratio(a: f64, b: f64, tol: f64) -> f64 {
-    match judge(a, b, tol) {
+    match judge(a, b, tol, f64::MAX) {
         Pair::Judged(r) => r,
         Pair::NonFinite => 0.0,
         Pair::Disagree => f64::INFINITY,
@@ -83,19 +90,24 @@ fn ratio(a: f64, b: f64, tol: f64) -> f64 {
 /// How far one tensor of the implementation under test is from the reference's.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct TensorErrors {
-    /// max |a − b| over the entries where both are finite (∞ when some entry disagrees on a
-    /// non-finite value).
+    /// max |a − b| over the entries where both are finite.
     pub max_abs: f64,
     /// Normwise relative error ‖a − b‖∞ / ‖b‖∞ (the absolute error when b is all zeros).
     pub rel: f64,
-    /// The largest |a − b| / tolerance: the margin; above 1 the tensor fails.
+    /// The largest |a − b| / tolerance over the entries where both are finite: the margin; above 1
+    /// the tensor fails. (A value non-finite on one side only fails too, counted in
+    /// [`TensorErrors::non_finite_failures`]; its entry's ratio is ∞.)
     pub ratio: f64,
     /// The first entry (row-major) outside its tolerance.
     pub first_fail: Option<Entry>,
     /// Entries outside their tolerance.
     pub failures: usize,
-    /// Entries that are non-finite on both sides alike (or whose tolerance overflowed).
+    /// Entries that are non-finite on both sides alike, or overflow on one side within round-off
+    /// of the other's largest finite value (or whose tolerance overflowed).
     pub non_finite: usize,
+    /// Of the failures, those where a value is non-finite on one side only (or opposite
+    /// infinities).
+    pub non_finite_failures: usize,
 }
 
 impl TensorErrors {
@@ -108,8 +120,9 @@ impl TensorErrors {
 
 /// Compares two equally long row-major tensors of `cols` columns (a vector has one row), entry
 /// `p` against the tolerance `tol(p, b_p)`. Non-finite values never agree with finite ones:
-/// finite against ±∞ or NaN, and +∞ against −∞, fail; NaN or the same infinity on both sides is
-/// counted in [`TensorErrors::non_finite`].
+/// finite against ±∞ or NaN, and +∞ against −∞, fail; NaN or the same infinity on both sides, or
+/// ±∞ against a finite value within its tolerance of overflowing to it, is counted in
+/// [`TensorErrors::non_finite`]: nothing can be judged there, and the run stops.
 pub fn compare_by<T: Scalar>(a: &[T], b: &[T], cols: usize, tol: impl Fn(usize, f64) -> f64) -> TensorErrors {
     assert_eq!(a.len(), b.len(), "compare: tensors of different sizes");
     let mut out = TensorErrors::default();
@@ -117,7 +130,7 @@ pub fn compare_by<T: Scalar>(a: &[T], b: &[T], cols: usize, tol: impl Fn(usize, 
     for (p, (&x, &y)) in a.iter().zip(b).enumerate() {
         let (x, y) = (x.to64(), y.to64());
         let t = tol(p, y);
-        let fail = match judge(x, y, t) {
+        let fail = match judge(x, y, t, T::max_value().to64()) {
             Pair::Judged(r) => {
                 out.max_abs = out.max_abs.max((x - y).abs());
                 out.ratio = out.ratio.max(r);
@@ -128,8 +141,7 @@ pub fn compare_by<T: Scalar>(a: &[T], b: &[T], cols: usize, tol: impl Fn(usize, 
                 false
             }
             Pair::Disagree => {
-                out.max_abs = f64::INFINITY;
-                out.ratio = f64::INFINITY;
+                out.non_finite_failures += 1;
                 true
             }
         };
@@ -331,5 +343,83 @@ pub fn epsilon(dtype: DType) -> f64 {
     match dtype {
         DType::F32 => f32::EPSILON as f64,
         DType::F64 => f64::EPSILON,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn one(a: f64, b: f64, tol: f64) -> TensorErrors {
+        compare_by(&[a], &[b], 1, |_, _| tol)
+    }
+
+    #[test]
+    fn non_finite_values_are_never_agreement() {
+        let (inf, nan) = (f64::INFINITY, f64::NAN);
+        // Finite against ±∞ or NaN, and opposite infinities: disagreements, whatever the tolerance.
+        for (a, b) in [(1.0, inf), (inf, 1.0), (1.0, -inf), (inf, -inf), (-inf, inf), (nan, 1.0), (1.0, nan)]
+        {
+            let e = one(a, b, 1e300);
+            assert!(!e.pass() && e.non_finite_failures == 1, "{a} vs {b}: {e:?}");
+            assert_eq!(e.first_fail.unwrap().ratio(), inf);
+        }
+        // Alike on both sides: not a failure, but nothing judged (the run stops there).
+        for (a, b) in [(nan, nan), (inf, inf), (-inf, -inf), (nan, inf)] {
+            let e = one(a, b, 1.0);
+            assert!(e.pass() && e.non_finite == 1, "{a} vs {b}: {e:?}");
+        }
+        // A finite value within its tolerance of the largest f64 against the same-signed ∞:
+        // overflow on one side, within round-off; counted as non-finite, not as a failure.
+        let e = one(f64::MAX * 0.999, inf, f64::MAX * 0.01);
+        assert!(e.pass() && e.non_finite == 1, "{e:?}");
+        assert!(!one(1e300, inf, 1.0).pass());
+        // A tolerance that overflowed judges nothing.
+        assert_eq!(one(1.0, 2.0, inf).non_finite, 1);
+    }
+
+    #[test]
+    fn the_margin_is_error_over_tolerance() {
+        let e = one(1.0, 1.5, 1.0);
+        assert_eq!((e.ratio, e.pass()), (0.5, true));
+        let e = one(1.0, 3.0, 1.0);
+        assert_eq!((e.ratio, e.pass(), e.failures), (2.0, false, 1));
+        assert_eq!(e.first_fail.unwrap().ratio(), 2.0);
+        // Zero tolerance: only exact equality passes.
+        assert!(one(0.0, 0.0, 0.0).pass() && !one(0.0, 1e-300, 0.0).pass());
+    }
+
+    fn report(layer: usize, kind: TensorKind, fail: bool) -> TensorReport {
+        let errors = if fail { one(0.0, 1.0, 0.1) } else { one(0.0, 0.0, 0.1) };
+        TensorReport { layer, kind, errors }
+    }
+
+    #[test]
+    fn the_origin_is_the_failing_gradient_nearest_the_output() {
+        use TensorKind::*;
+        let origin = |rs: &[TensorReport]| Divergence::origin(3, rs).map(|d| (d.layer, d.tensor));
+        // δ^2 wrong: ∂E/∂W^2 and everything below fails; the origin is layer 2, not layer 1.
+        let rs = [
+            report(0, Loss, false),
+            report(1, GradW, true),
+            report(1, GradB, true),
+            report(2, GradW, true),
+            report(2, GradB, true),
+            report(3, GradW, false),
+            report(1, W, true),
+            report(2, W, true),
+        ];
+        assert_eq!(origin(&rs), Some((2, "dW")));
+        assert_eq!(Divergence::first(3, &rs).map(|d| d.layer), Some(1), "first in order is layer 1");
+        // Only a bias gradient: named.
+        assert_eq!(origin(&[report(2, GradW, false), report(2, GradB, true)]), Some((2, "db")));
+        // The forward pass: the loss.
+        assert_eq!(origin(&[report(0, Loss, true), report(2, GradW, true)]), Some((0, "loss")));
+        // Gradients right, an update wrong: the updated parameter nearest the output.
+        assert_eq!(
+            origin(&[report(1, GradW, false), report(1, W, true), report(2, B, true)]),
+            Some((2, "b"))
+        );
+        assert_eq!(origin(&[report(1, GradW, false)]), None);
     }
 }

@@ -287,6 +287,7 @@ pub enum Verdict {
     /// alike (NaN, or the same infinity, in the same entries), and the run stopped there.
     AgreeUntilNonFinite {
         /// The first step with non-finite values on both sides.
+        #[serde(rename = "non_finite_step")]
         step: usize,
     },
     /// Some entry outside its tolerance (or finite on one side only).

@@ -173,7 +173,12 @@ pub fn run_with<T: Scalar>(
             l.saturated_pct = saturated_pct(spec.activations()[k], z, spec.widths()[k + 1], cfg.saturation);
         }
         absorb(&mut out, &reports);
-        if out.first_divergence.is_none() {
+        // A step where some entry cannot be judged (non-finite alike on both sides, or
+        // overflowing within round-off on one) is where the run blew up: values that are
+        // non-finite on one side only are its consequences there, not a disagreement.
+        let unjudged = reports.iter().any(|r| r.errors.non_finite > 0);
+        let blow_up_only = reports.iter().all(|r| r.errors.failures == r.errors.non_finite_failures);
+        if out.first_divergence.is_none() && !(unjudged && blow_up_only) {
             if let Some(d) = Divergence::origin(t, &reports) {
                 out.first_divergence = Some(d);
                 out.failing = failing(&reports);
@@ -209,7 +214,6 @@ pub fn run_with<T: Scalar>(
         }
         // Entries non-finite alike on both sides are no agreement: the verdict says the run
         // agreed until here (unless it failed already), and stops.
-        let unjudged = reports.iter().any(|r| r.errors.non_finite > 0);
         if !manual_ok || !torch_ok || unjudged {
             if out.first_divergence.is_none() {
                 out.verdict = Verdict::AgreeUntilNonFinite { step: t };

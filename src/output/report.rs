@@ -85,7 +85,9 @@ pub struct PerSide {
 pub struct Report<'a> {
     /// Whether every entry of every step agreed.
     pub equivalent: bool,
-    /// `equivalent`, `agree-until-non-finite` (with the step) or `not-equivalent`.
+    /// `"verdict"`: `equivalent`, `agree-until-non-finite` (with `"non_finite_step"`, where the
+    /// run stopped) or `not-equivalent`.
+    #[serde(flatten)]
     pub verdict: Verdict,
     /// What was checked: `batched`, `literal`, `literal with mutant NAME:LAYER`.
     pub implementation: &'a str,
@@ -231,10 +233,15 @@ pub fn verdict(run: &RunConfig, o: &Outcome) -> String {
             run.spec.dtype(),
             margin(o)
         ),
+        Verdict::AgreeUntilNonFinite { step: 0 } => format!(
+            "AGREE UNTIL NON-FINITE: nothing to compare: at step 0 {what} and libtorch both went non-finite ({}), where \
+             the run stopped",
+            o.non_finite,
+        ),
         Verdict::AgreeUntilNonFinite { step } => format!(
-            "AGREE UNTIL NON-FINITE: {what} and libtorch agree on steps 0..{} ({}, {}; largest error {:.3} of its tolerance); \
+            "AGREE UNTIL NON-FINITE: {what} and libtorch agree on {} ({}, {}; largest error {:.3} of its tolerance); \
              at step {step} both went non-finite ({}), where the run stopped",
-            step.saturating_sub(1),
+            if step == 1 { "step 0".to_string() } else { format!("steps 0..{}", step - 1) },
             run.judge,
             run.spec.dtype(),
             margin(o),
