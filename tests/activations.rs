@@ -154,7 +154,7 @@ impl Dd {
             // Subnormal or zero results: ulps() does not measure those.
             return Dd::new(x.exp());
         }
-        const LN2: Dd = Dd(std::f64::consts::LN_2, 2.319_046_813_846_3e-17);
+        const LN2: Dd = Dd(std::f64::consts::LN_2, 2.319_046_813_846_299_6e-17);
         let n = (x / LN2.0).round();
         let r = Dd::new(x).add(LN2.mul(Dd::new(n)).neg());
         let mut e = Dd::new(1.0).add(Dd::expm1_series(r.mul(Dd::new(1.0 / 256.0))));
