@@ -17,6 +17,10 @@ for png in loss equivalence saturation_hist saturation grad_norms; do
     cp "$tmp/compare/$png.png" "docs/images/$png.png"
 done
 ./target/release/compare --inject-fault 10:2 --out "$tmp/fault" --quiet >"$tmp/fault.txt" || true
+for m in skip-phi-prime:1 stale-weights:1; do
+    echo "\$ compare --mutant $m"
+    ./target/release/compare --mutant "$m" --steps 100 --out "$tmp/mutant" --quiet || true
+done >"$tmp/mutant.txt"
 
 ./target/release/study --quiet --out "$tmp/study" >/dev/null
 for png in study_loss study_saturation study_grad_norms; do
@@ -43,6 +47,7 @@ PY
 sed "s|$tmp/compare|out|g" "$tmp/compare.txt" >"$tmp/compare-clean.txt"
 splice compare-output "$tmp/compare-clean.txt"
 splice fault-output "$tmp/fault.txt"
+splice mutant-output "$tmp/mutant.txt"
 
 if [ "${1:-}" != "--no-bench" ]; then
     ./target/release/bench >"$tmp/bench.md"

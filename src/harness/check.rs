@@ -332,7 +332,11 @@ impl fmt::Display for Divergence {
             self.manual,
             self.torch,
             (self.manual - self.torch).abs(),
-            if self.ratio.is_finite() { format!("{:.3}×", self.ratio) } else { "beyond".to_string() },
+            match self.ratio {
+                r if !r.is_finite() => "beyond".to_string(),
+                r if r >= 1e4 => format!("{r:.1e}×"),
+                r => format!("{r:.3}×"),
+            },
             self.bound,
         )
     }
