@@ -146,11 +146,22 @@ pub struct BenchArgs {
     /// Fewer repetitions: a rough table in a fraction of the time.
     #[arg(long)]
     pub quick: bool,
+    /// Instead of the table: libtorch's step with one intra-op thread against two, over a range
+    /// of sizes (where a second thread starts to pay: `reference::PARALLEL_MIN_FLOPS`).
+    #[arg(long)]
+    pub crossover: bool,
 }
 
 /// The `bench` binary: parse, measure, print the table; exit status 0, or 2 on an error.
 pub fn main_bench() -> i32 {
-    super::run_tool(|args: &BenchArgs| bench(args.quick).map(|()| 0))
+    super::run_tool(|args: &BenchArgs| {
+        if args.crossover {
+            crossover(args.quick)
+        } else {
+            bench(args.quick)
+        }
+        .map(|()| 0)
+    })
 }
 
 /// Measures every size with 1 and then 2 threads on both sides (the GEMM's threads and libtorch's
@@ -212,4 +223,57 @@ pub fn bookkeeping(reps: usize) -> Result<(f64, f64)> {
         bare.push(start.elapsed().as_secs_f64());
     }
     Ok((median(&mut harness), median(&mut bare)))
+}
+
+/// Time per libtorch SGD step (f32) with one intra-op thread and with two, medians of
+/// alternating runs, for tanh networks from 1e4 to 1e9 floating-point operations per step; prints
+/// a Markdown table with the ratio. Measured on a quiet machine: a second thread pays only
+/// above some size, and below it only spins.
+pub fn crossover(quick: bool) -> Result<()> {
+    let sizes: [(&[usize], usize); 8] = [
+        (&[2, 16, 1], 32),
+        (&[2, 32, 32, 1], 64),
+        (&[16, 64, 64, 1], 64),
+        (&[32, 128, 128, 4], 64),
+        (&[64, 128, 128, 10], 128),
+        (&[64, 256, 256, 10], 128),
+        (&[64, 256, 256, 256, 10], 128),
+        (&[784, 1024, 1024, 10], 256),
+    ];
+    println!("| network | batch | MFLOP/step | libtorch 1 thread | 2 threads | 1 thread ÷ 2 threads |");
+    println!("|---|---|---|---|---|---|");
+    for (widths, batch) in sizes {
+        let case = Case { widths: widths.to_vec(), batch, target: 0.0 };
+        let spec = case_spec::<f32>(&case)?;
+        let mlp = Mlp::<f32>::new(spec.clone())?;
+        let mut torch = Trainer::new(&mlp, 1e-4)?;
+        let x = Matrix::<f32>::from_fn(batch, spec.n_in(), |i, j| ((i * 7 + j * 3) % 11) as f32 / 11.0 - 0.5);
+        let y = Matrix::<f32>::from_fn(batch, spec.n_out(), |i, j| ((i + j) % 5) as f32 / 5.0 - 0.5);
+        let (xt, yt) = (matrix_to_tensor(&x), matrix_to_tensor(&y));
+        let mut time = |threads: i32, iters: usize| {
+            tch::set_num_threads(threads);
+            let start = Instant::now();
+            for _ in 0..iters {
+                std::hint::black_box(torch.step(&xt, &yt));
+            }
+            start.elapsed().as_secs_f64() / iters as f64
+        };
+        let one = time(1, 3).max(time(2, 3));
+        let iters = (((if quick { 0.01 } else { 0.04 }) / one).ceil() as usize).clamp(1, 5000);
+        let (mut t1, mut t2) = (Vec::new(), Vec::new());
+        for _ in 0..if quick { 3 } else { 9 } {
+            t1.push(time(1, iters));
+            t2.push(time(2, iters));
+        }
+        let (t1, t2) = (median(&mut t1), median(&mut t2));
+        println!(
+            "| {} | {batch} | {:.3} | {} | {} | {:.2}× |",
+            widths.iter().map(|w| w.to_string()).collect::<Vec<_>>().join("-"),
+            flops(&spec, batch) / 1e6,
+            fmt_time(t1),
+            fmt_time(t2),
+            t1 / t2
+        );
+    }
+    Ok(())
 }
