@@ -36,6 +36,7 @@ fn a_reduced_study_runs_checks_every_variant_and_writes_its_report() {
         saturation: 0.97,
         out: dir.clone(),
         quiet: true,
+        threads: None,
     };
     let results = study::run(&args, |_| {}).unwrap();
     assert_eq!(results.len(), VARIANTS.len());

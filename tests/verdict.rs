@@ -42,6 +42,7 @@ fn data(spec: &Spec, n: usize, scale: f64, seed: u64) -> Dataset {
 }
 
 fn run(cfg: &RunConfig, data: &Dataset, init_gain: f64) -> Outcome {
+    backprop::reference::use_threads(&cfg.spec, cfg.batch_size, 1);
     fn go<T: Scalar>(cfg: &RunConfig, data: &Dataset, gain: f64) -> Outcome {
         let mut init = Params::<T>::init(&cfg.spec);
         for l in &mut init.layers {

@@ -150,12 +150,26 @@ pub struct BenchArgs {
     /// of sizes (where a second thread starts to pay: `reference::PARALLEL_MIN_FLOPS`).
     #[arg(long)]
     pub crossover: bool,
+    /// Instead of the table: the wall time of `compare` and `study --steps 200`, quiet and beside
+    /// one busy process (and beside a PyTorch job, when the setup's Python is found).
+    #[arg(long)]
+    pub busy: bool,
+    /// Spin forever (the busy process `--busy` starts).
+    #[arg(long, hide = true)]
+    pub spin: bool,
 }
 
 /// The `bench` binary: parse, measure, print the table; exit status 0, or 2 on an error.
 pub fn main_bench() -> i32 {
     super::run_tool(|args: &BenchArgs| {
-        if args.crossover {
+        if args.spin {
+            loop {
+                std::hint::black_box(0u64);
+            }
+        }
+        if args.busy {
+            busy(args.quick)
+        } else if args.crossover {
             crossover(args.quick)
         } else {
             bench(args.quick)
@@ -275,5 +289,82 @@ pub fn crossover(quick: bool) -> Result<()> {
             t1 / t2
         );
     }
+    Ok(())
+}
+
+/// A process that keeps one core busy until dropped.
+struct Busy(std::process::Child);
+
+impl Drop for Busy {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// The setup's Python with torch (`.libtorch` is its `site-packages/torch`), if there is one.
+fn setup_python() -> Option<std::path::PathBuf> {
+    let torch = std::fs::canonicalize(".libtorch").ok()?;
+    let python = torch.ancestors().nth(4)?.join("bin/python");
+    python.is_file().then_some(python)
+}
+
+/// Median wall time of `cmd` over `reps` runs.
+fn wall(cmd: &mut std::process::Command, reps: usize) -> Result<f64> {
+    let mut times = Vec::new();
+    for _ in 0..reps {
+        let start = Instant::now();
+        let status = cmd.stdout(std::process::Stdio::null()).stderr(std::process::Stdio::null()).status()?;
+        if !status.success() && status.code() != Some(3) {
+            anyhow::bail!("{cmd:?} failed: {status}");
+        }
+        times.push(start.elapsed().as_secs_f64());
+    }
+    Ok(median(&mut times))
+}
+
+/// Wall time of the default `compare` and of `study --steps 200`, quiet, beside one busy process
+/// (a spinning copy of this binary), and beside a PyTorch job (a 256×256 matmul loop on every
+/// core, in the setup's Python) when that Python is found; medians of 3 runs (1 when quick).
+/// Prints a Markdown table with the slowdowns.
+pub fn busy(quick: bool) -> Result<()> {
+    let exe = std::env::current_exe()?;
+    let dir = exe.parent().ok_or_else(|| anyhow::anyhow!("no directory for {}", exe.display()))?;
+    let out = std::env::temp_dir().join(format!("backprop-bench-busy-{}", std::process::id()));
+    let reps = if quick { 1 } else { 3 };
+    let python = setup_python();
+    let commands: [(&str, &str, Vec<&str>); 2] =
+        [("compare (default)", "compare", vec![]), ("study --steps 200", "study", vec!["--steps", "200"])];
+    println!(
+        "| command | quiet | beside one busy process | slowdown |{}",
+        if python.is_some() { " beside a PyTorch job | slowdown |" } else { "" }
+    );
+    println!("|---|---|---|---|{}", if python.is_some() { "---|---|" } else { "" });
+    for (name, bin, args) in commands {
+        let mut cmd = std::process::Command::new(dir.join(bin));
+        cmd.args(&args).arg("--quiet").arg("--out").arg(&out);
+        let quiet = wall(&mut cmd, reps)?;
+        let loaded = {
+            let _busy = Busy(std::process::Command::new(&exe).arg("--spin").spawn()?);
+            wall(&mut cmd, reps)?
+        };
+        let mut line = format!("| `{name}` | {quiet:.2} s | {loaded:.2} s | {:.2}× |", loaded / quiet);
+        if let Some(py) = &python {
+            let job = "import torch\na = torch.randn(256, 256)\nwhile True:\n    a = torch.tanh(a @ a)";
+            let _busy = Busy(
+                std::process::Command::new(py)
+                    .args(["-c", job])
+                    .stdout(std::process::Stdio::null())
+                    .stderr(std::process::Stdio::null())
+                    .spawn()?,
+            );
+            // Let it import torch first.
+            std::thread::sleep(std::time::Duration::from_secs(3));
+            let t = wall(&mut cmd, reps)?;
+            line.push_str(&format!(" {t:.2} s | {:.2}× |", t / quiet));
+        }
+        println!("{line}");
+    }
+    let _ = std::fs::remove_dir_all(&out);
     Ok(())
 }

@@ -235,6 +235,7 @@ pub fn run_experiment(
     let mut tracer = want_trace.then(TraceWriter::new);
     let mut bar = progress_bar(run.steps as u64, quiet);
     let tick = |t: usize| bar.tick_to(t as u64);
+    let torch_threads = crate::reference::use_threads(spec, batch, exp.setup.threads);
     let outcome = match spec.dtype() {
         DType::F32 => harness::run::<f32>(&run, &data, &Params::init(spec), tracer.as_mut(), tick)?,
         DType::F64 => harness::run::<f64>(&run, &data, &Params::init(spec), tracer.as_mut(), tick)?,
@@ -242,7 +243,8 @@ pub fn run_experiment(
     bar.finish();
 
     let mut written = Vec::new();
-    let config = exp.config_json(batch);
+    let mut config = exp.config_json(batch);
+    config["torch_threads"] = json!(torch_threads);
     let report_path = out.join("report.json");
     report::write_report(&report_path, &run, &config, &outcome)?;
     written.push(report_path);

@@ -84,6 +84,11 @@ pub struct NetArgs {
     /// No progress bar, and only the essential line on the console.
     #[arg(long)]
     pub quiet: bool,
+    /// Threads libtorch may use [default: the machine's cores]. Steps of fewer than 1e8
+    /// floating-point operations use one, which is faster on a busy machine and no slower on a
+    /// quiet one (README, "Busy machines").
+    #[arg(long)]
+    pub threads: Option<usize>,
 }
 
 /// The validated [`NetArgs`]: the spec, the training and where the data comes from.
@@ -105,6 +110,13 @@ pub struct Setup {
     pub targets: Option<usize>,
     /// The seed of weights, data and batch order.
     pub seed: u64,
+    /// Threads libtorch may use for large networks.
+    pub threads: usize,
+}
+
+/// The machine's cores, as the standard library sees them (1 when it cannot tell).
+pub fn cores() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
 }
 
 pub(crate) fn positive_finite(name: &str, v: f64) -> Result<f64> {
@@ -141,6 +153,11 @@ impl NetArgs {
             samples: self.samples,
             targets: self.targets,
             seed: self.seed,
+            threads: match self.threads {
+                Some(0) => bail!("--threads: must be at least 1"),
+                Some(n) => n,
+                None => cores(),
+            },
         })
     }
 }

@@ -57,6 +57,10 @@ pub struct StudyArgs {
     /// Only the summary line.
     #[arg(long)]
     pub quiet: bool,
+    /// Threads libtorch may use for large networks [default: the machine's cores]; the default
+    /// study's network is small enough that it uses one.
+    #[arg(long)]
+    pub threads: Option<usize>,
 }
 
 /// One way of training the network.
@@ -174,6 +178,7 @@ pub fn run(args: &StudyArgs, mut progress: impl FnMut(&str)) -> Result<Vec<Varia
             snapshot_steps: vec![],
             saturation: args.saturation,
         };
+        crate::reference::use_threads(&run.spec, data.len(), args.threads.unwrap_or_else(super::cores));
         let outcome = harness::run::<f64>(&run, &data, &init, None, |_| {})?;
         results.push(VariantResult { variant, init, outcome });
     }

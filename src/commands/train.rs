@@ -125,6 +125,7 @@ fn train_in<T: Scalar>(
         Impl::Torch => bail!("--impl torch: this build has no libtorch (built without the `torch` feature)"),
         #[cfg(feature = "torch")]
         Impl::Torch => {
+            crate::reference::use_threads(spec, batch, setup.threads);
             let mut trainer = Trainer::new(&mlp, setup.lr)?;
             for (t, idx) in order.iter().enumerate() {
                 xb.gather_rows(&x, idx);

@@ -129,30 +129,41 @@ fn forward_layer(
         }
     }
     let (rows, cols) = a.shape();
-    let (mut z, mut ez) = (Matrix::zeros(rows, cols), Matrix::zeros(rows, cols));
-    let (mut d, mut ed) = (Matrix::zeros(rows, cols), Matrix::zeros(rows, cols));
+    // z = φ(a) and φ'(a) for the whole layer at once, by the vectorised loops.
+    let mut z = Matrix::zeros(rows, cols);
+    phi.forward_slice(a.as_slice(), z.as_mut_slice());
+    let mut d = Matrix::from_vec(rows, cols, vec![1.0; rows * cols]);
+    phi.backward_slice(a.as_slice(), z.as_slice(), d.as_mut_slice());
+    let (mut ez, mut ed) = (Matrix::zeros(rows, cols), Matrix::zeros(rows, cols));
     let value = |a: f64| phi.apply(a);
     let slope = |a: f64| phi.derivative(a, phi.apply(a));
     for p in 0..rows * cols {
         let (av, e) = (a.as_slice()[p], ea.as_slice()[p]);
-        let zv = value(av);
-        let dv = slope(av);
-        // (B2): e(z) ≤ max(|φ'(a)|·e(a), |φ(a ± e(a)) − φ(a)|) + ULPS·u·scale.
-        let ezv =
-            (dv.abs() * e).max(spread(value, av, e)) + ULPS * eps * phi.value_scale(av, zv) + ULPS * tiny;
+        let (zv, dv) = (z.as_slice()[p], d.as_slice()[p]);
+        let curvature = phi.second_derivative(av, zv).abs();
+        // Near a kink the two sides may take different branches, and a large e(a) reaches past
+        // what the Taylor terms describe: there the change is measured, φ(a ± e(a)) − φ(a).
+        let near_kink = phi.kink().is_some_and(|k| (av - k).abs() <= e) || e > 1e-3 * (1.0 + av.abs());
+        // (B2): e(z) ≤ |φ'(a)| e(a) + ½|φ''(a)| e(a)² (or, at a kink, |φ(a ± e(a)) − φ(a)|)
+        // + ULPS ulps of the terms φ rounds.
+        let mut carried_z = dv.abs() * e + 0.5 * curvature * e * e;
+        if near_kink {
+            carried_z = carried_z.max(spread(value, av, e));
+        }
+        let ezv = carried_z + ULPS * eps * phi.value_scale(av, zv) + normal;
         // (B3): φ' from z (sigmoid, tanh) carries e(z); from a, e(a); plus its own rounding.
         let carried = if phi.derivative_from_value() {
             match phi {
                 Activation::Tanh => 2.0 * zv.abs() * ezv,
                 _ => (1.0 - 2.0 * zv).abs() * ezv,
             }
+        } else if near_kink {
+            (curvature * e).max(spread(slope, av, e))
         } else {
-            (phi.second_derivative(av).abs() * e).max(spread(slope, av, e))
+            curvature * e
         };
         let edv = carried + ULPS * eps * phi.derivative_scale(av, zv, dv) + normal;
-        z.as_mut_slice()[p] = zv;
         ez.as_mut_slice()[p] = ezv;
-        d.as_mut_slice()[p] = dv;
         ed.as_mut_slice()[p] = edv;
     }
     Forward { z, ez, d, ed }

@@ -182,21 +182,15 @@ impl Activation {
         }
     }
 
-    /// φ''(a), in f64: what the round-off bound of the verdict needs to carry an error in a^k
-    /// through the derivative φ'_k (docs/verdict.md, (B3)). Zero where φ' is piecewise constant;
-    /// the jumps at the kinks are handled by the bound itself.
-    pub fn second_derivative(self, a: f64) -> f64 {
+    /// φ''(a), in f64, given z = φ(a): what the round-off bound of the verdict needs to carry an
+    /// error in a^k through φ and φ'_k (docs/verdict.md, (B2), (B3)). Zero where φ' is piecewise
+    /// constant; the jumps at the kinks are [`Activation::kink`].
+    pub fn second_derivative(self, a: f64, z: f64) -> f64 {
         let sigmoid = |a: f64| 1.0 / (1.0 + (-a).exp());
         match self {
             Activation::Identity | Activation::Relu | Activation::LeakyRelu => 0.0,
-            Activation::Sigmoid => {
-                let s = sigmoid(a);
-                s * (1.0 - s) * (1.0 - 2.0 * s)
-            }
-            Activation::Tanh => {
-                let z = a.tanh();
-                -2.0 * z * (1.0 - z * z)
-            }
+            Activation::Sigmoid => z * (1.0 - z) * (1.0 - 2.0 * z),
+            Activation::Tanh => -2.0 * z * (1.0 - z * z),
             Activation::Elu => {
                 if a <= 0.0 {
                     a.exp()
@@ -214,10 +208,7 @@ impl Activation {
             }
             // (Φ + aφ)' = 2φ − a²φ, φ the standard normal density.
             Activation::Gelu => {
-                let pdf = (-0.5 * a * a).exp()
-                    * 0.5
-                    * std::f64::consts::FRAC_2_SQRT_PI
-                    * std::f64::consts::FRAC_1_SQRT_2;
+                let pdf = (-0.5 * a * a).exp() * 0.5 * std::f64::consts::FRAC_2_SQRT_PI * std::f64::consts::FRAC_1_SQRT_2;
                 pdf * (2.0 - a * a)
             }
             // (s(1 + a(1 − s)))' = s(1 − s)(2 + a(1 − 2s)).
@@ -225,6 +216,17 @@ impl Activation {
                 let s = sigmoid(a);
                 s * (1.0 - s) * (2.0 + a * (1.0 - 2.0 * s))
             }
+        }
+    }
+
+    /// Where φ or φ' jumps or switches formula: relu and leaky-relu at 0 (φ' jumps), elu at 0,
+    /// softplus at its threshold (φ jumps by e^{−20}). An a within its error of a kink may be on
+    /// either side of it for the two implementations.
+    pub fn kink(self) -> Option<f64> {
+        match self {
+            Activation::Relu | Activation::LeakyRelu | Activation::Elu => Some(0.0),
+            Activation::Softplus => Some(SOFTPLUS_THRESHOLD),
+            _ => None,
         }
     }
 

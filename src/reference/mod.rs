@@ -92,6 +92,26 @@ pub fn torch_loss(loss: Loss, output: &Tensor, target: &Tensor) -> Tensor {
     }
 }
 
+/// Steps of fewer floating-point operations than this (6 · parameters · batch) run libtorch on one
+/// intra-op thread, whatever is asked for. Measured with `bench --crossover` (README, "Busy
+/// machines"): below it a second thread gains at most 1.4× on libtorch's own step when the machine
+/// is quiet — a small share of a harness run — while beside one busy process its OpenMP
+/// barriers wait on a descheduled thread every operation and the whole run slows 2.4× (the
+/// saturation study); above it (the two large networks of the benchmark, 116 and 2863 MFLOP per
+/// step) a second thread pays 1.65–1.8×, and each operation is long enough that a lost time slice
+/// is a small part of it.
+pub const PARALLEL_MIN_FLOPS: f64 = 1e8;
+
+/// Sets libtorch's intra-op thread count for training `spec` on batches of `batch` samples:
+/// `requested` (at least 1) for steps of at least [`PARALLEL_MIN_FLOPS`], else 1. Returns the
+/// count set. The setting is process-wide.
+pub fn use_threads(spec: &Spec, batch: usize, requested: usize) -> usize {
+    let flops = 6.0 * spec.param_count() as f64 * batch as f64;
+    let n = if flops >= PARALLEL_MIN_FLOPS { requested.max(1) } else { 1 };
+    tch::set_num_threads(n as i32);
+    n
+}
+
 /// One reference step's results, converted to the seed's layout.
 #[derive(Clone, Debug)]
 pub struct RefStep<T> {
