@@ -29,6 +29,7 @@ fn config(spec: &Spec, lr: f64, steps: usize, batch: usize) -> RunConfig {
         mutant: None,
         snapshot_steps: vec![],
         saturation: 0.97,
+        threads: 1,
     }
 }
 

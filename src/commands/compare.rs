@@ -180,6 +180,7 @@ impl Experiment {
             mutant: self.mutant,
             snapshot_steps,
             saturation: self.saturation,
+            threads: s.threads,
         }
     }
 

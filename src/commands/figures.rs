@@ -93,7 +93,9 @@ pub fn write_figures(out: &Path, run: &RunConfig, o: &Outcome) -> Result<Vec<Pat
                 hlines: edge.clone(),
             },
             Panel {
-                title: "lockstep: W^k, b^k after the update (steps that agree exactly, ratio 0, are not drawn)".into(),
+                title:
+                    "lockstep: W^k, b^k after the update (steps that agree exactly, ratio 0, are not drawn)"
+                        .into(),
                 x_label: "step t".into(),
                 y_label: "error ÷ tolerance".into(),
                 series: series(&weight, "W,b "),

@@ -177,8 +177,9 @@ pub fn run(args: &StudyArgs, mut progress: impl FnMut(&str)) -> Result<Vec<Varia
             fault: None,
             snapshot_steps: vec![],
             saturation: args.saturation,
+            threads: args.threads.unwrap_or_else(super::cores),
         };
-        crate::reference::use_threads(&run.spec, data.len(), args.threads.unwrap_or_else(super::cores));
+        crate::reference::use_threads(&run.spec, data.len(), run.threads);
         let outcome = harness::run::<f64>(&run, &data, &init, None, |_| {})?;
         results.push(VariantResult { variant, init, outcome });
     }

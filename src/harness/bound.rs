@@ -34,18 +34,21 @@ pub const SAFETY: f64 = 2.0;
 pub const ULPS: f64 = 4.0;
 
 /// The tolerance of every compared entry of one step: [`SAFETY`]·2·e, entry by entry, in the
-/// seed's layout.
+/// seed's layout. Those of the updated parameters come from [`StepBounds::update`], once the
+/// implementation has taken its step.
 #[derive(Clone, Debug)]
 pub struct StepBounds {
     /// Of the loss E (B5).
     pub loss: f64,
     /// Of ∂E/∂W^k and ∂E/∂b^k (B7).
     pub grads: Params<f64>,
-    /// Of W^k and b^k after the update (B8).
-    pub params: Params<f64>,
     /// Z^k of the batch (k = 1..L, one sample per row), in f64, as the bound's forward pass
     /// computed them: what the saturation measures read.
     pub activations: Vec<Matrix<f64>>,
+    /// ε of the run's dtype.
+    eps: f64,
+    /// The subnormal spacing of the run's dtype.
+    tiny: f64,
 }
 
 /// γ_n = n·u / (1 − n·u): the relative error bound of a sum or dot product of n terms in any
@@ -169,15 +172,9 @@ fn forward_layer(
     Forward { z, ez, d, ed }
 }
 
-/// The tolerances of one lockstep step of SGD with learning rate `lr` at `params` on the batch
-/// (`x`, `y`), for a run in `T`. See the module doc and docs/verdict.md.
-pub fn step_bounds<T: Scalar>(
-    spec: &Spec,
-    params: &Params<T>,
-    x: &Matrix<T>,
-    y: &Matrix<T>,
-    lr: f64,
-) -> StepBounds {
+/// The tolerances of one lockstep step at `params` on the batch (`x`, `y`), for a run in `T`:
+/// the loss and the gradients; [`StepBounds::update`] adds the updated parameters'. See the module doc and docs/verdict.md.
+pub fn step_bounds<T: Scalar>(spec: &Spec, params: &Params<T>, x: &Matrix<T>, y: &Matrix<T>) -> StepBounds {
     // The unit roundoff u = ε/2: fl(x ∘ y) = (x ∘ y)(1 + δ), |δ| ≤ u, for each arithmetic
     // operation; an activation's error is counted in ulps, and one ulp of v is at most ε|v|.
     let eps = T::epsilon().to64();
@@ -234,45 +231,28 @@ pub fn step_bounds<T: Scalar>(
 
     let g_batch = gamma(n, u);
     let mut grads = Params::<f64>::zeros(spec);
-    let mut updated = Params::<f64>::zeros(spec);
     for k in (1..=depth).rev() {
         let (z_prev, ez_prev) = match k {
-            1 => (x.clone(), Matrix::zeros(n, x.cols())),
-            _ => (layers[k - 2].z.clone(), layers[k - 2].ez.clone()),
+            1 => (&x, None),
+            _ => (&layers[k - 2].z, Some(&layers[k - 2].ez)),
         };
         // (B7): ∂E/∂W^k_ij = Σ_n z^{k−1}_ni δ^k_nj, eq. (6):
         // e ≤ Σ_n |z_ni| (e(δ_nj) + γ_N |δ_nj|) + e(z_ni) (|δ_nj| + e(δ_nj)).
         let e_sum = plus_scaled(&e_delta, g_batch, &delta);
-        let mut egw = product(&abs(&z_prev), Op::T, &e_sum, Op::N);
-        let from_z = product(&ez_prev, Op::T, &plus_scaled(&e_delta, 1.0, &delta), Op::N);
-        for (e, f) in egw.as_mut_slice().iter_mut().zip(from_z.as_slice()) {
-            *e += f + n as f64 * tiny;
+        let mut egw = product(&abs(z_prev), Op::T, &e_sum, Op::N);
+        // The input x is exact: no e(z^0) term.
+        if let Some(ez_prev) = ez_prev {
+            let from_z = product(ez_prev, Op::T, &plus_scaled(&e_delta, 1.0, &delta), Op::N);
+            for (e, f) in egw.as_mut_slice().iter_mut().zip(from_z.as_slice()) {
+                *e += f;
+            }
         }
-        let gw = product(&z_prev, Op::T, &delta, Op::N);
+        egw.as_mut_slice().iter_mut().for_each(|e| *e += n as f64 * tiny);
         let layer = &p.layers[k - 1];
-        // (B8): W' = W − η ∂E/∂W: e ≤ η e(G) + 2u η|G| + u |W'|.
-        let update =
-            |w: f64, g: f64, eg: f64| lr * eg + 2.0 * u * lr * g.abs() + u * (w - lr * g).abs() + tiny;
-        let bw = Matrix::from_vec(
-            gw.rows(),
-            gw.cols(),
-            (0..gw.as_slice().len())
-                .map(|q| update(layer.w.as_slice()[q], gw.as_slice()[q], egw.as_slice()[q]))
-                .collect(),
-        );
         grads.layers[k - 1].w = egw;
-        updated.layers[k - 1].w = bw;
-        if let (Some(b), Some(egb), Some(bb)) =
-            (&layer.b, &mut grads.layers[k - 1].b, &mut updated.layers[k - 1].b)
-        {
-            for j in 0..b.len() {
-                let (mut g, mut e) = (0.0, 0.0);
-                for r in 0..n {
-                    g += delta[(r, j)];
-                    e += e_sum[(r, j)];
-                }
-                egb[j] = e + n as f64 * tiny;
-                bb[j] = update(b[j], g, egb[j]);
+        if let Some(egb) = &mut grads.layers[k - 1].b {
+            for (j, e) in egb.iter_mut().enumerate() {
+                *e = (0..n).map(|r| e_sum[(r, j)]).sum::<f64>() + n as f64 * tiny;
             }
         }
         if k > 1 {
@@ -299,14 +279,35 @@ pub fn step_bounds<T: Scalar>(
     }
 
     let both = 2.0 * SAFETY;
-    let scale_all = |p: &mut Params<f64>| {
-        for l in &mut p.layers {
-            l.w.as_mut_slice().iter_mut().for_each(|v| *v *= both);
-            l.b.iter_mut().flatten().for_each(|v| *v *= both);
-        }
-    };
-    scale_all(&mut grads);
-    scale_all(&mut updated);
+    for l in &mut grads.layers {
+        l.w.as_mut_slice().iter_mut().for_each(|v| *v *= both);
+        l.b.iter_mut().flatten().for_each(|v| *v *= both);
+    }
     let activations = layers.into_iter().map(|l| l.z).collect();
-    StepBounds { loss: both * e_loss, grads, params: updated, activations }
+    StepBounds { loss: both * e_loss, grads, activations, eps, tiny }
+}
+
+impl StepBounds {
+    /// The tolerances of the updated W^k, b^k (B8), from an implementation's gradient `grads`
+    /// (∂E/∂W, as it used it) and its updated parameters `updated`, W' = W − η ∂E/∂W:
+    /// e(W') ≤ η e(∂E/∂W) + 2u η |∂E/∂W| + u |W'|, so the tolerance is η times the gradient's
+    /// plus [`SAFETY`]·2·(2u η |∂E/∂W| + u |W'|).
+    pub fn update<T: Scalar>(&self, grads: &Params<T>, updated: &Params<T>, lr: f64) -> Params<f64> {
+        let (u, both) = (self.eps / 2.0, 2.0 * SAFETY);
+        let one = |tau_g: f64, g: T, w: T| {
+            lr * tau_g + both * (2.0 * u * lr * g.to64().abs() + u * w.to64().abs() + self.tiny)
+        };
+        let mut out = self.grads.clone();
+        for ((o, g), w) in out.layers.iter_mut().zip(&grads.layers).zip(&updated.layers) {
+            for ((t, &g), &w) in o.w.as_mut_slice().iter_mut().zip(g.w.as_slice()).zip(w.w.as_slice()) {
+                *t = one(*t, g, w);
+            }
+            if let (Some(ob), Some(gb), Some(wb)) = (&mut o.b, &g.b, &w.b) {
+                for ((t, &g), &w) in ob.iter_mut().zip(gb).zip(wb) {
+                    *t = one(*t, g, w);
+                }
+            }
+        }
+        out
+    }
 }

@@ -135,6 +135,10 @@ pub struct RunConfig {
     /// |z| above which a tanh unit counts as saturated (sigmoid: z < 1 − s or z > s, with the
     /// same s; relu: z = 0 counts as dead).
     pub saturation: f64,
+    /// Threads the harness itself may use (1: none besides the caller's); with two or more, the
+    /// round-off bounds of a large step are computed beside the step. libtorch's own threads are
+    /// set by the caller ([`crate::reference::use_threads`] with the `torch` feature).
+    pub threads: usize,
 }
 
 /// The fixed tolerance per dtype, for `--tolerance fixed`: f64 rtol 1e−10, atol 1e−12; f32 rtol

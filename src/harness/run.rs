@@ -30,6 +30,11 @@ use crate::model::spec::DType;
 use crate::output::trace::TraceWriter;
 use crate::reference::{RefStep, Reference};
 
+/// Steps of at least this many floating-point operations (6 · parameters · batch) compute their
+/// round-off bounds on a second thread, beside the implementation's and the references' steps,
+/// when [`RunConfig::threads`] allows: below it a thread per step costs more than it saves.
+pub const OVERLAP_MIN_FLOPS: f64 = 1e6;
+
 /// Trains the hand-written form `cfg.form` (with `cfg.mutant` planted in the literal form) and
 /// libtorch for `cfg.steps` steps on `data` and compares them; fills `trace` when given.
 pub fn run<T: Scalar>(
@@ -87,6 +92,7 @@ pub fn run_with<T: Scalar>(
     let (mut xb, mut yb) =
         (Matrix::<T>::zeros(max_batch, spec.n_in()), Matrix::<T>::zeros(max_batch, spec.n_out()));
     let lr = T::of(cfg.lr);
+    let overlap = cfg.threads > 1 && 6.0 * spec.param_count() as f64 * max_batch as f64 >= OVERLAP_MIN_FLOPS;
 
     if let Some(tr) = trace.as_deref_mut() {
         tr.add("x".into(), vec![x.rows(), x.cols()], x.as_slice());
@@ -133,21 +139,35 @@ pub fn run_with<T: Scalar>(
         if let Some(w) = &mut witness {
             w.set_params(&params);
         }
-        let bounds = step_bounds(spec, &params, &xb, &yb, cfg.lr);
         let weight_norms: Vec<f64> = params.layers.iter().map(|l| frob(l.w.as_slice())).collect();
 
-        // 2. The implementation under test takes its step (with the injected fault, if any).
-        let loss_m = step_under_test(implementation, cfg, t, &mut params, &xb, &yb, lr, &mut grads);
-
-        // 3. The references take theirs.
-        let r = lockstep.step(&xb, &yb);
-        let w64: Option<RefStep<f64>> =
-            witness.as_mut().map(|w| w.step(&xb.cast::<f64>(), &yb.cast::<f64>()));
-        let free_loss = free.train_step(&xb, &yb);
+        // 2. The implementation under test takes its step (with the injected fault, if any);
+        // 3. the references take theirs. For a large step the bounds are computed on a second
+        //    thread meanwhile: one join per step, nothing that spins.
+        let mut sides = |params: &mut Params<T>, grads: &mut Params<T>| {
+            let loss_m = step_under_test(implementation, cfg, t, params, &xb, &yb, lr, grads);
+            let r = lockstep.step(&xb, &yb);
+            let w64: Option<RefStep<f64>> =
+                witness.as_mut().map(|w| w.step(&xb.cast::<f64>(), &yb.cast::<f64>()));
+            let free_loss = free.train_step(&xb, &yb);
+            (loss_m, r, w64, free_loss)
+        };
+        let (bounds, (loss_m, r, w64, free_loss)) = if overlap {
+            let before = params.clone();
+            std::thread::scope(|scope| {
+                let bounds = scope.spawn(|| step_bounds(spec, &before, &xb, &yb));
+                let sides = sides(&mut params, &mut grads);
+                (bounds.join().expect("the bound thread does not panic"), sides)
+            })
+        } else {
+            let bounds = step_bounds(spec, &params, &xb, &yb);
+            (bounds, sides(&mut params, &mut grads))
+        };
         let free_params: Params<T> = free.params();
 
         // 4. Compare.
-        let reports = compare_step(cfg.judge, &bounds, loss_m, &grads, &params, &r);
+        let param_bounds = bounds.update(&grads, &params, cfg.lr);
+        let reports = compare_step(cfg.judge, &bounds, &param_bounds, loss_m, &grads, &params, &r);
         let drift = compare_params(
             &params,
             &free_params,
@@ -277,6 +297,7 @@ fn step_under_test<T: Scalar>(
 fn compare_step<T: Scalar>(
     judge: Judge,
     bounds: &StepBounds,
+    param_bounds: &Params<f64>,
     loss: T,
     grads: &Params<T>,
     params: &Params<T>,
@@ -286,11 +307,9 @@ fn compare_step<T: Scalar>(
     let tol = fixed.unwrap_or(crate::harness::check::Tolerance { rtol: 0.0, atol: 0.0 });
     let (loss_errors, gb, pb) = match fixed {
         Some(tol) => (compare(&[loss], &[r.loss], 1, tol), None, None),
-        None => (
-            compare_bounded(&[loss], &[r.loss], 1, &[bounds.loss]),
-            Some(&bounds.grads),
-            Some(&bounds.params),
-        ),
+        None => {
+            (compare_bounded(&[loss], &[r.loss], 1, &[bounds.loss]), Some(&bounds.grads), Some(param_bounds))
+        }
     };
     let mut reports = vec![TensorReport { layer: 0, kind: TensorKind::Loss, errors: loss_errors }];
     reports.extend(compare_params(grads, &r.grads, true, tol, gb));

@@ -208,7 +208,10 @@ impl Activation {
             }
             // (Φ + aφ)' = 2φ − a²φ, φ the standard normal density.
             Activation::Gelu => {
-                let pdf = (-0.5 * a * a).exp() * 0.5 * std::f64::consts::FRAC_2_SQRT_PI * std::f64::consts::FRAC_1_SQRT_2;
+                let pdf = (-0.5 * a * a).exp()
+                    * 0.5
+                    * std::f64::consts::FRAC_2_SQRT_PI
+                    * std::f64::consts::FRAC_1_SQRT_2;
                 pdf * (2.0 - a * a)
             }
             // (s(1 + a(1 − s)))' = s(1 − s)(2 + a(1 − 2s)).

@@ -73,8 +73,7 @@ pub fn lockstep<T: Scalar>(
     let fixed = tol.unwrap_or(Tolerance { rtol: 0.0, atol: 0.0 });
     let lr_t = T::of(lr);
     for step in 0..steps {
-        let bounds = step_bounds(spec, manual.params(), &x, &y, lr);
-        let (gb, pb) = if tol.is_some() { (None, None) } else { (Some(&bounds.grads), Some(&bounds.params)) };
+        let bounds = step_bounds(spec, manual.params(), &x, &y);
         reference.set_params(manual.params());
         let r = reference.step(&x, &y);
         let (loss_lit, grads_lit) = manual.gradients_literal(&x, &y);
@@ -87,6 +86,9 @@ pub fn lockstep<T: Scalar>(
             ("literal", loss_lit, &grads_lit, updated_lit.params()),
             ("batched", loss_bat, ws.grads(), manual.params()),
         ] {
+            let param_bounds = bounds.update(grads, params, lr);
+            let (gb, pb) =
+                if tol.is_some() { (None, None) } else { (Some(&bounds.grads), Some(&param_bounds)) };
             let errors = match tol {
                 Some(t) => compare(&[loss], &[r.loss], 1, t),
                 None => compare_bounded(&[loss], &[r.loss], 1, &[bounds.loss]),
@@ -99,6 +101,7 @@ pub fn lockstep<T: Scalar>(
             }
             worst.absorb(&reports);
         }
+        let gb = if tol.is_some() { None } else { Some(&bounds.grads) };
         let between = compare_params(&grads_lit, ws.grads(), true, fixed, gb);
         if let Some(d) = Divergence::origin(step, &between) {
             return Err(format!("literal vs batched, {spec:?}: {d}"));
