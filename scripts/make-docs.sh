@@ -35,8 +35,8 @@ import pathlib, re, sys
 name, path = sys.argv[1], sys.argv[2]
 readme = pathlib.Path("README.md")
 body = pathlib.Path(path).read_text().rstrip("\n")
-fence = "" if name == "bench" else "```text\n"
-close = "" if name == "bench" else "```\n"
+fence = "" if name in ("bench", "crossover", "busy") else "```text\n"
+close = "" if name in ("bench", "crossover", "busy") else "```\n"
 new = f"<!-- {name} -->\n{fence}{body}\n{close}<!-- /{name} -->"
 text, n = re.subn(rf"<!-- {name} -->.*?<!-- /{name} -->", lambda _: new, readme.read_text(), flags=re.S)
 if n != 1:
@@ -52,5 +52,9 @@ splice mutant-output "$tmp/mutant.txt"
 if [ "${1:-}" != "--no-bench" ]; then
     ./target/release/bench >"$tmp/bench.md"
     splice bench "$tmp/bench.md"
+    ./target/release/bench --crossover >"$tmp/crossover.md"
+    splice crossover "$tmp/crossover.md"
+    ./target/release/bench --busy >"$tmp/busy.md"
+    splice busy "$tmp/busy.md"
 fi
 echo "make-docs: updated README.md, docs/study.md and docs/images/"

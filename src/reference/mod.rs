@@ -93,13 +93,12 @@ pub fn torch_loss(loss: Loss, output: &Tensor, target: &Tensor) -> Tensor {
 }
 
 /// Steps of fewer floating-point operations than this (6 · parameters · batch) run libtorch on one
-/// intra-op thread, whatever is asked for. Measured with `bench --crossover` (README, "Busy
-/// machines"): below it a second thread gains at most 1.4× on libtorch's own step when the machine
-/// is quiet — a small share of a harness run — while beside one busy process its OpenMP
-/// barriers wait on a descheduled thread every operation and the whole run slows 2.4× (the
-/// saturation study); above it (the two large networks of the benchmark, 116 and 2863 MFLOP per
-/// step) a second thread pays 1.65–1.8×, and each operation is long enough that a lost time slice
-/// is a small part of it.
+/// intra-op thread, whatever is asked for. Measured (README, "Busy machines"; `bench --crossover`,
+/// `bench --busy`): below it a second thread makes libtorch's own step at most 1.6× faster on a
+/// quiet machine, and a whole harness run (the saturation study) 1.3×; beside one busy process its
+/// OpenMP barriers wait on a descheduled thread every operation and the same run slows 3.2×. Above
+/// it (the benchmark's two large networks, 116 and 2863 MFLOP per step) two threads pay 1.6–1.8×,
+/// and each operation is long enough that a lost time slice is a small part of it.
 pub const PARALLEL_MIN_FLOPS: f64 = 1e8;
 
 /// Sets libtorch's intra-op thread count for training `spec` on batches of `batch` samples:
