@@ -54,18 +54,31 @@ pub fn write_figures(out: &Path, run: &RunConfig, o: &Outcome) -> Result<Vec<Pat
     let eps = epsilon(spec.dtype());
     let mut written = Vec::new();
 
+    // A checked trace has no free libtorch trajectory: its loss is libtorch's at the trace's weights.
+    let replay = o.checked.is_some();
     let manual: Vec<(f64, f64)> = o.records.iter().map(|r| (r.step as f64, r.manual_loss)).collect();
-    let free: Vec<(f64, f64)> = o.records.iter().map(|r| (r.step as f64, r.torch_free_loss)).collect();
+    let torch: Vec<(f64, f64)> = o
+        .records
+        .iter()
+        .map(|r| (r.step as f64, if replay { r.torch_loss } else { r.torch_free_loss }))
+        .collect();
     let path = out.join("loss.png");
     line_chart(
         &path,
-        &format!(
-            "Loss per step ({} batch): manual backprop and libtorch, each on its own trajectory",
-            run.batch_size
-        ),
+        &if replay {
+            "Loss per recorded step: the trace's and libtorch's at the trace's weights".to_string()
+        } else {
+            format!(
+                "Loss per step ({} batch): manual backprop and libtorch, each on its own trajectory",
+                run.batch_size
+            )
+        },
         "step t",
         "loss E of the step's batch",
-        &[Series::new("manual", &manual), Series::new("libtorch (independent)", &free)],
+        &[
+            Series::new(if replay { "the trace" } else { "manual" }, &manual),
+            Series::new(if replay { "libtorch (same weights)" } else { "libtorch (independent)" }, &torch),
+        ],
         true,
         &[],
     )?;
@@ -76,44 +89,47 @@ pub fn write_figures(out: &Path, run: &RunConfig, o: &Outcome) -> Result<Vec<Pat
     let drift = per_layer(o, depth, |l| l.drift_rel);
     let edge = vec![("tolerance (1: the edge)".to_string(), 1.0)];
     let path = out.join("equivalence.png");
+    let mut panels = vec![
+        Panel {
+            title: "lockstep: ∂E/∂W^k, ∂E/∂b^k at the same weights (largest |error| ÷ tolerance)".into(),
+            x_label: "step t".into(),
+            y_label: "error ÷ tolerance".into(),
+            series: series(&grad, "dW,db "),
+            log_y: true,
+            hlines: edge.clone(),
+        },
+        Panel {
+            title: "lockstep: W^k, b^k after the update (steps that agree exactly, ratio 0, are not drawn)"
+                .into(),
+            x_label: "step t".into(),
+            y_label: "error ÷ tolerance".into(),
+            series: series(&weight, "W,b "),
+            log_y: true,
+            hlines: edge,
+        },
+    ];
+    if !replay {
+        panels.push(Panel {
+            title: "drift: W^k of the two independent trajectories (normwise relative)".into(),
+            x_label: "step t".into(),
+            y_label: "relative difference".into(),
+            series: series(&drift, "W"),
+            log_y: true,
+            hlines: vec![
+                (format!("drift tolerance {:e}", run.drift_tol), run.drift_tol),
+                (format!("machine ε {eps:.1e}"), eps),
+            ],
+        });
+    }
     line_grid(
         &path,
         &format!(
-            "Manual vs libtorch, {}: error as a fraction of its tolerance ({})",
+            "{} vs libtorch, {}: error as a fraction of its tolerance ({})",
+            if replay { "The trace" } else { "Manual" },
             spec.dtype(),
             run.judge
         ),
-        &[
-            Panel {
-                title: "lockstep: ∂E/∂W^k, ∂E/∂b^k at the same weights (largest |error| ÷ tolerance)".into(),
-                x_label: "step t".into(),
-                y_label: "error ÷ tolerance".into(),
-                series: series(&grad, "dW,db "),
-                log_y: true,
-                hlines: edge.clone(),
-            },
-            Panel {
-                title:
-                    "lockstep: W^k, b^k after the update (steps that agree exactly, ratio 0, are not drawn)"
-                        .into(),
-                x_label: "step t".into(),
-                y_label: "error ÷ tolerance".into(),
-                series: series(&weight, "W,b "),
-                log_y: true,
-                hlines: edge,
-            },
-            Panel {
-                title: "drift: W^k of the two independent trajectories (normwise relative)".into(),
-                x_label: "step t".into(),
-                y_label: "relative difference".into(),
-                series: series(&drift, "W"),
-                log_y: true,
-                hlines: vec![
-                    (format!("drift tolerance {:e}", run.drift_tol), run.drift_tol),
-                    (format!("machine ε {eps:.1e}"), eps),
-                ],
-            },
-        ],
+        &panels,
     )?;
     written.push(path);
 
@@ -152,9 +168,11 @@ pub fn write_figures(out: &Path, run: &RunConfig, o: &Outcome) -> Result<Vec<Pat
             }
         })
         .collect();
-    let path = out.join("saturation_hist.png");
-    histogram_grid(&path, "Activations z^k of the whole dataset at moments of training", &rows)?;
-    written.push(path);
+    if !o.snapshots.is_empty() {
+        let path = out.join("saturation_hist.png");
+        histogram_grid(&path, "Activations z^k of the whole dataset at moments of training", &rows)?;
+        written.push(path);
+    }
 
     let sat = per_layer(o, depth, |l| l.saturated_pct);
     let path = out.join("saturation.png");

@@ -15,6 +15,8 @@ use crate::model::spec::{parse_activations, parse_layers, DType, Init, Loss, Spe
 #[cfg(feature = "torch")]
 pub mod bench;
 #[cfg(feature = "torch")]
+pub mod check;
+#[cfg(feature = "torch")]
 pub mod compare;
 pub mod figures;
 pub mod sizes;

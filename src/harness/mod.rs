@@ -4,12 +4,17 @@
 //! - [`check`]: comparing two tensors entry by entry against a tolerance, and naming where they part;
 //! - [`outcome`]: what a run is told and what it finds;
 //! - [`batches`], [`saturation`]: the batch order, and the share of saturated units;
-//! - `run` (with the `torch` feature): the run itself.
+//! - `run` (with the `torch` feature): the run itself, for any implementation of
+//!   [`crate::manual::Backprop`];
+//! - `replay` (with the `torch` feature): checking a recorded trace of an implementation written
+//!   elsewhere.
 
 pub mod batches;
 pub mod bound;
 pub mod check;
 pub mod outcome;
+#[cfg(feature = "torch")]
+pub mod replay;
 #[cfg(feature = "torch")]
 pub mod run;
 pub mod saturation;
@@ -17,5 +22,5 @@ pub mod saturation;
 pub use batches::batch_order;
 pub use outcome::*;
 #[cfg(feature = "torch")]
-pub use run::run;
+pub use run::{run, run_with};
 pub use saturation::saturated_pct;

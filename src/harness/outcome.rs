@@ -218,6 +218,8 @@ pub struct TensorStep {
     pub ratio: f64,
     /// Whether every entry is within its tolerance.
     pub pass: bool,
+    /// Whether this tensor was compared at this step (a partial trace may not record it).
+    pub checked: bool,
     /// f32 runs: the implementation under test's largest error against libtorch's f64 step at
     /// the same weights, in f32 ulps of the f64 value.
     pub manual_ulp: Option<f64>,
@@ -317,8 +319,11 @@ pub struct Outcome {
     pub verdict: Verdict,
     /// `verdict == Equivalent`.
     pub equivalent: bool,
-    /// What was checked (`batched`, `literal`, `literal with mutant skip-phi-prime:2`).
+    /// What was checked (`batched`, `literal`, `literal with mutant skip-phi-prime:2`, `the
+    /// trace PATH`).
     pub implementation: String,
+    /// For a recorded trace: which steps and tensors it recorded, and so were checked.
+    pub checked: Option<String>,
     /// Steps actually run (fewer than asked when the run stopped at a non-finite value).
     pub steps_run: usize,
     /// Where the two first parted: the origin of the first failing step (see

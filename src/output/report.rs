@@ -89,8 +89,10 @@ pub struct Report<'a> {
     /// run stopped) or `not-equivalent`.
     #[serde(flatten)]
     pub verdict: Verdict,
-    /// What was checked: `batched`, `literal`, `literal with mutant NAME:LAYER`.
+    /// What was checked: `batched`, `literal`, `literal with mutant NAME:LAYER`, `the trace PATH`.
     pub implementation: &'a str,
+    /// For a trace: the steps and tensors it recorded, which were checked (null for compare).
+    pub checked: Option<&'a str>,
     /// Steps run.
     pub steps: usize,
     /// The run's configuration.
@@ -106,8 +108,8 @@ pub struct Report<'a> {
     pub max_rel_err: ErrorSummary,
     /// Largest error ÷ tolerance per kind (the margin; above 1 an entry failed).
     pub max_bound_ratio: ErrorSummary,
-    /// The two free trajectories.
-    pub drift: Drift,
+    /// The two free trajectories (null when checking a trace: there is no free run).
+    pub drift: Option<Drift>,
     /// Where the disagreement began (the origin of the first failing step), or null.
     pub first_divergence: Option<&'a Divergence>,
     /// Every failing tensor at that step.
@@ -130,6 +132,7 @@ pub fn report<'a>(run: &RunConfig, config: &'a serde_json::Value, o: &'a Outcome
         equivalent: o.equivalent,
         verdict: o.verdict,
         implementation: &o.implementation,
+        checked: o.checked.as_deref(),
         steps: o.steps_run,
         config,
         tolerance: run.judge,
@@ -137,11 +140,11 @@ pub fn report<'a>(run: &RunConfig, config: &'a serde_json::Value, o: &'a Outcome
         max_abs_err: o.max_abs,
         max_rel_err: o.max_rel,
         max_bound_ratio: o.max_ratio,
-        drift: Drift {
+        drift: o.checked.is_none().then_some(Drift {
             max_rel_err_weight: o.max_drift,
             tolerance: run.drift_tol,
             within_tolerance: o.max_drift <= run.drift_tol,
-        },
+        }),
         first_divergence: o.first_divergence.as_ref(),
         failing: &o.failing,
         non_finite: o.non_finite,
@@ -194,7 +197,12 @@ pub fn write_metrics(path: &Path, o: &Outcome) -> Result<()> {
     for r in &o.records {
         let mut row = vec![r.step.to_string(), fmt(r.manual_loss), fmt(r.torch_loss), fmt(r.torch_free_loss)];
         for t in &r.tensors {
-            row.extend([fmt(t.max_abs), fmt(t.rel), fmt(t.ratio), u8::from(t.pass).to_string()]);
+            if t.checked {
+                row.extend([fmt(t.max_abs), fmt(t.rel), fmt(t.ratio), u8::from(t.pass).to_string()]);
+            } else {
+                // Not recorded in the trace, so not checked: empty fields.
+                row.extend(["", "", "", ""].map(String::from));
+            }
             if witness {
                 row.extend([t.manual_ulp, t.torch_ulp].map(|v| fmt(v.unwrap_or(f64::NAN))));
             }
@@ -222,16 +230,19 @@ fn margin(o: &Outcome) -> f64 {
 pub fn verdict(run: &RunConfig, o: &Outcome) -> String {
     let what = if o.implementation == "batched" {
         "manual backprop".to_string()
+    } else if o.checked.is_some() {
+        o.implementation.clone()
     } else {
         format!("manual backprop ({})", o.implementation)
     };
     match o.verdict {
         Verdict::Equivalent => format!(
-            "EQUIVALENT: {what} and libtorch agree at every one of {} steps ({}, {}; largest error {:.3} of its tolerance)",
+            "EQUIVALENT: {what} and libtorch agree at every one of {} steps ({}, {}; largest error {:.3} of its tolerance){}",
             o.steps_run,
             run.judge,
             run.spec.dtype(),
-            margin(o)
+            margin(o),
+            o.checked.as_ref().map_or(String::new(), |c| format!("; checked: {c}")),
         ),
         Verdict::AgreeUntilNonFinite { step: 0 } => format!(
             "AGREE UNTIL NON-FINITE: nothing to compare: at step 0 {what} and libtorch both went non-finite ({}), where \
@@ -282,28 +293,36 @@ pub fn summary_text(dataset: &str, run: &RunConfig, o: &Outcome) -> String {
         if run.batch_size == 0 { "full".to_string() } else { run.batch_size.to_string() },
         dataset
     );
+    let free = o.checked.is_none();
     let _ = writeln!(
         s,
         "\nlargest errors over {} steps (lockstep: one step from the same weights, \"÷ tol\" the error as a \
-         fraction of its tolerance, above 1 a failure; drift: two free trajectories)",
-        o.steps_run
+         fraction of its tolerance, above 1 a failure{})",
+        o.steps_run,
+        if free { "; drift: two free trajectories" } else { "" }
     );
     let _ = writeln!(
         s,
-        "{:>5}  {:>10}  {:>11}  {:>11}  {:>11}  {:>11}  {:>11}",
-        "layer", "shape", "dW,db abs", "dW,db ÷ tol", "W,b rel", "W,b ÷ tol", "drift rel"
+        "{:>5}  {:>10}  {:>11}  {:>11}  {:>11}  {:>11}{}",
+        "layer",
+        "shape",
+        "dW,db abs",
+        "dW,db ÷ tol",
+        "W,b rel",
+        "W,b ÷ tol",
+        if free { format!("  {:>11}", "drift rel") } else { String::new() }
     );
     for m in per_layer_max(run, o) {
         let _ = writeln!(
             s,
-            "{:>5}  {:>10}  {:>11.3e}  {:>11.3e}  {:>11.3e}  {:>11.3e}  {:>11.3e}",
+            "{:>5}  {:>10}  {:>11.3e}  {:>11.3e}  {:>11.3e}  {:>11.3e}{}",
             m.layer,
             format!("{}x{}", m.shape[0], m.shape[1]),
             m.max_abs_err_grad,
             m.max_bound_ratio_grad,
             m.max_rel_err_weight,
             m.max_bound_ratio_weight,
-            m.drift_max_rel_err_weight,
+            if free { format!("  {:>11.3e}", m.drift_max_rel_err_weight) } else { String::new() }
         );
     }
     let _ = writeln!(s, "{:>5}  {:>10}  {:>11.3e}  {:>11.3e}", "loss", "", o.max_abs.loss, o.max_ratio.loss);
@@ -318,19 +337,28 @@ pub fn summary_text(dataset: &str, run: &RunConfig, o: &Outcome) -> String {
             let _ = writeln!(s, "  {}", chunk.join("   "));
         }
     }
-    let _ = writeln!(
-        s,
-        "\nmachine epsilon {:e}; drift {:.3e} (tolerance {:e}: {})",
-        epsilon(spec.dtype()),
-        o.max_drift,
-        run.drift_tol,
-        if o.max_drift <= run.drift_tol { "within" } else { "exceeded" }
-    );
-    let _ = writeln!(
-        s,
-        "final loss on the whole dataset (each side's own forward pass): manual {:.6e}, torch {:.6e}",
-        o.final_loss.0, o.final_loss.1
-    );
+    if let Some(checked) = &o.checked {
+        let _ = writeln!(s, "\nmachine epsilon {:e}; the trace recorded {checked}", epsilon(spec.dtype()));
+        let _ = writeln!(
+            s,
+            "libtorch's loss on the whole dataset at the trace's last weights: {:.6e}",
+            o.final_loss.1
+        );
+    } else {
+        let _ = writeln!(
+            s,
+            "\nmachine epsilon {:e}; drift {:.3e} (tolerance {:e}: {})",
+            epsilon(spec.dtype()),
+            o.max_drift,
+            run.drift_tol,
+            if o.max_drift <= run.drift_tol { "within" } else { "exceeded" }
+        );
+        let _ = writeln!(
+            s,
+            "final loss on the whole dataset (each side's own forward pass): manual {:.6e}, torch {:.6e}",
+            o.final_loss.0, o.final_loss.1
+        );
+    }
     if let Some((m, t)) = o.accuracy {
         let _ = writeln!(s, "accuracy: manual {:.1}%, torch {:.1}%", 100.0 * m, 100.0 * t);
     }

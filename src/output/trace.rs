@@ -12,9 +12,10 @@ use safetensors::tensor::{Dtype, TensorView};
 use std::collections::HashMap;
 use std::path::Path;
 
-use crate::model::params::Params;
+use crate::model::matrix::Matrix;
+use crate::model::params::{Layer, Params};
 use crate::model::scalar::Scalar;
-use crate::model::spec::DType;
+use crate::model::spec::{DType, Spec};
 use crate::output::fsio;
 
 /// Tensors gathered during a run, written once at the end.
@@ -95,4 +96,220 @@ impl TraceWriter {
 pub fn estimate_bytes(steps: usize, params: usize, batch: usize, n: usize, cols: usize, elem: usize) -> u128 {
     let per_step = 5 * params as u128 * elem as u128 + batch as u128 * 8 + 2 * elem as u128;
     steps as u128 * per_step + (n * cols + params) as u128 * elem as u128
+}
+
+/// One recorded step of a trace written by any implementation (this crate's `compare --trace`,
+/// or `python/backprop_trace.py`): what the implementation computed, as f64.
+#[derive(Clone, Debug)]
+pub struct RecordedStep {
+    /// Step t.
+    pub step: usize,
+    /// The batch's sample indices.
+    pub batch: Vec<usize>,
+    /// E before the update, when the trace has `manual.loss`.
+    pub loss: Option<f64>,
+    /// ∂E/∂W^k, ∂E/∂b^k, when recorded.
+    pub grads: Option<Params<f64>>,
+    /// W^k, b^k after the update, when recorded.
+    pub after: Option<Params<f64>>,
+}
+
+/// A trace read back: the network, the data, the initial weights and every recorded step.
+#[derive(Clone, Debug)]
+pub struct Recorded {
+    /// The network (from `config`: layers, activations, bias, loss, dtype).
+    pub spec: Spec,
+    /// η (from `config.lr`).
+    pub lr: f64,
+    /// Inputs [N, n0] and targets [N, nL].
+    pub data: crate::data::Dataset,
+    /// `init.W{k}`, `init.b{k}`.
+    pub init: Params<f64>,
+    /// The recorded steps, in order.
+    pub steps: Vec<RecordedStep>,
+}
+
+/// Reads a trace for checking. Every problem is an error naming the tensor or config field: a
+/// missing or misshapen tensor, a dtype other than the config's, a config that disagrees with the
+/// shapes, an unknown activation or loss, a batch index out of range, a step with nothing to check,
+/// a gradient or weight recorded for some layers only.
+pub fn read(path: &Path) -> Result<Recorded> {
+    use safetensors::SafeTensors;
+    let at = path.display();
+    let bytes = std::fs::read(path).map_err(|e| anyhow!("{at}: cannot read ({e})"))?;
+    let (_, meta) =
+        SafeTensors::read_metadata(&bytes).map_err(|e| anyhow!("{at}: not a safetensors file ({e:?})"))?;
+    let st = SafeTensors::deserialize(&bytes).map_err(|e| anyhow!("{at}: not a safetensors file ({e:?})"))?;
+    let config: serde_json::Value = meta
+        .metadata()
+        .as_ref()
+        .and_then(|m| m.get("config"))
+        .ok_or_else(|| anyhow!("{at}: no metadata key \"config\" (a JSON object with layers, activations, bias, loss, lr, dtype)"))
+        .and_then(|c| serde_json::from_str(c).map_err(|e| anyhow!("{at}: config is not JSON ({e})")))?;
+    let field = |name: &str| config.get(name).ok_or_else(|| anyhow!("{at}: config has no field {name:?}"));
+    let layers: Vec<usize> = field("layers")?
+        .as_array()
+        .and_then(|a| a.iter().map(|v| v.as_u64().map(|n| n as usize)).collect())
+        .ok_or_else(|| anyhow!("{at}: config.layers must be a list of widths"))?;
+    if layers.len() < 2 {
+        anyhow::bail!("{at}: config.layers needs at least two widths, got {layers:?}");
+    }
+    let depth = layers.len() - 1;
+    let acts = match field("activations")? {
+        serde_json::Value::String(s) => crate::model::spec::parse_activations(s, depth),
+        serde_json::Value::Array(a) => a
+            .iter()
+            .enumerate()
+            .map(|(k, v)| {
+                v.as_str()
+                    .ok_or_else(|| anyhow!("config.activations[{k}] is not a string"))?
+                    .parse::<crate::model::activation::Activation>()
+                    .map_err(|e| anyhow!("config.activations[{k}]: {e}"))
+            })
+            .collect(),
+        _ => Err(anyhow!("config.activations must be a list of names")),
+    }
+    .map_err(|e| anyhow!("{at}: {e}"))?;
+    let bias = field("bias")?.as_bool().ok_or_else(|| anyhow!("{at}: config.bias must be true or false"))?;
+    let loss: crate::model::spec::Loss = field("loss")?
+        .as_str()
+        .ok_or_else(|| anyhow!("{at}: config.loss must be a string"))?
+        .parse()
+        .map_err(|e| anyhow!("{at}: config.loss: {e}"))?;
+    let dtype: DType = field("dtype")?
+        .as_str()
+        .ok_or_else(|| anyhow!("{at}: config.dtype must be a string"))?
+        .parse()
+        .map_err(|e| anyhow!("{at}: config.dtype: {e}"))?;
+    let lr = field("lr")?.as_f64().filter(|v| v.is_finite() && *v > 0.0);
+    let lr = lr.ok_or_else(|| anyhow!("{at}: config.lr must be a finite number > 0"))?;
+    let spec = Spec::new(layers.clone(), acts)
+        .map_err(|e| anyhow!("{at}: config: {e}"))?
+        .with_bias(bias)
+        .with_loss(loss)
+        .with_dtype(dtype);
+
+    let want = match dtype {
+        DType::F32 => Dtype::F32,
+        DType::F64 => Dtype::F64,
+    };
+    let has = |name: &str| st.names().iter().any(|n| *n == name);
+    let float = |name: &str, shape: &[usize]| -> Result<Vec<f64>> {
+        let t = st.tensor(name).map_err(|_| anyhow!("{at}: no tensor {name}"))?;
+        if t.dtype() != want {
+            anyhow::bail!("{at}: {name} is {:?}, config.dtype says {dtype}", t.dtype());
+        }
+        if t.shape() != shape {
+            anyhow::bail!("{at}: {name} has shape {:?}, config.layers needs {shape:?}", t.shape());
+        }
+        Ok(match dtype {
+            DType::F32 => t
+                .data()
+                .chunks_exact(4)
+                .map(|c| f32::from_le_bytes(c.try_into().expect("4")) as f64)
+                .collect(),
+            DType::F64 => {
+                t.data().chunks_exact(8).map(|c| f64::from_le_bytes(c.try_into().expect("8"))).collect()
+            }
+        })
+    };
+    let x_shape = st.tensor("x").map_err(|_| anyhow!("{at}: no tensor x"))?.shape().to_vec();
+    let n = match x_shape.as_slice() {
+        [n, n0] if *n0 == layers[0] && *n > 0 => *n,
+        s => anyhow::bail!("{at}: x has shape {s:?}, config.layers needs [N, {}]", layers[0]),
+    };
+    let x = Matrix::from_vec(n, layers[0], float("x", &[n, layers[0]])?);
+    let y = Matrix::from_vec(n, layers[depth], float("y", &[n, layers[depth]])?);
+    // A parameter set under `prefix`: None when none of its tensors is there, an error when some are.
+    let params = |prefix: &str, w: &str, b: &str| -> Result<Option<Params<f64>>> {
+        let names: Vec<String> = (1..=depth)
+            .flat_map(|k| {
+                let mut v = vec![format!("{prefix}.{w}{k}")];
+                if bias {
+                    v.push(format!("{prefix}.{b}{k}"));
+                }
+                v
+            })
+            .collect();
+        let present: Vec<&String> = names.iter().filter(|n| has(n)).collect();
+        if present.is_empty() {
+            if !bias && (1..=depth).any(|k| has(&format!("{prefix}.{b}{k}"))) {
+                anyhow::bail!("{at}: {prefix}.{b}1 is recorded but config.bias is false");
+            }
+            return Ok(None);
+        }
+        if let Some(missing) = names.iter().find(|n| !has(n)) {
+            anyhow::bail!("{at}: no tensor {missing} ({} is recorded: every layer's or none)", present[0]);
+        }
+        if !bias {
+            if let Some(k) = (1..=depth).find(|k| has(&format!("{prefix}.{b}{k}"))) {
+                anyhow::bail!("{at}: {prefix}.{b}{k} is recorded but config.bias is false");
+            }
+        }
+        let layers = (1..=depth)
+            .map(|k| {
+                let (r, c) = (layers[k - 1], layers[k]);
+                Ok(Layer {
+                    w: Matrix::from_vec(r, c, float(&format!("{prefix}.{w}{k}"), &[r, c])?),
+                    b: if bias { Some(float(&format!("{prefix}.{b}{k}"), &[c])?) } else { None },
+                })
+            })
+            .collect::<Result<Vec<_>>>()?;
+        Ok(Some(Params { layers }))
+    };
+    let init = params("init", "W", "b")?.ok_or_else(|| anyhow!("{at}: no tensor init.W1"))?;
+    let mut step_ids: Vec<usize> = st
+        .names()
+        .iter()
+        .filter_map(|n| {
+            n.strip_prefix("batch.").map(|t| {
+                t.parse::<usize>().map_err(|_| anyhow!("{at}: tensor {n}: the step is not a number"))
+            })
+        })
+        .collect::<Result<_>>()?;
+    step_ids.sort_unstable();
+    if step_ids.is_empty() {
+        anyhow::bail!("{at}: no tensor batch.0 (no step is recorded)");
+    }
+    let losses = if has("manual.loss") {
+        let t = st.tensor("manual.loss").map_err(|_| anyhow!("{at}: manual.loss unreadable"))?;
+        let len = t.shape().iter().product::<usize>();
+        let need = step_ids.last().map_or(0, |t| t + 1);
+        if t.shape().len() != 1 || len < need {
+            anyhow::bail!("{at}: manual.loss has shape {:?}, the steps recorded need [{need}]", t.shape());
+        }
+        Some(float("manual.loss", &[len])?)
+    } else {
+        None
+    };
+    let mut steps = Vec::with_capacity(step_ids.len());
+    for t in step_ids {
+        let name = format!("batch.{t}");
+        let bt = st.tensor(&name).map_err(|_| anyhow!("{at}: {name} unreadable"))?;
+        if bt.dtype() != Dtype::I64 || bt.shape().len() != 1 || bt.shape()[0] == 0 {
+            anyhow::bail!(
+                "{at}: {name} must be a non-empty int64 vector of sample indices, is {:?} {:?}",
+                bt.dtype(),
+                bt.shape()
+            );
+        }
+        let batch = bt
+            .data()
+            .chunks_exact(8)
+            .map(|c| {
+                let i = i64::from_le_bytes(c.try_into().expect("8"));
+                usize::try_from(i).ok().filter(|&i| i < n).ok_or_else(|| {
+                    anyhow!("{at}: {name}: index {i} is out of range (the data has {n} samples)")
+                })
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let grads = params(&format!("manual.step{t}"), "dW", "db")?;
+        let after = params(&format!("manual.step{t}"), "W", "b")?;
+        let loss = losses.as_ref().map(|l| l[t]);
+        if grads.is_none() && after.is_none() && loss.is_none() {
+            anyhow::bail!("{at}: step {t} records nothing to check (no manual.step{t}.dW1, manual.step{t}.W1 or manual.loss)");
+        }
+        steps.push(RecordedStep { step: t, batch, loss, grads, after });
+    }
+    Ok(Recorded { spec, lr, data: crate::data::Dataset { x, y }, init, steps })
 }

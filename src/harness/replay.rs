@@ -1,0 +1,205 @@
+//! Checking a backpropagation written elsewhere, from its trace: every recorded step is replayed in
+//! libtorch *at the trace's own weights* — the initial ones for step 0, the recorded weights after
+//! step t − 1 for step t — and what the trace recorded (loss, gradients, updated weights, whichever
+//! it has) is judged as `compare` judges the built-in implementation: each entry against its
+//! round-off bound, the origin of the first failing step, non-finite values never agreement.
+
+use anyhow::{bail, Result};
+
+use crate::harness::bound::step_bounds;
+use crate::harness::check::{
+    compare, compare_bounded, compare_params, Divergence, TensorKind, TensorReport, Tolerance,
+};
+use crate::harness::run::{absorb, all_finite, failing, frob, record};
+use crate::harness::{saturated_pct, ErrorSummary, Judge, NonFinite, Outcome, Verdict};
+use crate::model::matrix::Matrix;
+use crate::model::params::Params;
+use crate::model::scalar::Scalar;
+use crate::output::trace::Recorded;
+use crate::reference::Reference;
+
+/// What a trace recorded, in words: which steps, and which of loss, gradients and updated weights.
+pub fn describe(rec: &Recorded) -> String {
+    let n = rec.steps.len();
+    let (first, last) = (rec.steps[0].step, rec.steps[n - 1].step);
+    let steps = if last + 1 - first == n {
+        if n == 1 {
+            format!("step {first}")
+        } else {
+            format!("{n} steps ({first}..{last})")
+        }
+    } else {
+        format!("{n} of the steps {first}..{last}")
+    };
+    let count =
+        |f: &dyn Fn(&crate::output::trace::RecordedStep) -> bool| rec.steps.iter().filter(|s| f(s)).count();
+    let part = |c: usize, what: &str| match c {
+        0 => None,
+        c if c == n => Some(what.to_string()),
+        c => Some(format!("{what} at {c} of them")),
+    };
+    let parts: Vec<String> = [
+        part(count(&|s| s.loss.is_some()), "the loss"),
+        part(count(&|s| s.grads.is_some()), if rec.spec.bias() { "∂E/∂W, ∂E/∂b" } else { "∂E/∂W" }),
+        part(count(&|s| s.after.is_some()), "the updated weights"),
+    ]
+    .into_iter()
+    .flatten()
+    .collect();
+    format!("{steps}: {}", parts.join(", "))
+}
+
+/// The weights each recorded step starts from: the initial ones for step 0; for step t, the
+/// weights the trace recorded after step t − 1, or — when step t − 1 recorded only its gradient —
+/// W − η ∂E/∂W from that gradient. A step whose starting weights the trace does not give is an
+/// error naming the tensor that is missing.
+fn starts<T: Scalar>(rec: &Recorded) -> Result<Vec<Params<T>>> {
+    let mut out: Vec<Params<T>> = Vec::with_capacity(rec.steps.len());
+    for (i, s) in rec.steps.iter().enumerate() {
+        let start = if s.step == 0 {
+            rec.init.cast()
+        } else {
+            let t = s.step;
+            match i.checked_sub(1).map(|j| (&rec.steps[j], &out[j])) {
+                Some((prev, prev_start)) if prev.step + 1 == t => match (&prev.after, &prev.grads) {
+                    (Some(after), _) => after.cast(),
+                    (None, Some(grads)) => {
+                        let mut w = prev_start.clone();
+                        w.sgd_update(&grads.cast(), T::of(rec.lr));
+                        w
+                    }
+                    (None, None) => bail!(
+                        "step {t} starts from weights the trace does not record: no manual.step{}.W1, and no \
+                         manual.step{}.dW1 to update them by",
+                        t - 1,
+                        t - 1
+                    ),
+                },
+                _ => bail!(
+                    "step {t} starts from weights the trace does not record: step {} is not in the trace \
+                     (no batch.{}, manual.step{}.W1)",
+                    t - 1,
+                    t - 1,
+                    t - 1
+                ),
+            }
+        };
+        out.push(start);
+    }
+    Ok(out)
+}
+
+/// Replays every step of `rec` in libtorch at the trace's own weights and judges what it recorded;
+/// `T` must be the trace's dtype. `what` names the implementation in the report (e.g. the path).
+pub fn replay<T: Scalar>(rec: &Recorded, judge: Judge, saturation: f64, what: &str) -> Result<Outcome> {
+    let spec = &rec.spec;
+    if spec.dtype() != T::DTYPE {
+        bail!("the trace is {}, the replay was asked for {}", spec.dtype(), T::DTYPE);
+    }
+    let starts = starts::<T>(rec)?;
+    let x: Matrix<T> = rec.data.x.cast();
+    let y: Matrix<T> = rec.data.y.cast();
+    let mut lockstep = Reference::new(spec, &starts[0], rec.lr)?;
+    let fixed = judge.tolerance();
+    let tol = fixed.unwrap_or(Tolerance { rtol: 0.0, atol: 0.0 });
+
+    let mut out = Outcome {
+        verdict: Verdict::Equivalent,
+        equivalent: true,
+        implementation: what.to_string(),
+        checked: Some(describe(rec)),
+        steps_run: 0,
+        first_divergence: None,
+        failing: Vec::new(),
+        non_finite: NonFinite::default(),
+        max_abs: ErrorSummary::default(),
+        max_rel: ErrorSummary::default(),
+        max_ratio: ErrorSummary::default(),
+        max_drift: 0.0,
+        final_loss: (f64::NAN, f64::NAN),
+        accuracy: None,
+        witness: None,
+        records: Vec::with_capacity(rec.steps.len()),
+        snapshots: Vec::new(),
+        final_params: starts[starts.len() - 1].cast(),
+    };
+    let (mut xb, mut yb) = (Matrix::<T>::zeros(0, spec.n_in()), Matrix::<T>::zeros(0, spec.n_out()));
+    let mut last = starts[0].clone();
+    for (s, start) in rec.steps.iter().zip(&starts) {
+        let t = s.step;
+        xb.gather_rows(&x, &s.batch);
+        yb.gather_rows(&y, &s.batch);
+        let bounds = step_bounds(spec, start, &xb, &yb);
+        lockstep.set_params(start);
+        let r = lockstep.step(&xb, &yb);
+
+        let mut reports = Vec::new();
+        let loss_m = s.loss.map(T::of);
+        if let Some(l) = loss_m {
+            let errors = match fixed {
+                Some(tol) => compare(&[l], &[r.loss], 1, tol),
+                None => compare_bounded(&[l], &[r.loss], 1, &[bounds.loss]),
+            };
+            reports.push(TensorReport { layer: 0, kind: TensorKind::Loss, errors });
+        }
+        let grads: Option<Params<T>> = s.grads.as_ref().map(Params::cast);
+        let after: Option<Params<T>> = s.after.as_ref().map(Params::cast);
+        if let Some(g) = &grads {
+            reports.extend(compare_params(g, &r.grads, true, tol, fixed.is_none().then_some(&bounds.grads)));
+        }
+        if let Some(a) = &after {
+            // The update's tolerance from the trace's own gradient, or libtorch's where it has none.
+            let pb = bounds.update(grads.as_ref().unwrap_or(&r.grads), a, rec.lr);
+            reports.extend(compare_params(a, &r.params, false, tol, fixed.is_none().then_some(&pb)));
+        }
+
+        let mut rec_step = record(t, &reports, loss_m.unwrap_or(T::nan()), &r, T::nan(), &bounds, judge);
+        for (k, l) in rec_step.layers.iter_mut().enumerate() {
+            let g = grads.as_ref().unwrap_or(&r.grads);
+            l.grad_norm = frob(g.layers[k].w.as_slice());
+            l.update_ratio = rec.lr * l.grad_norm / frob(start.layers[k].w.as_slice());
+            let z = bounds.activations[k].as_slice();
+            l.saturated_pct = saturated_pct(spec.activations()[k], z, spec.widths()[k + 1], saturation);
+        }
+        absorb(&mut out, &reports);
+        let unjudged = reports.iter().any(|r| r.errors.non_finite > 0);
+        let blow_up_only = reports.iter().all(|r| r.errors.failures == r.errors.non_finite_failures);
+        if out.first_divergence.is_none() && !(unjudged && blow_up_only) {
+            if let Some(d) = Divergence::origin(t, &reports) {
+                out.first_divergence = Some(d);
+                out.failing = failing(&reports);
+            }
+        }
+        out.records.push(rec_step);
+        out.steps_run += 1;
+        last = after.clone().unwrap_or_else(|| r.params.clone());
+
+        let manual_ok = loss_m.is_none_or(|l| l.is_finite())
+            && grads.as_ref().is_none_or(all_finite)
+            && after.as_ref().is_none_or(all_finite);
+        let torch_ok = r.loss.is_finite() && all_finite(&r.grads) && all_finite(&r.params);
+        if !manual_ok {
+            out.non_finite.manual = Some(t);
+        }
+        if !torch_ok {
+            out.non_finite.torch = Some(t);
+        }
+        if !manual_ok || !torch_ok || unjudged {
+            if out.first_divergence.is_none() {
+                out.verdict = Verdict::AgreeUntilNonFinite { step: t };
+            }
+            break;
+        }
+    }
+    // libtorch's loss on the whole dataset at the trace's last weights (the trace has no forward
+    // pass of its own to compare it with).
+    let mut at_end = Reference::new(spec, &last, rec.lr)?;
+    at_end.set_params(&last);
+    out.final_loss = (f64::NAN, at_end.loss(&x, &y));
+    out.final_params = last.cast();
+    if out.first_divergence.is_some() {
+        out.verdict = Verdict::NotEquivalent;
+    }
+    out.equivalent = out.verdict == Verdict::Equivalent;
+    Ok(out)
+}

@@ -1,0 +1,298 @@
+//! `check` verifies a backpropagation written elsewhere from its trace: a trace `compare --trace`
+//! wrote, partial traces (gradients only, a subset of steps, no loss), a numpy implementation of
+//! the sheet's network recorded with nothing but numpy and safetensors — right, and with a mistake
+//! in δ — and every trace that cannot be checked is refused in one line naming the tensor or field.
+#![cfg(feature = "torch")]
+
+mod common;
+
+use common::{report, run_compare as compare, temp_dir};
+use safetensors::tensor::{Dtype, TensorView};
+use safetensors::SafeTensors;
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+/// Runs `check TRACE --out DIR --quiet ARGS`: (exit code, stdout, stderr).
+fn check(trace: &Path, dir: &Path, args: &[&str]) -> (i32, String, String) {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_check"))
+        .arg(trace)
+        .args(args)
+        .arg("--out")
+        .arg(dir)
+        .arg("--quiet")
+        .output()
+        .unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// A trace of `steps` f64 steps of the default network, written by `compare --trace`.
+fn compare_trace(name: &str, steps: &str, extra: &[&str]) -> PathBuf {
+    let dir = temp_dir(name);
+    let mut args = vec!["--trace", "--steps", steps];
+    args.extend(extra);
+    let (code, out, err) = compare(&dir, &args);
+    assert_eq!(code, 0, "{out}{err}");
+    dir.join("trace.safetensors")
+}
+
+/// A trace's tensors (name → (dtype, shape, bytes)) and its config.
+type Tensors = HashMap<String, (Dtype, Vec<usize>, Vec<u8>)>;
+
+fn load(path: &Path) -> (Tensors, serde_json::Value) {
+    let bytes = std::fs::read(path).unwrap();
+    let (_, meta) = SafeTensors::read_metadata(&bytes).unwrap();
+    let config = serde_json::from_str(&meta.metadata().as_ref().unwrap()["config"]).unwrap();
+    let st = SafeTensors::deserialize(&bytes).unwrap();
+    let tensors = st
+        .tensors()
+        .into_iter()
+        .map(|(n, t)| (n, (t.dtype(), t.shape().to_vec(), t.data().to_vec())))
+        .collect();
+    (tensors, config)
+}
+
+fn save(path: &Path, tensors: &Tensors, config: Option<&serde_json::Value>) {
+    let views: Vec<(String, TensorView)> = tensors
+        .iter()
+        .map(|(n, (d, s, b))| (n.clone(), TensorView::new(*d, s.clone(), b).unwrap()))
+        .collect();
+    let meta = config.map(|c| HashMap::from([("config".to_string(), c.to_string())]));
+    std::fs::write(path, safetensors::serialize(views, &meta).unwrap()).unwrap();
+}
+
+/// `f64` values of a tensor, and back.
+fn values(t: &(Dtype, Vec<usize>, Vec<u8>)) -> Vec<f64> {
+    t.2.chunks_exact(8).map(|c| f64::from_le_bytes(c.try_into().unwrap())).collect()
+}
+fn set_values(t: &mut (Dtype, Vec<usize>, Vec<u8>), v: &[f64]) {
+    t.2 = v.iter().flat_map(|x| x.to_le_bytes()).collect();
+}
+
+#[test]
+fn a_trace_written_by_compare_checks_equivalent_in_f64_and_f32() {
+    for dtype in ["f64", "f32"] {
+        let trace = compare_trace(&format!("check-own-{dtype}"), "20", &["--dtype", dtype]);
+        let dir = temp_dir(&format!("check-own-out-{dtype}"));
+        let (code, out, err) = check(&trace, &dir, &[]);
+        assert_eq!(code, 0, "{out}{err}");
+        assert!(out.starts_with("EQUIVALENT: the trace"), "{out}");
+        let r = report(&dir);
+        assert_eq!(r["checked"], "20 steps (0..19): the loss, ∂E/∂W, ∂E/∂b, the updated weights");
+        assert!(r["max_bound_ratio"]["grad"].as_f64().unwrap() <= 0.5);
+        assert!(r["drift"].is_null());
+        for png in ["loss.png", "equivalence.png", "grad_norms.png"] {
+            common::assert_picture(&dir.join(png), backprop::plot::WIDTH, backprop::plot::HEIGHT);
+        }
+        let metrics = std::fs::read_to_string(dir.join("metrics.csv")).unwrap();
+        assert_eq!(metrics.lines().count(), 21);
+    }
+}
+
+#[test]
+fn partial_traces_are_checked_for_what_they_record() {
+    let trace = compare_trace("check-partial", "12", &[]);
+    let (all, config) = load(&trace);
+    let dir = temp_dir("check-partial-out");
+    type Keep = Box<dyn Fn(&str) -> bool>;
+    let cases: [(&str, Keep, &str); 3] = [
+        (
+            "gradients only",
+            Box::new(|n: &str| !(n.contains(".W") || n.contains(".b")) || n.starts_with("init.")),
+            "12 steps (0..11): the loss, ∂E/∂W, ∂E/∂b",
+        ),
+        (
+            "no loss",
+            Box::new(|n: &str| n != "manual.loss"),
+            "12 steps (0..11): ∂E/∂W, ∂E/∂b, the updated weights",
+        ),
+        (
+            "the first 5 steps",
+            Box::new(|n: &str| {
+                let step = n.split("step").nth(1).or_else(|| n.strip_prefix("batch."));
+                step.and_then(|s| s.split('.').next())
+                    .and_then(|s| s.parse::<usize>().ok())
+                    .is_none_or(|t| t < 5)
+            }),
+            "5 steps (0..4): the loss, ∂E/∂W, ∂E/∂b, the updated weights",
+        ),
+    ];
+    for (what, keep, checked) in cases {
+        let kept: Tensors =
+            all.iter().filter(|(n, _)| keep(n)).map(|(n, t)| (n.clone(), t.clone())).collect();
+        let path = dir.join("partial.safetensors");
+        save(&path, &kept, Some(&config));
+        let (code, out, err) = check(&path, &dir, &[]);
+        assert_eq!(code, 0, "{what}: {out}{err}");
+        assert_eq!(report(&dir)["checked"], checked, "{what}");
+    }
+    // A planted error in a recorded gradient: caught at its step and layer.
+    let mut bad = all.clone();
+    let g = bad.get_mut("manual.step7.dW2").unwrap();
+    let mut v = values(g);
+    v[3] *= 1.0 + 1e-9;
+    set_values(g, &v);
+    let path = dir.join("bad.safetensors");
+    save(&path, &bad, Some(&config));
+    let (code, out, _) = check(&path, &dir, &[]);
+    assert_eq!(code, 1, "{out}");
+    let d = &report(&dir)["first_divergence"];
+    assert_eq!(
+        (d["step"].as_u64(), d["layer"].as_u64(), d["tensor"].as_str()),
+        (Some(7), Some(2), Some("dW"))
+    );
+}
+
+#[test]
+fn traces_that_cannot_be_checked_are_refused_naming_the_tensor_or_field() {
+    let trace = compare_trace("check-bad", "8", &[]);
+    let (all, config) = load(&trace);
+    let dir = temp_dir("check-bad-out");
+    type Edit = Box<dyn Fn(&mut Tensors, &mut serde_json::Value)>;
+    let cases: Vec<(Edit, &str)> = vec![
+        (Box::new(|t, _| drop(t.remove("init.W2"))), "no tensor init.W2"),
+        (
+            Box::new(|t, _| {
+                let g = t.get_mut("manual.step3.dW1").unwrap();
+                g.1 = vec![16, 1];
+            }),
+            "manual.step3.dW1 has shape [16, 1]",
+        ),
+        (Box::new(|_, c| c["layers"] = serde_json::json!([1, 8, 16, 1])), "init.W1 has shape"),
+        (Box::new(|_, c| c["layers"] = serde_json::json!([2, 16, 16, 1])), "x has shape"),
+        (
+            Box::new(|_, c| c["activations"] = serde_json::json!(["tanh", "tahn", "identity"])),
+            "config.activations[1]",
+        ),
+        (Box::new(|_, c| c["loss"] = serde_json::json!("l1")), "config.loss"),
+        (Box::new(|_, c| c["dtype"] = serde_json::json!("f32")), "config.dtype says f32"),
+        (Box::new(|_, c| drop(c.as_object_mut().unwrap().remove("lr"))), "config has no field \"lr\""),
+        (Box::new(|_, c| c["bias"] = serde_json::json!(false)), "config.bias is false"),
+        (
+            Box::new(|t, _| {
+                let b = t.get_mut("batch.2").unwrap();
+                b.2[..8].copy_from_slice(&9999i64.to_le_bytes());
+            }),
+            "batch.2: index 9999 is out of range",
+        ),
+        (
+            Box::new(|t, _| t.retain(|n, _| !(n == "batch.4" || n.starts_with("manual.step4.")))),
+            "step 5 starts from weights the trace does not record",
+        ),
+        (
+            Box::new(|t, _| t.retain(|n, _| !n.starts_with("manual.step4.") || n.contains("dW1"))),
+            "no tensor manual.step4.db1",
+        ),
+        (Box::new(|t, _| t.retain(|n, _| !n.starts_with("batch."))), "no tensor batch.0"),
+    ];
+    for (i, (edit, needle)) in cases.iter().enumerate() {
+        let (mut t, mut c) = (all.clone(), config.clone());
+        edit(&mut t, &mut c);
+        let path = dir.join(format!("bad{i}.safetensors"));
+        save(&path, &t, Some(&c));
+        let (code, out, err) = check(&path, &dir, &[]);
+        assert_eq!(code, 2, "case {i} ({needle}): {out}{err}");
+        assert_eq!(err.lines().count(), 1, "case {i}: {err}");
+        assert!(err.contains(needle), "case {i}: expected {needle:?} in {err}");
+    }
+    // No config at all, and a file that is not a trace.
+    let path = dir.join("noconfig.safetensors");
+    save(&path, &all, None);
+    let (code, _, err) = check(&path, &dir, &[]);
+    assert!(code == 2 && err.contains("no metadata key \"config\""), "{err}");
+    let path = dir.join("junk.safetensors");
+    std::fs::write(&path, b"not a trace").unwrap();
+    let (code, _, err) = check(&path, &dir, &[]);
+    assert!(code == 2 && err.contains("not a safetensors file"), "{err}");
+    assert!(!dir.join("report.json").exists(), "nothing written for a refused trace");
+}
+
+/// The setup's Python (numpy, safetensors; torch is there too, but the recorder does not use it).
+fn python() -> PathBuf {
+    let torch = std::fs::canonicalize(concat!(env!("CARGO_MANIFEST_DIR"), "/.libtorch")).expect(".libtorch");
+    torch.ancestors().nth(4).unwrap().join("bin/python")
+}
+
+#[test]
+fn a_numpy_backprop_recorded_in_python_is_judged_right_and_its_mistake_named() {
+    let root = env!("CARGO_MANIFEST_DIR");
+    for (mistake, code_want) in [(false, 0), (true, 1)] {
+        let dir = temp_dir(&format!("check-numpy-{mistake}"));
+        let mut cmd = std::process::Command::new(python());
+        cmd.arg(format!("{root}/examples/python/sheet_numpy.py"))
+            .arg("--out")
+            .arg(&dir)
+            .arg("--check")
+            .arg(env!("CARGO_BIN_EXE_check"));
+        if mistake {
+            cmd.arg("--mistake");
+        }
+        let out = cmd.output().unwrap();
+        let (stdout, stderr) = (String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+        assert_eq!(out.status.code(), Some(code_want), "{stdout}{stderr}");
+        let r = report(&dir);
+        if mistake {
+            let d = &r["first_divergence"];
+            assert_eq!((d["step"].as_u64(), d["layer"].as_u64()), (Some(0), Some(1)), "{stdout}");
+        } else {
+            assert_eq!(r["verdict"], "equivalent", "{stdout}");
+            assert_eq!(r["config"]["bias"], false);
+        }
+    }
+}
+
+#[test]
+fn the_recorder_takes_torch_layout_and_refuses_what_does_not_fit() {
+    let dir = temp_dir("check-recorder");
+    let script = format!(
+        r#"
+import sys
+sys.path.insert(0, "{root}/python")
+import numpy as np
+from backprop_trace import Recorder
+rng = np.random.default_rng(1)
+x, y = rng.normal(size=(10, 3)), rng.normal(size=(10, 2))
+W = [rng.normal(size=(3, 4)), rng.normal(size=(4, 2))]
+b = [rng.normal(size=4), rng.normal(size=2)]
+def grads(W, b, idx):
+    z1 = np.tanh(x[idx] @ W[0] + b[0]); out = z1 @ W[1] + b[1]
+    d2 = out - y[idx]; d1 = (1 - z1 ** 2) * (d2 @ W[1].T)
+    return 0.5 * np.sum(d2 ** 2), [x[idx].T @ d1, z1.T @ d2], [d1.sum(0), d2.sum(0)]
+for layout, path in (("sheet", "{dir}/sheet.safetensors"), ("torch", "{dir}/torch.safetensors")):
+    T = (lambda m: m.T) if layout == "torch" else (lambda m: m)
+    rec = Recorder([3, 4, 2], "tanh", x, y, [T(w) for w in W], b, lr=0.05, layout=layout)
+    Wt, bt = [w.copy() for w in W], [v.copy() for v in b]
+    for t in range(3):
+        idx = np.arange(t, t + 5)
+        E, dW, db = grads(Wt, bt, idx)
+        Wt = [w - 0.05 * g for w, g in zip(Wt, dW)]; bt = [v - 0.05 * g for v, g in zip(bt, db)]
+        rec.step(idx, loss=E, dW=[T(g) for g in dW], db=db, W=[T(w) for w in Wt], b=bt)
+    rec.save(path)
+for bad in (lambda: Recorder([3, 4, 2], "tanh", x, y, [W[1], W[0]], b, lr=0.1),
+            lambda: Recorder([3, 4, 2], ["tanh", "tahn"], x, y, W, b, lr=0.1),
+            lambda: Recorder([3, 4, 2], "tanh", x, y, W, b, lr=0.1).step([0, 99])):
+    try:
+        bad(); sys.exit("accepted a bad input")
+    except ValueError as e:
+        print("refused:", e)
+"#,
+        root = env!("CARGO_MANIFEST_DIR"),
+        dir = dir.display()
+    );
+    let out = std::process::Command::new(python()).arg("-c").arg(&script).output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(stdout.matches("refused:").count(), 3, "{stdout}");
+    for layout in ["sheet", "torch"] {
+        let (code, out, err) = check(&dir.join(format!("{layout}.safetensors")), &dir, &[]);
+        assert_eq!(code, 0, "{layout}: {out}{err}");
+    }
+    // Both layouts store the sheet's orientation: the same bytes.
+    assert_eq!(
+        load(&dir.join("sheet.safetensors")).0.get("manual.step2.W1"),
+        load(&dir.join("torch.safetensors")).0.get("manual.step2.W1")
+    );
+}
