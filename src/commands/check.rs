@@ -5,9 +5,8 @@ use anyhow::{bail, Result};
 use clap::Parser;
 use std::path::PathBuf;
 
-use super::compare::ToleranceFlag;
-use super::{figures, run_tool};
-use crate::harness::{self, Form, Judge, RunConfig};
+use super::{figures, run_tool, ToleranceArgs};
+use crate::harness::{self, Form, RunConfig};
 use crate::model::spec::DType;
 use crate::output::{fsio, report, trace};
 
@@ -36,15 +35,9 @@ pub struct CheckArgs {
     /// Output directory for report.json, metrics.csv and the plots.
     #[arg(long, default_value = "out/check")]
     pub out: PathBuf,
-    /// How entries are judged: round-off (default) or fixed (--rtol, --atol).
-    #[arg(long, value_enum)]
-    pub tolerance: Option<ToleranceFlag>,
-    /// Relative tolerance of --tolerance fixed.
-    #[arg(long, allow_hyphen_values = true)]
-    pub rtol: Option<f64>,
-    /// Absolute tolerance of --tolerance fixed.
-    #[arg(long, allow_hyphen_values = true)]
-    pub atol: Option<f64>,
+    /// How entries are judged.
+    #[command(flatten)]
+    pub tolerance: ToleranceArgs,
     /// |z| above which a tanh unit counts as saturated.
     #[arg(long, default_value_t = 0.97)]
     pub saturation: f64,
@@ -64,23 +57,7 @@ pub fn main_check() -> i32 {
 fn check_main(args: &CheckArgs) -> Result<i32> {
     let rec = trace::read(&args.trace)?;
     let spec = rec.spec.clone();
-    let mut tol = harness::default_tolerance(spec.dtype());
-    for (name, given, slot) in [("--rtol", args.rtol, &mut tol.rtol), ("--atol", args.atol, &mut tol.atol)] {
-        if let Some(v) = given {
-            if !v.is_finite() || v < 0.0 {
-                bail!("{name}: must be a finite number >= 0, got {v}");
-            }
-            *slot = v;
-        }
-    }
-    let fixed_given = args.rtol.is_some() || args.atol.is_some();
-    let judge = match (args.tolerance, fixed_given) {
-        (Some(ToleranceFlag::RoundOff), true) => {
-            bail!("--rtol/--atol: they set --tolerance fixed, not round-off")
-        }
-        (Some(ToleranceFlag::Fixed), _) | (None, true) => Judge::fixed(tol),
-        _ => Judge::round_off(),
-    };
+    let judge = args.tolerance.judge(spec.dtype())?;
     if !(args.saturation > 0.5 && args.saturation < 1.0) {
         bail!("--saturation: must lie in (0.5, 1), got {}", args.saturation);
     }

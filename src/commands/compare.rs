@@ -5,7 +5,7 @@ use clap::Parser;
 use serde_json::json;
 use std::path::{Path, PathBuf};
 
-use super::{positive_finite, progress_bar, run_tool, NetArgs, Setup};
+use super::{positive_finite, progress_bar, run_tool, NetArgs, Setup, ToleranceArgs};
 use crate::commands::figures;
 use crate::harness::{self, Fault, Form, Judge, Outcome, RunConfig};
 use crate::manual::Mutant;
@@ -46,17 +46,9 @@ pub struct CompareArgs {
     /// Write a trace even when it would exceed 2 GiB.
     #[arg(long)]
     pub force: bool,
-    /// How the lockstep comparison judges an entry: round-off (each entry against its own
-    /// round-off bound, from the step's magnitudes; docs/verdict.md) or fixed (--rtol, --atol, as
-    /// torch.testing.assert_close). [default: round-off; fixed when --rtol or --atol is given]
-    #[arg(long, value_enum)]
-    pub tolerance: Option<ToleranceFlag>,
-    /// Relative tolerance of --tolerance fixed (default: 1e-10 in f64, 1e-4 in f32).
-    #[arg(long, allow_hyphen_values = true)]
-    pub rtol: Option<f64>,
-    /// Absolute tolerance of --tolerance fixed (default: 1e-12 in f64, 1e-5 in f32).
-    #[arg(long, allow_hyphen_values = true)]
-    pub atol: Option<f64>,
+    /// How entries are judged.
+    #[command(flatten)]
+    pub tolerance: ToleranceArgs,
     /// The hand-written form under test: batched (matrix products) or literal (sample by sample,
     /// as the sheet writes it). [default: batched; literal with --mutant]
     #[arg(long, value_enum)]
@@ -73,15 +65,6 @@ pub struct CompareArgs {
     /// |z| above which a tanh unit counts as saturated (sigmoid: z outside [1 − s, s]).
     #[arg(long, default_value_t = 0.97)]
     pub saturation: f64,
-}
-
-/// The `--tolerance` values.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
-pub enum ToleranceFlag {
-    /// Each entry against its own round-off bound.
-    RoundOff,
-    /// atol + rtol·|torch|.
-    Fixed,
 }
 
 /// A validated compare run: the [`Setup`] and the harness's own settings.
@@ -108,21 +91,7 @@ impl CompareArgs {
     pub fn experiment(&self) -> Result<Experiment> {
         let setup = self.net.setup()?;
         let dtype = setup.spec.dtype();
-        let mut tol = harness::default_tolerance(dtype);
-        if let Some(r) = self.rtol {
-            tol.rtol = non_negative("--rtol", r)?;
-        }
-        if let Some(a) = self.atol {
-            tol.atol = non_negative("--atol", a)?;
-        }
-        let fixed_given = self.rtol.is_some() || self.atol.is_some();
-        let judge = match (self.tolerance, fixed_given) {
-            (Some(ToleranceFlag::RoundOff), true) => {
-                bail!("--rtol/--atol: they set --tolerance fixed, not round-off")
-            }
-            (Some(ToleranceFlag::RoundOff), false) | (None, false) => Judge::round_off(),
-            (Some(ToleranceFlag::Fixed), _) | (None, true) => Judge::fixed(tol),
-        };
+        let judge = self.tolerance.judge(dtype)?;
         let spec = &setup.spec;
         let mutant = match self.mutant.as_deref() {
             Some(m) => Some(Mutant::parse(m, spec.depth(), spec.bias())?),
@@ -290,11 +259,4 @@ fn compare_main(args: &CompareArgs) -> Result<i32> {
         args.net.quiet,
     );
     Ok(result.outcome.verdict.exit_code())
-}
-
-fn non_negative(name: &str, v: f64) -> Result<f64> {
-    if !v.is_finite() || v < 0.0 {
-        bail!("{name}: must be a finite number >= 0, got {v}");
-    }
-    Ok(v)
 }

@@ -116,6 +116,56 @@ pub struct Setup {
     pub threads: usize,
 }
 
+/// How the lockstep comparison judges an entry, shared by `compare` and `check`.
+#[derive(clap::Args, Debug, Clone)]
+pub struct ToleranceArgs {
+    /// How an entry is judged: round-off (against its own round-off bound, from the step's
+    /// magnitudes; docs/verdict.md) or fixed (--rtol, --atol, as torch.testing.assert_close).
+    /// [default: round-off; fixed when --rtol or --atol is given]
+    #[arg(long, value_enum)]
+    pub tolerance: Option<ToleranceFlag>,
+    /// Relative tolerance of --tolerance fixed (default: 1e-10 in f64, 1e-4 in f32).
+    #[arg(long, allow_hyphen_values = true)]
+    pub rtol: Option<f64>,
+    /// Absolute tolerance of --tolerance fixed (default: 1e-12 in f64, 1e-5 in f32).
+    #[arg(long, allow_hyphen_values = true)]
+    pub atol: Option<f64>,
+}
+
+/// The `--tolerance` values.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum ToleranceFlag {
+    /// Each entry against its own round-off bound.
+    RoundOff,
+    /// atol + rtol·|torch|.
+    Fixed,
+}
+
+impl ToleranceArgs {
+    /// The judge these flags ask for, for a run in `dtype`; errors name the flag.
+    pub fn judge(&self, dtype: DType) -> Result<crate::harness::Judge> {
+        let mut tol = crate::harness::default_tolerance(dtype);
+        for (name, given, slot) in
+            [("--rtol", self.rtol, &mut tol.rtol), ("--atol", self.atol, &mut tol.atol)]
+        {
+            if let Some(v) = given {
+                if !v.is_finite() || v < 0.0 {
+                    bail!("{name}: must be a finite number >= 0, got {v}");
+                }
+                *slot = v;
+            }
+        }
+        let fixed_given = self.rtol.is_some() || self.atol.is_some();
+        Ok(match (self.tolerance, fixed_given) {
+            (Some(ToleranceFlag::RoundOff), true) => {
+                bail!("--rtol/--atol: they set --tolerance fixed, not round-off")
+            }
+            (Some(ToleranceFlag::Fixed), _) | (None, true) => crate::harness::Judge::fixed(tol),
+            _ => crate::harness::Judge::round_off(),
+        })
+    }
+}
+
 /// The machine's cores, as the standard library sees them (1 when it cannot tell).
 pub fn cores() -> usize {
     std::thread::available_parallelism().map_or(1, |n| n.get())

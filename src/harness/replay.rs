@@ -7,11 +7,9 @@
 use anyhow::{bail, Result};
 
 use crate::harness::bound::step_bounds;
-use crate::harness::check::{
-    compare, compare_bounded, compare_params, Divergence, TensorKind, TensorReport, Tolerance,
-};
-use crate::harness::run::{absorb, all_finite, failing, frob, record};
-use crate::harness::{saturated_pct, ErrorSummary, Judge, NonFinite, Outcome, Verdict};
+use crate::harness::check::{compare, compare_bounded, compare_params, TensorKind, TensorReport, Tolerance};
+use crate::harness::run::{all_finite, conclude, frob, judge_step, new_outcome, record, stops};
+use crate::harness::{saturated_pct, Judge, Outcome};
 use crate::model::matrix::Matrix;
 use crate::model::params::Params;
 use crate::model::scalar::Scalar;
@@ -103,26 +101,8 @@ pub fn replay<T: Scalar>(rec: &Recorded, judge: Judge, saturation: f64, what: &s
     let fixed = judge.tolerance();
     let tol = fixed.unwrap_or(Tolerance { rtol: 0.0, atol: 0.0 });
 
-    let mut out = Outcome {
-        verdict: Verdict::Equivalent,
-        equivalent: true,
-        implementation: what.to_string(),
-        checked: Some(describe(rec)),
-        steps_run: 0,
-        first_divergence: None,
-        failing: Vec::new(),
-        non_finite: NonFinite::default(),
-        max_abs: ErrorSummary::default(),
-        max_rel: ErrorSummary::default(),
-        max_ratio: ErrorSummary::default(),
-        max_drift: 0.0,
-        final_loss: (f64::NAN, f64::NAN),
-        accuracy: None,
-        witness: None,
-        records: Vec::with_capacity(rec.steps.len()),
-        snapshots: Vec::new(),
-        final_params: starts[starts.len() - 1].cast(),
-    };
+    let mut out = new_outcome(what.to_string(), rec.steps.len(), starts[starts.len() - 1].cast());
+    out.checked = Some(describe(rec));
     let (mut xb, mut yb) = (Matrix::<T>::zeros(0, spec.n_in()), Matrix::<T>::zeros(0, spec.n_out()));
     let mut last = starts[0].clone();
     for (s, start) in rec.steps.iter().zip(&starts) {
@@ -161,15 +141,7 @@ pub fn replay<T: Scalar>(rec: &Recorded, judge: Judge, saturation: f64, what: &s
             let z = bounds.activations[k].as_slice();
             l.saturated_pct = saturated_pct(spec.activations()[k], z, spec.widths()[k + 1], saturation);
         }
-        absorb(&mut out, &reports);
-        let unjudged = reports.iter().any(|r| r.errors.non_finite > 0);
-        let blow_up_only = reports.iter().all(|r| r.errors.failures == r.errors.non_finite_failures);
-        if out.first_divergence.is_none() && !(unjudged && blow_up_only) {
-            if let Some(d) = Divergence::origin(t, &reports) {
-                out.first_divergence = Some(d);
-                out.failing = failing(&reports);
-            }
-        }
+        let unjudged = judge_step(&mut out, t, &reports);
         out.records.push(rec_step);
         out.steps_run += 1;
         last = after.clone().unwrap_or_else(|| r.params.clone());
@@ -178,16 +150,7 @@ pub fn replay<T: Scalar>(rec: &Recorded, judge: Judge, saturation: f64, what: &s
             && grads.as_ref().is_none_or(all_finite)
             && after.as_ref().is_none_or(all_finite);
         let torch_ok = r.loss.is_finite() && all_finite(&r.grads) && all_finite(&r.params);
-        if !manual_ok {
-            out.non_finite.manual = Some(t);
-        }
-        if !torch_ok {
-            out.non_finite.torch = Some(t);
-        }
-        if !manual_ok || !torch_ok || unjudged {
-            if out.first_divergence.is_none() {
-                out.verdict = Verdict::AgreeUntilNonFinite { step: t };
-            }
+        if stops(&mut out, t, manual_ok, torch_ok, unjudged) {
             break;
         }
     }
@@ -197,9 +160,6 @@ pub fn replay<T: Scalar>(rec: &Recorded, judge: Judge, saturation: f64, what: &s
     at_end.set_params(&last);
     out.final_loss = (f64::NAN, at_end.loss(&x, &y));
     out.final_params = last.cast();
-    if out.first_divergence.is_some() {
-        out.verdict = Verdict::NotEquivalent;
-    }
-    out.equivalent = out.verdict == Verdict::Equivalent;
+    conclude(&mut out);
     Ok(out)
 }

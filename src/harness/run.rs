@@ -133,36 +133,13 @@ pub fn run_with<T: Scalar>(
         tr.add_params("init", init, false);
     }
 
-    let mut out = Outcome {
-        verdict: Verdict::Equivalent,
-        equivalent: true,
-        implementation: implementation.describe(),
-        checked: None,
-        steps_run: 0,
-        first_divergence: None,
-        failing: Vec::new(),
-        non_finite: NonFinite::default(),
-        max_abs: ErrorSummary::default(),
-        max_rel: ErrorSummary::default(),
-        max_ratio: ErrorSummary::default(),
-        max_drift: 0.0,
-        final_loss: (f64::NAN, f64::NAN),
-        accuracy: None,
-        witness: None,
-        records: Vec::with_capacity(cfg.steps),
-        snapshots: Vec::new(),
-        final_params: init.cast(),
-    };
+    let mut out = new_outcome(implementation.describe(), cfg.steps, init.cast());
     let mut manual_losses = Vec::with_capacity(cfg.steps);
     let mut torch_losses = Vec::with_capacity(cfg.steps);
 
     for (t, idx) in order.iter().enumerate() {
         if cfg.snapshot_steps.contains(&t) {
-            full_ws.forward(&params, &x);
-            let z = (1..depth)
-                .map(|k| full_ws.activations(k).as_slice().iter().map(|v| v.to64()).collect())
-                .collect();
-            out.snapshots.push(Snapshot { step: t, z });
+            out.snapshots.push(snapshot(&mut full_ws, &params, &x, t));
         }
         xb.gather_rows(&x, idx);
         yb.gather_rows(&y, idx);
@@ -226,18 +203,7 @@ pub fn run_with<T: Scalar>(
             let z = bounds.activations[k].as_slice();
             l.saturated_pct = saturated_pct(spec.activations()[k], z, spec.widths()[k + 1], cfg.saturation);
         }
-        absorb(&mut out, &reports);
-        // A step where some entry cannot be judged (non-finite alike on both sides, or
-        // overflowing within round-off on one) is where the run blew up: values that are
-        // non-finite on one side only are its consequences there, not a disagreement.
-        let unjudged = reports.iter().any(|r| r.errors.non_finite > 0);
-        let blow_up_only = reports.iter().all(|r| r.errors.failures == r.errors.non_finite_failures);
-        if out.first_divergence.is_none() && !(unjudged && blow_up_only) {
-            if let Some(d) = Divergence::origin(t, &reports) {
-                out.first_divergence = Some(d);
-                out.failing = failing(&reports);
-            }
-        }
+        let unjudged = judge_step(&mut out, t, &reports);
 
         if let Some(tr) = trace.as_deref_mut() {
             tr.add_indices(format!("batch.{t}"), idx);
@@ -260,18 +226,7 @@ pub fn run_with<T: Scalar>(
             && all_finite(&r.params)
             && free_loss.is_finite()
             && all_finite(&free_params);
-        if !manual_ok {
-            out.non_finite.manual = Some(t);
-        }
-        if !torch_ok {
-            out.non_finite.torch = Some(t);
-        }
-        // Entries non-finite alike on both sides are no agreement: the verdict says the run
-        // agreed until here (unless it failed already), and stops.
-        if !manual_ok || !torch_ok || unjudged {
-            if out.first_divergence.is_none() {
-                out.verdict = Verdict::AgreeUntilNonFinite { step: t };
-            }
+        if stops(&mut out, t, manual_ok, torch_ok, unjudged) {
             break;
         }
     }
@@ -292,11 +247,17 @@ pub fn run_with<T: Scalar>(
         data.classes().map(|c| (c.accuracy(&out_m.cast(), &data.y), c.accuracy(&out_t.cast(), &data.y)));
     out.final_params = params.cast();
     out.witness = witness.as_ref().map(|_| witness_summary(&out.records));
-    if out.first_divergence.is_some() {
-        out.verdict = Verdict::NotEquivalent;
-    }
-    out.equivalent = out.verdict == Verdict::Equivalent;
+    conclude(&mut out);
     Ok(out)
+}
+
+/// The hidden layers' activations of the whole dataset at step t (before its update).
+fn snapshot<T: Scalar>(ws: &mut Workspace<T>, params: &Params<T>, x: &Matrix<T>, t: usize) -> Snapshot {
+    ws.forward(params, x);
+    let z = (1..params.layers.len())
+        .map(|k| ws.activations(k).as_slice().iter().map(|v| v.to64()).collect())
+        .collect();
+    Snapshot { step: t, z }
 }
 
 /// Step 2 of a run: the implementation's step; at the fault's step its gradient of one layer is
@@ -461,6 +422,73 @@ pub(crate) fn failing(reports: &[TensorReport]) -> Vec<Failing> {
             })
         })
         .collect()
+}
+
+/// An empty outcome for `implementation`, starting from `init`.
+pub(crate) fn new_outcome(implementation: String, steps: usize, init: Params<f64>) -> Outcome {
+    Outcome {
+        verdict: Verdict::Equivalent,
+        equivalent: true,
+        implementation,
+        checked: None,
+        steps_run: 0,
+        first_divergence: None,
+        failing: Vec::new(),
+        non_finite: NonFinite::default(),
+        max_abs: ErrorSummary::default(),
+        max_rel: ErrorSummary::default(),
+        max_ratio: ErrorSummary::default(),
+        max_drift: 0.0,
+        final_loss: (f64::NAN, f64::NAN),
+        accuracy: None,
+        witness: None,
+        records: Vec::with_capacity(steps),
+        snapshots: Vec::new(),
+        final_params: init,
+    }
+}
+
+/// Folds step t's comparisons into the outcome: the run's maxima, and — at the first step with a
+/// failing entry — the origin and every failing tensor. A step where some entry cannot be judged
+/// (non-finite alike on both sides, or overflowing within round-off on one) is where the run blew
+/// up: values non-finite on one side only are its consequences there, not a disagreement. Returns
+/// whether some entry could not be judged.
+pub(crate) fn judge_step(out: &mut Outcome, t: usize, reports: &[TensorReport]) -> bool {
+    absorb(out, reports);
+    let unjudged = reports.iter().any(|r| r.errors.non_finite > 0);
+    let blow_up_only = reports.iter().all(|r| r.errors.failures == r.errors.non_finite_failures);
+    if out.first_divergence.is_none() && !(unjudged && blow_up_only) {
+        if let Some(d) = Divergence::origin(t, reports) {
+            out.first_divergence = Some(d);
+            out.failing = failing(reports);
+        }
+    }
+    unjudged
+}
+
+/// Whether the run stops after step t: where either side went non-finite, or an entry could not be
+/// judged, nothing after it can be compared. Non-finite values alike on both sides are no
+/// agreement: the verdict becomes "agree until non-finite" (unless a step failed already).
+pub(crate) fn stops(out: &mut Outcome, t: usize, manual_ok: bool, torch_ok: bool, unjudged: bool) -> bool {
+    if !manual_ok {
+        out.non_finite.manual = Some(t);
+    }
+    if !torch_ok {
+        out.non_finite.torch = Some(t);
+    }
+    let stop = !manual_ok || !torch_ok || unjudged;
+    if stop && out.first_divergence.is_none() {
+        out.verdict = Verdict::AgreeUntilNonFinite { step: t };
+    }
+    stop
+}
+
+/// The verdict once the run is over.
+pub(crate) fn conclude(out: &mut Outcome) {
+    if out.first_divergence.is_some() {
+        out.verdict = Verdict::NotEquivalent;
+    }
+    out.equivalent = out.verdict == Verdict::Equivalent;
 }
 
 /// The distance of `v` from `w` in f32 ulps of `w`.
