@@ -10,6 +10,7 @@
 
 pub mod commands;
 pub mod data;
+pub mod fsio;
 pub mod harness;
 pub mod manual;
 pub mod model;

@@ -6,9 +6,11 @@ use clap::Parser;
 use std::path::PathBuf;
 
 use super::{figures, run_tool, ToleranceArgs};
+use crate::fsio;
+use crate::harness::trace;
 use crate::harness::{self, Form, RunConfig};
 use crate::model::spec::DType;
-use crate::output::{fsio, report, trace};
+use crate::output::report;
 
 const EXAMPLES: &str = "\
 Examples:

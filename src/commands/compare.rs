@@ -7,12 +7,12 @@ use std::path::{Path, PathBuf};
 
 use super::{positive_finite, progress_bar, run_tool, NetArgs, Setup, ToleranceArgs};
 use crate::commands::figures;
+use crate::harness::trace::{self, TraceWriter};
 use crate::harness::{self, Fault, Form, Judge, Outcome, RunConfig};
 use crate::manual::Mutant;
 use crate::model::params::Params;
 use crate::model::spec::DType;
 use crate::output::report;
-use crate::output::trace::{self, TraceWriter};
 
 /// Traces larger than this are refused unless `--force`.
 pub const TRACE_LIMIT_BYTES: u128 = 2 << 30;
@@ -200,7 +200,7 @@ pub fn run_experiment(
             );
         }
     }
-    crate::output::fsio::prepare_dir(out)?;
+    crate::fsio::prepare_dir(out)?;
 
     let mut tracer = want_trace.then(TraceWriter::new);
     let mut bar = progress_bar(run.steps as u64, quiet);

@@ -4,10 +4,10 @@ use anyhow::Result;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
+use crate::fsio;
 use crate::harness::check::epsilon;
 use crate::harness::{LayerStep, Outcome, RunConfig};
 use crate::model::activation::Activation;
-use crate::output::fsio;
 use crate::plot::{histogram_grid, line_chart, line_grid, HistCell, HistRow, Panel, Series};
 
 /// Mean, standard deviation and share (%) saturated of a layer's activations (`units` columns).

@@ -16,11 +16,11 @@ use std::path::{Path, PathBuf};
 use crate::commands::figures::saturation_rule;
 use crate::commands::run_tool;
 use crate::data::{self, DatasetKind};
+use crate::fsio;
 use crate::harness::{self, Outcome, RunConfig};
 use crate::model::activation::Activation;
 use crate::model::params::Params;
 use crate::model::spec::{DType, Init, Loss, Spec};
-use crate::output::fsio;
 use crate::plot::{line_chart, line_grid, Panel, Series};
 
 /// Run the saturation study: one deep network, five activation/initialisation variants.

@@ -8,13 +8,13 @@ use std::time::Instant;
 
 use crate::commands::{progress_bar, run_tool, NetArgs, Setup};
 use crate::data::Dataset;
+use crate::fsio;
 use crate::harness::batch_order;
 use crate::manual::{Mlp, Workspace};
 use crate::model::matrix::Matrix;
 use crate::model::params::Params;
 use crate::model::scalar::Scalar;
 use crate::model::spec::DType;
-use crate::output::fsio;
 use crate::output::weights;
 #[cfg(feature = "torch")]
 use crate::reference::{matrix_to_tensor, Trainer};

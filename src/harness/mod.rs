@@ -7,7 +7,7 @@
 //! - `run` (with the `torch` feature): the run itself, for any implementation of
 //!   [`crate::manual::Backprop`];
 //! - `replay` (with the `torch` feature): checking a recorded trace of an implementation written
-//!   elsewhere.
+//!   elsewhere; [`trace`]: the trace itself, written and read.
 
 pub mod batches;
 pub mod bound;
@@ -18,6 +18,7 @@ pub mod replay;
 #[cfg(feature = "torch")]
 pub mod run;
 pub mod saturation;
+pub mod trace;
 
 pub use batches::batch_order;
 pub use outcome::*;

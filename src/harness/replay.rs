@@ -9,11 +9,11 @@ use anyhow::{bail, Result};
 use crate::harness::bound::step_bounds;
 use crate::harness::check::{compare, compare_bounded, compare_params, TensorKind, TensorReport, Tolerance};
 use crate::harness::run::{all_finite, conclude, frob, judge_step, new_outcome, record, stops};
+use crate::harness::trace::Recorded;
 use crate::harness::{saturated_pct, Judge, Outcome};
 use crate::model::matrix::Matrix;
 use crate::model::params::Params;
 use crate::model::scalar::Scalar;
-use crate::output::trace::Recorded;
 use crate::reference::Reference;
 
 /// What a trace recorded, in words: which steps, and which of loss, gradients and updated weights.
@@ -30,7 +30,7 @@ pub fn describe(rec: &Recorded) -> String {
         format!("{n} of the steps {first}..{last}")
     };
     let count =
-        |f: &dyn Fn(&crate::output::trace::RecordedStep) -> bool| rec.steps.iter().filter(|s| f(s)).count();
+        |f: &dyn Fn(&crate::harness::trace::RecordedStep) -> bool| rec.steps.iter().filter(|s| f(s)).count();
     let part = |c: usize, what: &str| match c {
         0 => None,
         c if c == n => Some(what.to_string()),

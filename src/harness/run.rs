@@ -18,6 +18,7 @@ use anyhow::{bail, Result};
 use crate::data::Dataset;
 use crate::harness::bound::{step_bounds, StepBounds};
 use crate::harness::check::{compare, compare_bounded, compare_params, Divergence, TensorKind, TensorReport};
+use crate::harness::trace::TraceWriter;
 use crate::harness::{
     batch_order, saturated_pct, ErrorSummary, Failing, Form, Judge, LayerStep, NonFinite, Outcome, RunConfig,
     Snapshot, StepRecord, TensorStep, Verdict, Witness,
@@ -27,7 +28,6 @@ use crate::model::matrix::Matrix;
 use crate::model::params::Params;
 use crate::model::scalar::Scalar;
 use crate::model::spec::DType;
-use crate::output::trace::TraceWriter;
 use crate::reference::{RefStep, Reference};
 
 /// Steps of at least this many floating-point operations (6 · parameters · batch) compute their

@@ -3,7 +3,15 @@
 use num_traits::{Float, FloatConst, NumCast};
 use std::fmt::{Debug, Display};
 
-use crate::model::spec::DType;
+/// The element type both implementations compute in.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum DType {
+    /// 32-bit IEEE float.
+    F32,
+    /// 64-bit IEEE float.
+    F64,
+}
 
 /// `f32` or `f64`: the element type of weights, activations and gradients.
 ///

@@ -23,15 +23,7 @@ pub enum Loss {
     Mse,
 }
 
-/// The element type both implementations compute in.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
-#[serde(rename_all = "lowercase")]
-pub enum DType {
-    /// 32-bit IEEE float.
-    F32,
-    /// 64-bit IEEE float.
-    F64,
-}
+pub use crate::model::scalar::DType;
 
 /// How the initial weights are drawn (biases of every scheme: uniform ±1/√n_{k−1}, as torch's
 /// `nn.Linear`).

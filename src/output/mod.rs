@@ -1,7 +1,6 @@
-//! What a run leaves behind: `report.json` and `metrics.csv`, the safetensors trace, saved weights,
-//! all written through one atomic-write helper ([`fsio`]).
+//! What a run leaves behind besides its trace ([`crate::harness::trace`]): `report.json`,
+//! `metrics.csv` and the console summary, and saved weights; all written through the one
+//! atomic-write helper, [`crate::fsio`].
 
-pub mod fsio;
 pub mod report;
-pub mod trace;
 pub mod weights;

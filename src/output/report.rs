@@ -5,10 +5,10 @@ use serde::Serialize;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
+use crate::fsio;
 use crate::harness::check::epsilon;
 use crate::harness::check::Divergence;
 use crate::harness::{ErrorSummary, Failing, Judge, NonFinite, Outcome, RunConfig, Verdict, Witness};
-use crate::output::fsio;
 
 /// One layer's largest figures over the run.
 #[derive(Clone, Debug, Default, Serialize)]

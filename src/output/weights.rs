@@ -5,11 +5,11 @@ use anyhow::{bail, Context, Result};
 use safetensors::{Dtype, SafeTensors};
 use std::path::Path;
 
+use crate::harness::trace::TraceWriter;
 use crate::model::matrix::Matrix;
 use crate::model::params::{Layer, Params};
 use crate::model::scalar::Scalar;
 use crate::model::spec::{DType, Spec};
-use crate::output::trace::TraceWriter;
 
 /// Writes `params` to `path` atomically, with `config` (a JSON object) as metadata.
 pub fn save<T: Scalar>(path: &Path, params: &Params<T>, config: &serde_json::Value) -> Result<()> {

@@ -25,7 +25,7 @@ use std::sync::OnceLock;
 
 use anyhow::{anyhow, Result};
 
-use crate::output::fsio;
+use crate::fsio;
 use plotters::coord::ranged1d::{DefaultFormatting, KeyPointHint, Ranged};
 use plotters::coord::Shift;
 use plotters::prelude::*;

@@ -12,11 +12,11 @@ use safetensors::tensor::{Dtype, TensorView};
 use std::collections::HashMap;
 use std::path::Path;
 
+use crate::fsio;
 use crate::model::matrix::Matrix;
 use crate::model::params::{Layer, Params};
 use crate::model::scalar::Scalar;
 use crate::model::spec::{DType, Spec};
-use crate::output::fsio;
 
 /// Tensors gathered during a run, written once at the end.
 #[derive(Default)]
