@@ -275,3 +275,29 @@ fn the_fixed_tolerance_stays_available() {
     assert_eq!(code, 1, "{out}");
     assert_eq!(report(&dir)["tolerance"]["mode"], "fixed");
 }
+
+#[test]
+fn two_lanes_give_the_same_outcome_as_one() {
+    // Large enough (≥ 1e6 flop per step) for the bounds and the free reference to run on a second
+    // thread when the run may use two.
+    let spec = Spec::new(vec![8, 64, 64, 4], vec![Activation::Tanh, Activation::Tanh, Activation::Identity])
+        .unwrap();
+    let d = data(&spec, 128, 1.0, 5);
+    let mut cfg = config(&spec, 0.01, 6, 64);
+    cfg.drift_tol = 1e-8;
+    let one = run(&cfg, &d, 1.0);
+    cfg.threads = 2;
+    let two = run(&cfg, &d, 1.0);
+    assert_eq!(one.verdict, Verdict::Equivalent);
+    assert_eq!(two.verdict, Verdict::Equivalent);
+    for (a, b) in one.records.iter().zip(&two.records) {
+        assert_eq!(
+            (a.manual_loss, a.torch_loss, a.torch_free_loss),
+            (b.manual_loss, b.torch_loss, b.torch_free_loss)
+        );
+        let ratios =
+            |r: &backprop::harness::StepRecord| r.tensors.iter().map(|t| t.ratio).collect::<Vec<_>>();
+        assert_eq!(ratios(a), ratios(b), "step {}", a.step);
+    }
+    assert_eq!(one.final_params, two.final_params);
+}

@@ -14,6 +14,8 @@
 //! how far each side is from the more precise step, in f32 ulps.
 
 use anyhow::{bail, Result};
+use std::sync::mpsc;
+use std::thread::JoinHandle;
 
 use crate::data::Dataset;
 use crate::harness::bound::{step_bounds, StepBounds};
@@ -27,12 +29,12 @@ use crate::manual::{Backprop, Literal, Workspace};
 use crate::model::matrix::Matrix;
 use crate::model::params::Params;
 use crate::model::scalar::Scalar;
-use crate::model::spec::DType;
+use crate::model::spec::{DType, Spec};
 use crate::reference::{RefStep, Reference};
 
-/// Steps of at least this many floating-point operations (6 · parameters · batch) compute their
-/// round-off bounds on a second thread, beside the implementation's and the references' steps,
-/// when [`RunConfig::threads`] allows: below it a thread per step costs more than it saves.
+/// Steps of at least this many floating-point operations (6 · parameters · batch) run their
+/// second lane (the free reference and the round-off bounds) on a worker thread when
+/// [`RunConfig::threads`] allows: below it the hand-over costs more than it saves.
 pub const OVERLAP_MIN_FLOPS: f64 = 1e6;
 
 /// Trains the hand-written form `cfg.form` (with `cfg.mutant` planted in the literal form) and
@@ -112,7 +114,7 @@ pub fn run_with<T: Scalar>(
     let mut params = init.clone();
     let mut grads = Params::<T>::zeros(spec);
     let mut lockstep = Reference::new(spec, init, cfg.lr)?;
-    let mut free = Reference::new(spec, init, cfg.lr)?;
+    let free = Reference::new(spec, init, cfg.lr)?;
     // The f64 witness of an f32 run.
     let mut witness = match T::DTYPE {
         DType::F32 => {
@@ -126,6 +128,7 @@ pub fn run_with<T: Scalar>(
         (Matrix::<T>::zeros(max_batch, spec.n_in()), Matrix::<T>::zeros(max_batch, spec.n_out()));
     let lr = T::of(cfg.lr);
     let overlap = cfg.threads > 1 && 6.0 * spec.param_count() as f64 * max_batch as f64 >= OVERLAP_MIN_FLOPS;
+    let mut lane = Lane::<T>::new(spec, free, overlap);
 
     if let Some(tr) = trace.as_deref_mut() {
         tr.add("x".into(), vec![x.rows(), x.cols()], x.as_slice());
@@ -152,29 +155,16 @@ pub fn run_with<T: Scalar>(
         }
         let weight_norms: Vec<f64> = params.layers.iter().map(|l| frob(l.w.as_slice())).collect();
 
-        // 2. The implementation under test takes its step (with the injected fault, if any);
-        // 3. the references take theirs. For a large step the bounds are computed on a second
-        //    thread meanwhile: one join per step, nothing that spins.
-        let mut sides = |params: &mut Params<T>, grads: &mut Params<T>| {
-            let loss_m = step_under_test(implementation, cfg, t, params, &xb, &yb, lr, grads);
-            let r = lockstep.step(&xb, &yb);
-            let w64: Option<RefStep<f64>> =
-                witness.as_mut().map(|w| w.step(&xb.cast::<f64>(), &yb.cast::<f64>()));
-            let free_loss = free.train_step(&xb, &yb);
-            (loss_m, r, w64, free_loss)
-        };
-        let (bounds, (loss_m, r, w64, free_loss)) = if overlap {
-            let before = params.clone();
-            std::thread::scope(|scope| {
-                let bounds = scope.spawn(|| step_bounds(spec, &before, &xb, &yb));
-                let sides = sides(&mut params, &mut grads);
-                (bounds.join().expect("the bound thread does not panic"), sides)
-            })
-        } else {
-            let bounds = step_bounds(spec, &params, &xb, &yb);
-            (bounds, sides(&mut params, &mut grads))
-        };
-        let free_params: Params<T> = free.params();
+        // 2. The free reference's step and the round-off bounds start, from the same weights (on
+        //    a second thread for a large step);
+        // 3. the implementation under test takes its step (with the injected fault, if any), and
+        //    the lockstep reference (and the f64 witness) take theirs.
+        lane.start(&params, &xb, &yb);
+        let loss_m = step_under_test(implementation, cfg, t, &mut params, &xb, &yb, lr, &mut grads);
+        let r = lockstep.step(&xb, &yb);
+        let w64: Option<RefStep<f64>> =
+            witness.as_mut().map(|w| w.step(&xb.cast::<f64>(), &yb.cast::<f64>()));
+        let (bounds, free_loss, free_params) = lane.finish();
 
         // 4. Compare.
         let param_bounds = bounds.update(&grads, &params, cfg.lr);
@@ -241,6 +231,7 @@ pub fn run_with<T: Scalar>(
         let mut ws = Workspace::<T>::new(spec, x.rows());
         ws.forward(&params, &x).clone()
     };
+    let free = lane.into_free();
     let out_t: Matrix<T> = free.predict(&x);
     out.final_loss = (spec.loss().value(out_m.as_slice(), y.as_slice()).to64(), free.loss(&x, &y));
     out.accuracy =
@@ -258,6 +249,89 @@ fn snapshot<T: Scalar>(ws: &mut Workspace<T>, params: &Params<T>, x: &Matrix<T>,
         .map(|k| ws.activations(k).as_slice().iter().map(|v| v.to64()).collect())
         .collect();
     Snapshot { step: t, z }
+}
+
+/// The second lane of a step: the free reference's own step and the round-off bounds, neither of
+/// which the implementation's step needs. Computed on the calling thread, or — for a large step
+/// when the run may use two threads — on a worker thread that lives as long as the run, beside the
+/// implementation's and the lockstep reference's steps: one hand-over per step, nothing spins.
+enum Lane<T: Scalar> {
+    Inline {
+        free: Reference,
+        spec: Spec,
+        done: Option<LaneResult<T>>,
+    },
+    Worker {
+        jobs: mpsc::Sender<LaneJob<T>>,
+        results: mpsc::Receiver<LaneResult<T>>,
+        worker: JoinHandle<Reference>,
+    },
+}
+
+/// The weights a step starts from and its batch.
+type LaneJob<T> = (Params<T>, Matrix<T>, Matrix<T>);
+/// The step's bounds, the free reference's loss and its weights after its step.
+type LaneResult<T> = (StepBounds, T, Params<T>);
+
+fn lane_step<T: Scalar>(spec: &Spec, free: &mut Reference, (params, xb, yb): &LaneJob<T>) -> LaneResult<T> {
+    let bounds = step_bounds(spec, params, xb, yb);
+    let free_loss = free.train_step(xb, yb);
+    (bounds, free_loss, free.params())
+}
+
+impl<T: Scalar> Lane<T> {
+    fn new(spec: &Spec, free: Reference, worker: bool) -> Lane<T> {
+        if !worker {
+            return Lane::Inline { free, spec: spec.clone(), done: None };
+        }
+        let (jobs, inbox) = mpsc::channel::<LaneJob<T>>();
+        let (outbox, results) = mpsc::channel();
+        let spec = spec.clone();
+        // OpenMP's thread count is per thread: the worker takes its caller's.
+        let torch_threads = tch::get_num_threads();
+        let worker = std::thread::spawn(move || {
+            tch::set_num_threads(torch_threads);
+            let mut free = free;
+            for job in inbox {
+                if outbox.send(lane_step(&spec, &mut free, &job)).is_err() {
+                    break;
+                }
+            }
+            free
+        });
+        Lane::Worker { jobs, results, worker }
+    }
+
+    /// Starts the lane's work for a step from `params` on the batch (`xb`, `yb`).
+    fn start(&mut self, params: &Params<T>, xb: &Matrix<T>, yb: &Matrix<T>) {
+        match self {
+            Lane::Inline { free, spec, done } => {
+                *done = Some(lane_step(spec, free, &(params.clone(), xb.clone(), yb.clone())))
+            }
+            Lane::Worker { jobs, .. } => {
+                jobs.send((params.clone(), xb.clone(), yb.clone())).expect("the lane's worker runs")
+            }
+        }
+    }
+
+    /// The lane's results for the step last started.
+    fn finish(&mut self) -> LaneResult<T> {
+        match self {
+            Lane::Inline { done, .. } => done.take().expect("a step was started"),
+            Lane::Worker { results, .. } => results.recv().expect("the lane's worker answers"),
+        }
+    }
+
+    /// The free reference, back from the worker.
+    fn into_free(self) -> Reference {
+        match self {
+            Lane::Inline { free, .. } => free,
+            Lane::Worker { jobs, worker, .. } => {
+                drop(jobs);
+                worker.join().expect("the lane's worker does not panic")
+            }
+        }
+    }
 }
 
 /// Step 2 of a run: the implementation's step; at the fault's step its gradient of one layer is
