@@ -259,7 +259,7 @@ enum Lane<T: Scalar> {
     Inline {
         free: Reference,
         spec: Spec,
-        done: Option<LaneResult<T>>,
+        done: Option<Box<LaneResult<T>>>,
     },
     Worker {
         jobs: mpsc::Sender<LaneJob<T>>,
@@ -306,7 +306,7 @@ impl<T: Scalar> Lane<T> {
     fn start(&mut self, params: &Params<T>, xb: &Matrix<T>, yb: &Matrix<T>) {
         match self {
             Lane::Inline { free, spec, done } => {
-                *done = Some(lane_step(spec, free, &(params.clone(), xb.clone(), yb.clone())))
+                *done = Some(Box::new(lane_step(spec, free, &(params.clone(), xb.clone(), yb.clone()))))
             }
             Lane::Worker { jobs, .. } => {
                 jobs.send((params.clone(), xb.clone(), yb.clone())).expect("the lane's worker runs")
@@ -317,7 +317,7 @@ impl<T: Scalar> Lane<T> {
     /// The lane's results for the step last started.
     fn finish(&mut self) -> LaneResult<T> {
         match self {
-            Lane::Inline { done, .. } => done.take().expect("a step was started"),
+            Lane::Inline { done, .. } => *done.take().expect("a step was started"),
             Lane::Worker { results, .. } => results.recv().expect("the lane's worker answers"),
         }
     }
