@@ -227,10 +227,10 @@ fn esc(s: &str) -> String {
 /// Writes `index.html`: the verdict, the per-layer table and every image; no scripts, no network.
 pub fn write_index(out: &Path, verdict: &str, table: &str, images: &[PathBuf]) -> Result<PathBuf> {
     let mut html = String::from(
-        "<!doctype html>\n<html><head><meta charset=\"utf-8\"><title>backprop: compare</title>\n\
+        "<!doctype html>\n<html><head><meta charset=\"utf-8\"><title>backprop</title>\n\
          <style>body{font-family:sans-serif;max-width:1250px;margin:2em auto;padding:0 1em}\
          pre{background:#f4f4f4;padding:1em;overflow-x:auto}img{max-width:100%;border:1px solid #ddd;margin:1em 0}\
-         </style></head><body>\n<h1>manual backprop vs libtorch</h1>\n",
+         </style></head><body>\n<h1>backprop vs libtorch</h1>\n",
     );
     let _ = writeln!(html, "<p><strong>{}</strong></p>\n<pre>{}</pre>", esc(verdict), esc(table));
     for img in images {

@@ -87,8 +87,8 @@ pub struct NetArgs {
     #[arg(long)]
     pub quiet: bool,
     /// Threads libtorch may use [default: the machine's cores]. Steps of fewer than 1e8
-    /// floating-point operations use one, which is faster on a busy machine and no slower on a
-    /// quiet one (README, "Busy machines").
+    /// floating-point operations use one: up to 3× faster beside another busy process, at most a
+    /// third slower on a quiet machine (README, "Busy machines").
     #[arg(long)]
     pub threads: Option<usize>,
 }
