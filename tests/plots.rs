@@ -131,6 +131,39 @@ fn line_grid_stacks_panels() {
     assert!(assert_picture(&path, WIDTH, HEIGHT) > HEIGHT);
 }
 
+/// A dashed series drawn exactly over a solid one leaves both visible: the picture differs from the
+/// solid one alone, and holds pixels of both colours.
+#[test]
+fn a_dashed_series_over_a_solid_one_leaves_both_visible() {
+    let dir = TempDir::new("dashed");
+    let a = decay(0.005, 0.1);
+    let (one, two) = (dir.join("one.png"), dir.join("two.png"));
+    line_chart(&one, "solid", "step", "loss", &[Series::new("manual", &a)], true, &[]).unwrap();
+    line_chart(
+        &two,
+        "solid and dashed",
+        "step",
+        "loss",
+        &[Series::new("manual", &a), Series::dashed("torch", &a)],
+        true,
+        &[],
+    )
+    .unwrap();
+    assert_picture(&two, WIDTH, HEIGHT);
+    let colours = |path: &std::path::Path| {
+        let mut reader = png::Decoder::new(std::fs::File::open(path).unwrap()).read_info().unwrap();
+        let mut buf = vec![0; reader.output_buffer_size()];
+        let info = reader.next_frame(&mut buf).unwrap();
+        buf[..info.buffer_size()]
+            .chunks_exact(3)
+            .map(|c| [c[0], c[1], c[2]])
+            .collect::<std::collections::HashSet<_>>()
+    };
+    let (c1, c2) = (colours(&one), colours(&two));
+    assert!(c2.len() > c1.len(), "the dashed series adds colours");
+    assert!(c2.difference(&c1).count() > 10, "the dashed series is visible");
+}
+
 #[test]
 fn histogram_grid_draws_every_cell() {
     let dir = TempDir::new("hist");

@@ -62,8 +62,10 @@ pub fn write_figures(out: &Path, run: &RunConfig, o: &Outcome) -> Result<Vec<Pat
         .iter()
         .map(|r| (r.step as f64, if replay { r.torch_loss } else { r.torch_free_loss }))
         .collect();
+    let diff: Vec<(f64, f64)> = o.records.iter().map(|r| (r.step as f64, r.loss_abs)).collect();
+    let bound: Vec<(f64, f64)> = o.records.iter().map(|r| (r.step as f64, r.loss_bound)).collect();
     let path = out.join("loss.png");
-    line_chart(
+    line_grid(
         &path,
         &if replay {
             "Loss per recorded step: the trace's and libtorch's at the trace's weights".to_string()
@@ -73,14 +75,27 @@ pub fn write_figures(out: &Path, run: &RunConfig, o: &Outcome) -> Result<Vec<Pat
                 run.batch_size
             )
         },
-        "step t",
-        "loss E of the step's batch",
         &[
-            Series::new(if replay { "the trace" } else { "manual" }, &manual),
-            Series::new(if replay { "libtorch (same weights)" } else { "libtorch (independent)" }, &torch),
+            Panel {
+                title: "loss E of the step's batch (libtorch dashed over the manual line)".into(),
+                x_label: "step t".into(),
+                y_label: "loss".into(),
+                series: vec![
+                    Series::new(if replay { "the trace" } else { "manual" }, &manual),
+                    Series::dashed(if replay { "libtorch (same weights)" } else { "libtorch (independent)" }, &torch),
+                ],
+                log_y: true,
+                hlines: vec![],
+            },
+            Panel {
+                title: "lockstep: |E_manual − E_torch| at the same weights against its tolerance (0 is not drawn)".into(),
+                x_label: "step t".into(),
+                y_label: "absolute difference".into(),
+                series: vec![Series::new("|ΔE|", &diff), Series::dashed("tolerance", &bound)],
+                log_y: true,
+                hlines: vec![],
+            },
         ],
-        true,
-        &[],
     )?;
     written.push(path);
 

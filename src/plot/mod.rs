@@ -80,12 +80,18 @@ pub struct Series<'a> {
     pub label: String,
     /// `(x, y)` pairs, any values allowed.
     pub points: &'a [(f64, f64)],
+    /// Drawn dashed, over the solid ones: a curve expected to lie on another stays visible.
+    pub dashed: bool,
 }
 
 impl<'a> Series<'a> {
-    /// A series from a label and its points.
+    /// A solid series from a label and its points.
     pub fn new(label: impl Into<String>, points: &'a [(f64, f64)]) -> Self {
-        Self { label: label.into(), points }
+        Self { label: label.into(), points, dashed: false }
+    }
+    /// A dashed series, drawn over the solid ones.
+    pub fn dashed(label: impl Into<String>, points: &'a [(f64, f64)]) -> Self {
+        Self { label: label.into(), points, dashed: true }
     }
 }
 
@@ -440,6 +446,7 @@ struct Prepared {
     label: String,
     runs: Vec<Vec<(f64, f64)>>,
     skipped: usize,
+    dashed: bool,
 }
 
 fn prepare(series: &Series, log_y: bool) -> Prepared {
@@ -463,7 +470,7 @@ fn prepare(series: &Series, log_y: bool) -> Prepared {
         0 => series.label.clone(),
         n => format!("{} ({n} not plottable)", series.label),
     };
-    Prepared { label, runs, skipped }
+    Prepared { label, runs, skipped, dashed: series.dashed }
 }
 
 /// A linear f64 axis with ticks chosen here rather than by plotters. plotters' `WithKeyPoints`
@@ -766,7 +773,11 @@ fn draw_plan(
         let ends = [(x_range.start, *y), (x_range.end, *y)];
         chart.draw_series(DashedLineSeries::new(ends, 10, 6, style)).ctx("drawing a reference line")?;
     }
-    for (i, p) in prepared.iter().enumerate() {
+    // Solid series first, dashed ones over them.
+    let mut order: Vec<usize> = (0..prepared.len()).collect();
+    order.sort_by_key(|&i| prepared[i].dashed);
+    for i in order {
+        let p = &prepared[i];
         let color = PALETTE[i % PALETTE.len()];
         // The first series is drawn wider, so that a second one lying exactly on top of it (the
         // expected picture when comparing two implementations) leaves it visible at the edges.
@@ -778,8 +789,14 @@ fn draw_plan(
             } else {
                 // One element per segment: plotters joins wide polylines with unlimited miters,
                 // which turns every sharp zigzag of noisy data into a long false spike.
-                let segments = run.windows(2).map(|w| PathElement::new([w[0], w[1]], style));
-                chart.draw_series(segments).ctx("drawing a series")?;
+                if p.dashed {
+                    chart
+                        .draw_series(DashedLineSeries::new(run.iter().copied(), 9, 6, style))
+                        .ctx("drawing a series")?;
+                } else {
+                    let segments = run.windows(2).map(|w| PathElement::new([w[0], w[1]], style));
+                    chart.draw_series(segments).ctx("drawing a series")?;
+                }
             }
         }
     }
@@ -794,10 +811,15 @@ fn draw_legend(area: &Area, top: i32, series: &[Prepared], hlines: &[(&str, f64)
     let (w, h) = area.dim_in_pixel();
     let row_h = 26;
     let text_w = w.saturating_sub(55);
-    let entries = series.iter().map(|p| (p.label.as_str(), false)).chain(hlines.iter().map(|h| (h.0, true)));
+    // (label, dashed, colour): the series', then the reference lines'.
+    let entries = series
+        .iter()
+        .enumerate()
+        .map(|(i, p)| (p.label.as_str(), p.dashed, PALETTE[i % PALETTE.len()]))
+        .chain(hlines.iter().enumerate().map(|(j, h)| (h.0, true, HLINE_PALETTE[j % HLINE_PALETTE.len()])));
     let total = series.len() + hlines.len();
     let fits = usize::try_from((h as i32 - top).max(0) / row_h).unwrap_or(0);
-    for (i, (label, dashed)) in entries.enumerate() {
+    for (i, (label, dashed, color)) in entries.enumerate() {
         let y = top + row_h * i as i32 + row_h / 2;
         if i + 1 == fits && total > fits {
             let more = format!("… {} more", total - i);
@@ -805,11 +827,6 @@ fn draw_legend(area: &Area, top: i32, series: &[Prepared], hlines: &[(&str, f64)
             area.draw_text(&more, &style, (45, y)).ctx("drawing the legend")?;
             break;
         }
-        let color = if dashed {
-            HLINE_PALETTE[(i - series.len()) % HLINE_PALETTE.len()]
-        } else {
-            PALETTE[i % PALETTE.len()]
-        };
         let segments: &[(i32, i32)] = if dashed { &[(5, 14), (19, 28), (33, 40)] } else { &[(5, 40)] };
         for &(a, b) in segments {
             area.draw(&PathElement::new([(a, y), (b, y)], color.stroke_width(3)))
