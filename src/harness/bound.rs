@@ -110,6 +110,7 @@ fn forward_layer(
     z_prev: &Matrix<f64>,
     ez_prev: &Matrix<f64>,
     layer: &Layer<f64>,
+    abs_w: &Matrix<f64>,
     u: f64,
     tiny: f64,
 ) -> Forward {
@@ -122,7 +123,7 @@ fn forward_layer(
     // (B1): a^k_j = Σ_i W_ij z^{k−1}_i + b_j, eq. (2): e(a) ≤ Σ_i |W_ij| (e(z_i) + γ_n |z_i|) + γ_n |b_j|.
     let mut a = Matrix::zeros(z_prev.rows(), layer.w.cols());
     gemm(1.0, z_prev, Op::N, &layer.w, Op::N, 0.0, &mut a);
-    let mut ea = product(&plus_scaled(ez_prev, g, z_prev), Op::N, &abs(&layer.w), Op::N);
+    let mut ea = product(&plus_scaled(ez_prev, g, z_prev), Op::N, abs_w, Op::N);
     let cols = a.cols();
     for r in 0..a.rows() {
         for j in 0..cols {
@@ -187,11 +188,20 @@ pub fn step_bounds<T: Scalar>(spec: &Spec, params: &Params<T>, x: &Matrix<T>, y:
     let n = x.rows();
     let depth = spec.depth();
 
+    let abs_w: Vec<Matrix<f64>> = p.layers.iter().map(|l| abs(&l.w)).collect();
     let mut layers: Vec<Forward> = Vec::with_capacity(depth);
     for (k, layer) in p.layers.iter().enumerate() {
         let fwd = match layers.last() {
-            None => forward_layer(spec.activations()[k], &x, &Matrix::zeros(n, x.cols()), layer, u, tiny),
-            Some(prev) => forward_layer(spec.activations()[k], &prev.z, &prev.ez, layer, u, tiny),
+            None => forward_layer(
+                spec.activations()[k],
+                &x,
+                &Matrix::zeros(n, x.cols()),
+                layer,
+                &abs_w[k],
+                u,
+                tiny,
+            ),
+            Some(prev) => forward_layer(spec.activations()[k], &prev.z, &prev.ez, layer, &abs_w[k], u, tiny),
         };
         layers.push(fwd);
     }
@@ -259,7 +269,7 @@ pub fn step_bounds<T: Scalar>(spec: &Spec, params: &Params<T>, x: &Matrix<T>, y:
             // (B6): s = Δ^k (W^k)ᵀ, eq. (7): e(s) ≤ Σ_i |W_ji| (e(δ_i) + γ_{n_k} |δ_i|);
             // δ^{k−1} = φ'(a^{k−1}) ⊙ s: e ≤ |φ'| e(s) + |s| e(φ') + e(φ') e(s) + u |δ^{k−1}|.
             let g_width = gamma(layer.w.cols(), u);
-            let es = product(&plus_scaled(&e_delta, g_width, &delta), Op::N, &abs(&layer.w), Op::T);
+            let es = product(&plus_scaled(&e_delta, g_width, &delta), Op::N, &abs_w[k - 1], Op::T);
             let s = product(&delta, Op::N, &layer.w, Op::T);
             let below = &layers[k - 2];
             let (rows, cols) = s.shape();

@@ -156,9 +156,8 @@ pub fn replay<T: Scalar>(rec: &Recorded, judge: Judge, saturation: f64, what: &s
     }
     // libtorch's loss on the whole dataset at the trace's last weights (the trace has no forward
     // pass of its own to compare it with).
-    let mut at_end = Reference::new(spec, &last, rec.lr)?;
-    at_end.set_params(&last);
-    out.final_loss = (f64::NAN, at_end.loss(&x, &y));
+    lockstep.set_params(&last);
+    out.final_loss = (f64::NAN, lockstep.loss(&x, &y));
     out.final_params = last.cast();
     conclude(&mut out);
     Ok(out)

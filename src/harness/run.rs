@@ -273,7 +273,13 @@ type LaneJob<T> = (Params<T>, Matrix<T>, Matrix<T>);
 /// The step's bounds, the free reference's loss and its weights after its step.
 type LaneResult<T> = (StepBounds, T, Params<T>);
 
-fn lane_step<T: Scalar>(spec: &Spec, free: &mut Reference, (params, xb, yb): &LaneJob<T>) -> LaneResult<T> {
+fn lane_step<T: Scalar>(
+    spec: &Spec,
+    free: &mut Reference,
+    params: &Params<T>,
+    xb: &Matrix<T>,
+    yb: &Matrix<T>,
+) -> LaneResult<T> {
     let bounds = step_bounds(spec, params, xb, yb);
     let free_loss = free.train_step(xb, yb);
     (bounds, free_loss, free.params())
@@ -292,8 +298,8 @@ impl<T: Scalar> Lane<T> {
         let worker = std::thread::spawn(move || {
             tch::set_num_threads(torch_threads);
             let mut free = free;
-            for job in inbox {
-                if outbox.send(lane_step(&spec, &mut free, &job)).is_err() {
+            for (params, xb, yb) in inbox {
+                if outbox.send(lane_step(&spec, &mut free, &params, &xb, &yb)).is_err() {
                     break;
                 }
             }
@@ -306,7 +312,7 @@ impl<T: Scalar> Lane<T> {
     fn start(&mut self, params: &Params<T>, xb: &Matrix<T>, yb: &Matrix<T>) {
         match self {
             Lane::Inline { free, spec, done } => {
-                *done = Some(Box::new(lane_step(spec, free, &(params.clone(), xb.clone(), yb.clone()))))
+                *done = Some(Box::new(lane_step(spec, free, params, xb, yb)))
             }
             Lane::Worker { jobs, .. } => {
                 jobs.send((params.clone(), xb.clone(), yb.clone())).expect("the lane's worker runs")

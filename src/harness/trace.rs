@@ -193,7 +193,8 @@ pub fn read(path: &Path) -> Result<Recorded> {
         DType::F32 => Dtype::F32,
         DType::F64 => Dtype::F64,
     };
-    let has = |name: &str| st.names().iter().any(|n| *n == name);
+    let names: std::collections::HashSet<&str> = st.names().into_iter().map(String::as_str).collect();
+    let has = |name: &str| names.contains(name);
     let float = |name: &str, shape: &[usize]| -> Result<Vec<f64>> {
         let t = st.tensor(name).map_err(|_| anyhow!("{at}: no tensor {name}"))?;
         if t.dtype() != want {

@@ -52,25 +52,16 @@ pub fn forward_sample<T: Scalar>(spec: &Spec, params: &Params<T>, x: &[T]) -> Sa
 /// ∂E/∂W^k_ij += z^{k−1}_i δ^k_j (6) (and ∂E/∂b^k_j += δ^k_j), and
 /// δ^{k−1}_j = φ'_{k−1}(a^{k−1}_j) Σ_i W^k_ji δ^k_i (7).
 pub fn gradients<T: Scalar>(spec: &Spec, params: &Params<T>, x: &Matrix<T>, y: &Matrix<T>) -> (T, Params<T>) {
-    backprop(spec, params, x, y, T::zero(), None)
+    gradients_with(spec, params, x, y, T::zero(), None)
 }
 
-/// [`gradients`] with one classic mistake planted (`lr` is η, which only `stale-weights` uses).
+/// [`gradients`] with one classic mistake planted (`lr` is η, which only `stale-weights` uses;
+/// `None` is the correct form).
+///
+/// The backward pass runs layer by layer, k = L..1, every sample within each layer (each entry
+/// of ∂E/∂W^k still sums its samples in order): so a mutant can use W^{k+1} as updated by η
+/// before δ^k is formed.
 pub fn gradients_with<T: Scalar>(
-    spec: &Spec,
-    params: &Params<T>,
-    x: &Matrix<T>,
-    y: &Matrix<T>,
-    lr: T,
-    mutant: Option<Mutant>,
-) -> (T, Params<T>) {
-    backprop(spec, params, x, y, lr, mutant)
-}
-
-/// The backward pass layer by layer, k = L..1, every sample within each layer (each entry of
-/// ∂E/∂W^k still sums its samples in order): so a mutant can use W^{k+1} as updated by η before
-/// δ^k is formed.
-fn backprop<T: Scalar>(
     spec: &Spec,
     params: &Params<T>,
     x: &Matrix<T>,

@@ -115,14 +115,11 @@ impl Mutant {
         if layer == 0 || layer > depth {
             bail!("--mutant {s:?}: layer {layer} does not exist (the network has {depth} layers)");
         }
-        if kind == MutantKind::StaleWeights && layer == depth {
-            bail!(
-                "--mutant {s:?}: stale-weights needs a layer below the output (1 to {})",
-                depth.saturating_sub(1).max(1)
-            );
-        }
         if kind == MutantKind::StaleWeights && depth < 2 {
             bail!("--mutant {s:?}: stale-weights needs at least two layers");
+        }
+        if kind == MutantKind::StaleWeights && layer == depth {
+            bail!("--mutant {s:?}: stale-weights needs a layer below the output (1 to {})", depth - 1);
         }
         if kind == MutantKind::BiasGradFirstSample && !bias {
             bail!("--mutant {s:?}: the network has no bias (drop --no-bias)");

@@ -155,11 +155,6 @@ pub fn report<'a>(run: &RunConfig, config: &'a serde_json::Value, o: &'a Outcome
     }
 }
 
-/// The report as a JSON value (its field order is fixed, so the bytes are reproducible).
-pub fn report_json(run: &RunConfig, config: &serde_json::Value, o: &Outcome) -> serde_json::Value {
-    serde_json::to_value(report(run, config, o)).expect("a report serialises")
-}
-
 /// Writes `report.json` atomically.
 pub fn write_report(path: &Path, run: &RunConfig, config: &serde_json::Value, o: &Outcome) -> Result<()> {
     let mut text = serde_json::to_string_pretty(&report(run, config, o)).context("report.json")?;
