@@ -95,6 +95,59 @@ impl Dataset {
     }
 }
 
+/// Whether `data`'s targets suit `spec`'s loss: the cross-entropy needs each target row to be a
+/// probability vector (entries ≥ 0 summing to 1 within 10⁻³; one-hot rows are). `name` names the
+/// data in the error.
+pub fn check_targets(data: &Dataset, spec: &crate::model::spec::Spec, name: &str) -> Result<()> {
+    if spec.loss() != crate::model::spec::Loss::CrossEntropy {
+        return Ok(());
+    }
+    for r in 0..data.y.rows() {
+        let row = data.y.row(r);
+        let sum: f64 = row.iter().sum();
+        if row.iter().any(|&v| !(v >= 0.0)) || (sum - 1.0).abs() > 1e-3 {
+            bail!(
+                "--loss cross-entropy: target row {r} of {name} is {row:?}, not one-hot or a probability \
+                 vector (entries >= 0 summing to 1)"
+            );
+        }
+    }
+    Ok(())
+}
+
+/// Splits `data` into training and validation samples: a `share` of them (rounded, at least one)
+/// drawn at random with `seed` for validation, the rest for training, each in the original order.
+/// `share` 0 keeps everything for training. Errors when `share` is outside [0, 1) or a side would
+/// be empty.
+pub fn split(data: &Dataset, share: f64, seed: u64) -> Result<(Dataset, Option<Dataset>)> {
+    if !(0.0..1.0).contains(&share) {
+        bail!("--val-split: must lie in [0, 1), got {share}");
+    }
+    if share == 0.0 {
+        return Ok((data.clone(), None));
+    }
+    let n = data.len();
+    let n_val = ((share * n as f64).round() as usize).max(1);
+    if n_val >= n {
+        bail!("--val-split {share}: {n} samples leave none for training");
+    }
+    let mut order: Vec<usize> = (0..n).collect();
+    let mut rng = ChaCha8Rng::seed_from_u64(seed ^ 0x5a1d_a7e);
+    rand::seq::SliceRandom::shuffle(order.as_mut_slice(), &mut rng);
+    let mut val_idx = order[..n_val].to_vec();
+    let mut train_idx = order[n_val..].to_vec();
+    val_idx.sort_unstable();
+    train_idx.sort_unstable();
+    let take = |idx: &[usize]| {
+        let mut x = Matrix::zeros(idx.len(), data.x.cols());
+        let mut y = Matrix::zeros(idx.len(), data.y.cols());
+        x.gather_rows(&data.x, idx);
+        y.gather_rows(&data.y, idx);
+        Dataset { x, y }
+    };
+    Ok((take(&train_idx), Some(take(&val_idx))))
+}
+
 /// How targets encode classes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Classes {

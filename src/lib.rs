@@ -20,7 +20,9 @@ pub mod plot;
 pub mod reference;
 
 pub use manual::{Mlp, Workspace};
-pub use model::{Activation, DType, Init, Layer, Loss, Matrix, Params, Scalar, Spec};
+pub use model::{
+    Activation, DType, Init, Layer, Loss, Matrix, OptimConfig, Optimizer, OptimizerKind, Params, Scalar, Spec,
+};
 #[cfg(feature = "torch")]
 pub use reference::Reference;
 

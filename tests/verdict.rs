@@ -18,7 +18,7 @@ use rand_chacha::ChaCha8Rng;
 fn config(spec: &Spec, lr: f64, steps: usize, batch: usize) -> RunConfig {
     RunConfig {
         spec: spec.clone(),
-        lr,
+        optim: backprop::OptimConfig::sgd(lr),
         steps,
         batch_size: batch,
         shuffle_seed: spec.seed(),

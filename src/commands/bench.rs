@@ -5,6 +5,7 @@ use std::time::Instant;
 
 use crate::manual::{Mlp, Workspace};
 use crate::model::matrix::Matrix;
+use crate::model::optim::OptimConfig;
 use crate::model::scalar::Scalar;
 use crate::reference::{matrix_to_tensor, Trainer};
 
@@ -16,7 +17,7 @@ pub fn time_case<T: Scalar>(case: &Case, reps: usize, iters: usize) -> Result<(f
     let spec = case_spec::<T>(case)?;
     let mut mlp = Mlp::<T>::new(spec.clone())?;
     let lr = 1e-4;
-    let mut torch = Trainer::new(&mlp, lr)?;
+    let mut torch = Trainer::new(&mlp, &OptimConfig::sgd(lr))?;
     let x = Matrix::<T>::from_fn(case.batch, spec.n_in(), |i, j| {
         T::of(((i * 7 + j * 3) % 11) as f64 / 11.0 - 0.5)
     });
@@ -221,8 +222,8 @@ pub fn bookkeeping(reps: usize) -> Result<(f64, f64)> {
         harness.push(start.elapsed().as_secs_f64());
 
         let mut mlp = Mlp::<f64>::with_params(spec.clone(), init.clone())?;
-        let mut lockstep = Trainer::new(&mlp, run.lr)?;
-        let mut free = Trainer::new(&mlp, run.lr)?;
+        let mut lockstep = Trainer::new(&mlp, &run.optim)?;
+        let mut free = Trainer::new(&mlp, &run.optim)?;
         let mut ws = Workspace::new(spec, batch);
         let (mut xb, mut yb) = (Matrix::zeros(batch, spec.n_in()), Matrix::zeros(batch, spec.n_out()));
         let start = Instant::now();
@@ -230,7 +231,7 @@ pub fn bookkeeping(reps: usize) -> Result<(f64, f64)> {
             xb.gather_rows(&data.x, idx);
             yb.gather_rows(&data.y, idx);
             let (xt, yt) = (matrix_to_tensor(&xb), matrix_to_tensor(&yb));
-            mlp.train_step(&mut ws, &xb, &yb, run.lr);
+            mlp.train_step(&mut ws, &xb, &yb, run.optim.lr);
             lockstep.step(&xt, &yt);
             free.step(&xt, &yt);
         }
@@ -260,7 +261,7 @@ pub fn crossover(quick: bool) -> Result<()> {
         let case = Case { widths: widths.to_vec(), batch, target: 0.0 };
         let spec = case_spec::<f32>(&case)?;
         let mlp = Mlp::<f32>::new(spec.clone())?;
-        let mut torch = Trainer::new(&mlp, 1e-4)?;
+        let mut torch = Trainer::new(&mlp, &OptimConfig::sgd(1e-4))?;
         let x = Matrix::<f32>::from_fn(batch, spec.n_in(), |i, j| ((i * 7 + j * 3) % 11) as f32 / 11.0 - 0.5);
         let y = Matrix::<f32>::from_fn(batch, spec.n_out(), |i, j| ((i + j) % 5) as f32 / 5.0 - 0.5);
         let (xt, yt) = (matrix_to_tensor(&x), matrix_to_tensor(&y));

@@ -78,7 +78,7 @@ fn check_main(args: &CheckArgs) -> Result<i32> {
     };
     let run = RunConfig {
         spec: spec.clone(),
-        lr: rec.lr,
+        optim: rec.optim,
         steps: rec.steps.len(),
         batch_size: batch,
         shuffle_seed: 0,
@@ -91,16 +91,19 @@ fn check_main(args: &CheckArgs) -> Result<i32> {
         saturation: args.saturation,
         threads,
     };
-    let config = serde_json::json!({
+    let mut config = serde_json::json!({
         "trace": args.trace.display().to_string(),
         "layers": spec.widths(),
         "activations": spec.activations().iter().map(|a| a.name()).collect::<Vec<_>>(),
         "bias": spec.bias(),
         "loss": spec.loss().name(),
-        "lr": rec.lr,
+        "label_smoothing": spec.label_smoothing(),
         "dtype": spec.dtype().name(),
         "tolerance": judge,
     });
+    if let (Some(obj), serde_json::Value::Object(o)) = (config.as_object_mut(), rec.optim.to_json()) {
+        obj.extend(o);
+    }
     let mut written = Vec::new();
     let report_path = args.out.join("report.json");
     report::write_report(&report_path, &run, &config, &outcome)?;

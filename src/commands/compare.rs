@@ -138,7 +138,7 @@ impl Experiment {
         snapshot_steps.dedup();
         RunConfig {
             spec: s.spec.clone(),
-            lr: s.lr,
+            optim: s.optim,
             steps,
             batch_size,
             shuffle_seed: s.seed,

@@ -10,6 +10,7 @@ use std::io::IsTerminal;
 use std::path::PathBuf;
 
 use crate::data::{self, Dataset, DatasetKind};
+use crate::model::optim::{OptimConfig, OptimizerKind};
 use crate::model::spec::{parse_activations, parse_layers, DType, Init, Loss, Spec};
 
 #[cfg(feature = "torch")]
@@ -49,9 +50,13 @@ pub struct NetArgs {
     /// Layers without bias, as the exercise sheet's network.
     #[arg(long)]
     pub no_bias: bool,
-    /// half-sse: E = ½ Σ|ŷ − y|² (eq. 5); mse: mean over all output entries.
+    /// half-sse: E = ½ Σ|ŷ − y|² (eq. 5); mse: mean over all output entries; cross-entropy:
+    /// softmax over the output layer's pre-activations (identity output), mean over the batch.
     #[arg(long, value_enum, default_value_t = Loss::HalfSse)]
     pub loss: Loss,
+    /// Label smoothing ε of the cross-entropy: targets (1 − ε)t + ε/C.
+    #[arg(long, default_value_t = 0.0, allow_hyphen_values = true)]
+    pub label_smoothing: f64,
     /// f32 or f64.
     #[arg(long, value_enum, default_value_t = DType::F64)]
     pub dtype: DType,
@@ -61,7 +66,10 @@ pub struct NetArgs {
     /// Learning rate η.
     #[arg(long, default_value_t = 0.01, allow_hyphen_values = true)]
     pub lr: f64,
-    /// SGD steps.
+    /// The optimizer flags.
+    #[command(flatten)]
+    pub optim: OptimArgs,
+    /// Training steps.
     #[arg(long, default_value_t = 1000)]
     pub steps: usize,
     /// Samples per step; 0 for the full batch [default: 32, or the full batch when the data is
@@ -93,14 +101,97 @@ pub struct NetArgs {
     pub threads: Option<usize>,
 }
 
+/// The optimizer and its hyperparameters, with torch.optim's names and defaults.
+#[derive(clap::Args, Debug, Clone)]
+pub struct OptimArgs {
+    /// sgd, adam, adamw or rmsprop (torch.optim's SGD, Adam, AdamW, RMSprop).
+    #[arg(long, value_enum, default_value_t = OptimizerKind::Sgd)]
+    pub optimizer: OptimizerKind,
+    /// Momentum (sgd, rmsprop) [default: 0].
+    #[arg(long, allow_hyphen_values = true)]
+    pub momentum: Option<f64>,
+    /// Dampening of the momentum (sgd) [default: 0].
+    #[arg(long, allow_hyphen_values = true)]
+    pub dampening: Option<f64>,
+    /// Nesterov momentum (sgd; needs --momentum > 0 and no dampening).
+    #[arg(long)]
+    pub nesterov: bool,
+    /// Weight decay λ [default: 0; adamw 0.01].
+    #[arg(long, allow_hyphen_values = true)]
+    pub weight_decay: Option<f64>,
+    /// β1,β2 (adam, adamw) [default: 0.9,0.999].
+    #[arg(long, allow_hyphen_values = true)]
+    pub betas: Option<String>,
+    /// ε (adam, adamw, rmsprop) [default: 1e-8].
+    #[arg(long, allow_hyphen_values = true)]
+    pub eps: Option<f64>,
+    /// The amsgrad variant (adam, adamw).
+    #[arg(long)]
+    pub amsgrad: bool,
+    /// Smoothing constant α (rmsprop) [default: 0.99].
+    #[arg(long, allow_hyphen_values = true)]
+    pub alpha: Option<f64>,
+    /// Centered RMSprop.
+    #[arg(long)]
+    pub centered: bool,
+}
+
+impl OptimArgs {
+    /// The configuration these flags ask for with learning rate `lr`, validated; a flag the chosen
+    /// optimizer does not take is an error naming it.
+    pub fn config(&self, lr: f64) -> Result<OptimConfig> {
+        use OptimizerKind::*;
+        let kind = self.optimizer;
+        let mut c = OptimConfig::new(kind, lr);
+        let takes = |flag: &str, given: bool, ok: &[OptimizerKind]| -> Result<()> {
+            if given && !ok.contains(&kind) {
+                let names: Vec<&str> = ok.iter().map(|k| k.name()).collect();
+                bail!("{flag}: a setting of {}, not of --optimizer {kind}", names.join(" and "));
+            }
+            Ok(())
+        };
+        takes("--momentum", self.momentum.is_some(), &[Sgd, RmsProp])?;
+        takes("--dampening", self.dampening.is_some(), &[Sgd])?;
+        takes("--nesterov", self.nesterov, &[Sgd])?;
+        takes("--betas", self.betas.is_some(), &[Adam, AdamW])?;
+        takes("--eps", self.eps.is_some(), &[Adam, AdamW, RmsProp])?;
+        takes("--amsgrad", self.amsgrad, &[Adam, AdamW])?;
+        takes("--alpha", self.alpha.is_some(), &[RmsProp])?;
+        takes("--centered", self.centered, &[RmsProp])?;
+        c.momentum = self.momentum.unwrap_or(c.momentum);
+        c.dampening = self.dampening.unwrap_or(c.dampening);
+        c.nesterov = self.nesterov;
+        c.weight_decay = self.weight_decay.unwrap_or(c.weight_decay);
+        c.eps = self.eps.unwrap_or(c.eps);
+        c.amsgrad = self.amsgrad;
+        c.alpha = self.alpha.unwrap_or(c.alpha);
+        c.centered = self.centered;
+        if let Some(b) = &self.betas {
+            let parts: Vec<&str> = b.split(',').map(str::trim).collect();
+            match parts.as_slice() {
+                [b1, b2] => {
+                    let parse = |v: &str| {
+                        v.parse::<f64>()
+                            .map_err(|_| anyhow::anyhow!("--betas: {v:?} is not a number (expected B1,B2)"))
+                    };
+                    c.betas = (parse(b1)?, parse(b2)?);
+                }
+                _ => bail!("--betas: expected two numbers B1,B2, got {b:?}"),
+            }
+        }
+        c.validate()?;
+        Ok(c)
+    }
+}
+
 /// The validated [`NetArgs`]: the spec, the training and where the data comes from.
 #[derive(Clone, Debug)]
 pub struct Setup {
     /// The network.
     pub spec: Spec,
-    /// Learning rate η.
-    pub lr: f64,
-    /// SGD steps.
+    /// The optimizer (its learning rate is η).
+    pub optim: OptimConfig,
+    /// Training steps.
     pub steps: usize,
     /// Samples per step as given (`None`: [`DEFAULT_BATCH`], or the full batch for smaller data).
     pub batch_size: Option<usize>,
@@ -189,16 +280,19 @@ impl NetArgs {
         let spec = Spec::new(widths, activations)?
             .with_bias(!self.no_bias)
             .with_loss(self.loss)
+            .with_label_smoothing(self.label_smoothing)
             .with_dtype(self.dtype)
             .with_init(self.init)
             .with_seed(self.seed);
+        spec.check_loss()?;
         let lr = positive_finite("--lr", self.lr)?;
+        let optim = self.optim.config(lr)?;
         if self.steps == 0 {
             bail!("--steps: must be at least 1");
         }
         Ok(Setup {
             spec,
-            lr,
+            optim,
             steps: self.steps,
             batch_size: self.batch_size,
             dataset: self.dataset.parse()?,
@@ -219,6 +313,7 @@ impl Setup {
     /// data; 0 is the full batch), else [`DEFAULT_BATCH`] or the full batch if the data is smaller.
     pub fn load_data(&self) -> Result<(Dataset, usize)> {
         let data = data::load(&self.dataset, &self.spec, self.samples, self.targets, self.seed)?;
+        data::check_targets(&data, &self.spec, &self.dataset.to_string())?;
         let n = data.len();
         let batch = match self.batch_size {
             Some(b) if b > n => {
@@ -245,12 +340,12 @@ impl Setup {
     /// the batch size actually used: enough to repeat the run with the same flags.
     pub fn config_json(&self, batch_size: usize) -> serde_json::Value {
         let s = &self.spec;
-        json!({
+        let mut v = json!({
             "layers": s.widths(),
             "activations": s.activations().iter().map(|a| a.name()).collect::<Vec<_>>(),
             "bias": s.bias(),
             "loss": s.loss().name(),
-            "lr": self.lr,
+            "label_smoothing": s.label_smoothing(),
             "steps": self.steps,
             "batch_size": batch_size,
             "dtype": s.dtype().name(),
@@ -259,7 +354,11 @@ impl Setup {
             "dataset": self.dataset.to_string(),
             "samples": self.samples,
             "targets": self.targets,
-        })
+        });
+        if let (Some(obj), serde_json::Value::Object(o)) = (v.as_object_mut(), self.optim.to_json()) {
+            obj.extend(o);
+        }
+        v
     }
 }
 

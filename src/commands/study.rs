@@ -170,7 +170,7 @@ pub fn run(args: &StudyArgs, mut progress: impl FnMut(&str)) -> Result<Vec<Varia
             mutant: None,
             drift_tol: harness::default_drift_tolerance(DType::F64),
             spec,
-            lr: args.lr,
+            optim: crate::model::optim::OptimConfig::sgd(args.lr),
             steps: args.steps,
             batch_size: 0,
             shuffle_seed: args.seed,

@@ -7,15 +7,17 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use crate::commands::{progress_bar, run_tool, NetArgs, Setup};
-use crate::data::Dataset;
+use crate::data::{self, Dataset};
 use crate::fsio;
 use crate::harness::batch_order;
 use crate::manual::{Mlp, Workspace};
 use crate::model::matrix::Matrix;
+use crate::model::optim::Optimizer;
 use crate::model::params::Params;
 use crate::model::scalar::Scalar;
 use crate::model::spec::DType;
 use crate::output::weights;
+use crate::plot::{line_grid, Panel, Series};
 #[cfg(feature = "torch")]
 use crate::reference::{matrix_to_tensor, Trainer};
 
@@ -23,10 +25,12 @@ const EXAMPLES: &str = "\
 Examples:
   train                                    hand-written backprop, tanh 1-16-16-1 on sine
   train --impl torch                       the same through libtorch
-  train --layers 2,32,2 --dataset spirals --activations relu --steps 5000
+  train --layers 2,64,64,2 --dataset spirals --activations relu,relu,identity \\
+        --loss cross-entropy --optimizer adam --lr 0.01 --steps 3000 --val-split 0.2
   train --load out/weights.safetensors     continue from saved weights
 
-Writes out/weights.safetensors (W{k}: n_{k-1} x n_k, b{k}) and out/train_loss.csv.
+Writes out/weights.safetensors (W{k}: n_{k-1} x n_k, b{k}), out/train_loss.csv (step, epoch, loss,
+val_loss, val_accuracy) and out/train_loss.png.
 Exit status: 0 trained, 2 bad input.";
 
 /// Train an MLP with the hand-written backpropagation (or libtorch) and save it.
@@ -36,21 +40,43 @@ pub struct TrainArgs {
     /// Network, data and training flags.
     #[command(flatten)]
     pub net: NetArgs,
-    /// manual (hand-written backpropagation) or torch (libtorch autograd and SGD).
+    /// manual (hand-written backpropagation and optimizer) or torch (libtorch autograd and
+    /// torch::optim).
     #[arg(long = "impl", default_value = "manual")]
     pub implementation: String,
     /// Start from these weights (a weights.safetensors of the same network) instead of the init.
     #[arg(long)]
     pub load: Option<PathBuf>,
+    /// Share of the samples held out for validation (drawn with --seed), evaluated after every
+    /// epoch; 0 trains on everything.
+    #[arg(long, default_value_t = 0.0, allow_hyphen_values = true)]
+    pub val_split: f64,
 }
 
 /// Which implementation trains.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Impl {
-    /// The hand-written backpropagation (batched form).
+    /// The hand-written backpropagation (batched form) and optimizer.
     Manual,
-    /// libtorch: autograd and tch's SGD.
+    /// libtorch: autograd and torch::optim.
     Torch,
+}
+
+/// One epoch's summary: a pass over the training samples (⌈N_train / batch⌉ steps).
+#[derive(Clone, Debug, PartialEq)]
+pub struct EpochRecord {
+    /// Epoch number, from 1.
+    pub epoch: usize,
+    /// The epoch's last step.
+    pub step: usize,
+    /// Mean of the epoch's batch losses (each before its update).
+    pub train_loss: f64,
+    /// Accuracy on the training samples after the epoch, when the targets classify.
+    pub train_accuracy: Option<f64>,
+    /// Loss on the validation samples after the epoch (with a validation split).
+    pub val_loss: Option<f64>,
+    /// Accuracy on the validation samples after the epoch, when the targets classify.
+    pub val_accuracy: Option<f64>,
 }
 
 /// A finished training run.
@@ -58,36 +84,111 @@ pub enum Impl {
 pub struct Trained {
     /// Loss of each step's batch, before its update.
     pub losses: Vec<f64>,
-    /// Loss on the whole dataset before and after training.
+    /// Loss on the training samples (the whole dataset without a split) before and after.
     pub loss_before_after: (f64, f64),
-    /// Accuracy on the whole dataset after training, when the targets classify.
+    /// Accuracy on the training samples after training, when the targets classify.
     pub accuracy: Option<f64>,
-    /// Seconds spent in the training steps.
+    /// Every epoch, with its validation loss and accuracy.
+    pub epochs: Vec<EpochRecord>,
+    /// Training and validation samples.
+    pub sizes: (usize, usize),
+    /// Seconds spent in the training steps (evaluations excluded).
     pub seconds: f64,
     /// Files written.
     pub written: Vec<PathBuf>,
 }
 
-/// Trains as `setup` says with `implementation`, starting from `load` or the seeded init, and
-/// writes `weights.safetensors` and `train_loss.csv` under `out`.
+impl Trained {
+    /// The epoch of the best validation accuracy (the first, on ties), when there is one.
+    pub fn best_validation(&self) -> Option<&EpochRecord> {
+        self.epochs.iter().filter(|e| e.val_accuracy.is_some()).fold(None, |best: Option<&EpochRecord>, e| {
+            match best {
+                Some(b) if b.val_accuracy >= e.val_accuracy => Some(b),
+                _ => Some(e),
+            }
+        })
+    }
+}
+
+/// Trains as `setup` says with `implementation`, starting from `load` or the seeded init, holding
+/// out `val_split` of the samples for validation, and writes `weights.safetensors`,
+/// `train_loss.csv` and `train_loss.png` under `out`.
 pub fn train(
     setup: &Setup,
     implementation: Impl,
     load: Option<&Path>,
+    val_split: f64,
     out: &Path,
     quiet: bool,
 ) -> Result<Trained> {
-    let (data, batch) = setup.load_data()?;
+    let (data, _) = setup.load_data()?;
+    let (train_set, val_set) = data::split(&data, val_split, setup.seed)?;
+    let n = train_set.len();
+    let batch = match setup.batch_size {
+        Some(b) if b > n => {
+            bail!("--batch-size {b} is larger than the training set ({n} samples); use 0 for the full batch")
+        }
+        Some(0) => n,
+        Some(b) => b,
+        None => crate::commands::DEFAULT_BATCH.min(n),
+    };
     fsio::prepare_dir(out)?;
     match setup.spec.dtype() {
-        DType::F32 => train_in::<f32>(setup, &data, batch, implementation, load, out, quiet),
-        DType::F64 => train_in::<f64>(setup, &data, batch, implementation, load, out, quiet),
+        DType::F32 => {
+            train_in::<f32>(setup, &train_set, val_set.as_ref(), batch, implementation, load, out, quiet)
+        }
+        DType::F64 => {
+            train_in::<f64>(setup, &train_set, val_set.as_ref(), batch, implementation, load, out, quiet)
+        }
     }
 }
 
+/// The model being trained, by one implementation or the other.
+enum Learner<T: Scalar> {
+    Manual {
+        mlp: Box<Mlp<T>>,
+        ws: Workspace<T>,
+        opt: Optimizer<T>,
+    },
+    #[cfg(feature = "torch")]
+    Torch(Box<Trainer>),
+}
+
+impl<T: Scalar> Learner<T> {
+    fn step(&mut self, x: &Matrix<T>, y: &Matrix<T>) -> f64 {
+        match self {
+            Learner::Manual { mlp, ws, opt } => mlp.train_step_with(ws, opt, x, y).to64(),
+            #[cfg(feature = "torch")]
+            Learner::Torch(t) => t.step(&matrix_to_tensor(x), &matrix_to_tensor(y)),
+        }
+    }
+
+    fn predict(&self, x: &Matrix<T>) -> Matrix<T> {
+        match self {
+            Learner::Manual { mlp, .. } => mlp.predict(x),
+            #[cfg(feature = "torch")]
+            Learner::Torch(t) => t.predict(x),
+        }
+    }
+}
+
+/// Loss and accuracy (when the targets classify) of the current model on a dataset.
+fn evaluate<T: Scalar>(
+    learner: &Learner<T>,
+    spec: &crate::model::spec::Spec,
+    d: &Dataset,
+) -> (f64, Option<f64>) {
+    let out = learner.predict(&d.x.cast::<T>());
+    let loss =
+        spec.loss().value(out.as_slice(), d.y.cast::<T>().as_slice(), spec.n_out(), spec.label_smoothing());
+    (loss.to64(), d.classes().map(|c| c.accuracy(&out.cast(), &d.y)))
+}
+
+#[allow(clippy::too_many_arguments)]
 fn train_in<T: Scalar>(
     setup: &Setup,
     data: &Dataset,
+    val: Option<&Dataset>,
     batch: usize,
     implementation: Impl,
     load: Option<&Path>,
@@ -99,70 +200,169 @@ fn train_in<T: Scalar>(
         Some(path) => weights::load(path, spec)?,
         None => Params::init(spec),
     };
-    let mut mlp = Mlp::with_params(spec.clone(), init)?;
+    let mlp = Mlp::with_params(spec.clone(), init)?;
     let x: Matrix<T> = data.x.cast();
     let y: Matrix<T> = data.y.cast();
     let order = batch_order(data.len(), batch, setup.steps, setup.seed);
-    let loss_on_all = |m: &Mlp<T>| spec.loss().value(m.predict(&x).as_slice(), y.as_slice()).to64();
-    let before = loss_on_all(&mlp);
+    let per_epoch = data.len().div_ceil(batch.max(1));
 
-    let mut losses = Vec::with_capacity(setup.steps);
-    let mut bar = progress_bar(setup.steps as u64, quiet);
-    let (mut xb, mut yb) = (Matrix::<T>::zeros(batch, spec.n_in()), Matrix::<T>::zeros(batch, spec.n_out()));
-    let start = Instant::now();
-    match implementation {
-        Impl::Manual => {
-            let mut ws = Workspace::new(spec, batch);
-            let lr = T::of(setup.lr);
-            for (t, idx) in order.iter().enumerate() {
-                xb.gather_rows(&x, idx);
-                yb.gather_rows(&y, idx);
-                losses.push(mlp.train_step(&mut ws, &xb, &yb, lr).to64());
-                bar.tick_to(t as u64 + 1);
-            }
-        }
+    let mut learner: Learner<T> = match implementation {
+        Impl::Manual => Learner::Manual {
+            ws: Workspace::new(spec, batch),
+            opt: Optimizer::new(setup.optim, spec),
+            mlp: Box::new(mlp),
+        },
         #[cfg(not(feature = "torch"))]
         Impl::Torch => bail!("--impl torch: this build has no libtorch (built without the `torch` feature)"),
         #[cfg(feature = "torch")]
         Impl::Torch => {
             crate::reference::use_threads(spec, batch, setup.threads);
-            let mut trainer = Trainer::new(&mlp, setup.lr)?;
-            for (t, idx) in order.iter().enumerate() {
-                xb.gather_rows(&x, idx);
-                yb.gather_rows(&y, idx);
-                losses.push(trainer.step(&matrix_to_tensor(&xb), &matrix_to_tensor(&yb)));
-                bar.tick_to(t as u64 + 1);
-            }
-            *mlp.params_mut() = trainer.params();
+            Learner::Torch(Box::new(Trainer::new(&mlp, &setup.optim)?))
+        }
+    };
+    let before = evaluate(&learner, spec, data).0;
+
+    let mut losses = Vec::with_capacity(setup.steps);
+    let mut epochs = Vec::new();
+    let mut bar = progress_bar(setup.steps as u64, quiet);
+    let (mut xb, mut yb) = (Matrix::<T>::zeros(batch, spec.n_in()), Matrix::<T>::zeros(batch, spec.n_out()));
+    let mut seconds = 0.0;
+    let mut epoch_start = 0;
+    for (t, idx) in order.iter().enumerate() {
+        xb.gather_rows(&x, idx);
+        yb.gather_rows(&y, idx);
+        let start = Instant::now();
+        let loss = learner.step(&xb, &yb);
+        seconds += start.elapsed().as_secs_f64();
+        losses.push(loss);
+        bar.tick_to(t as u64 + 1);
+        if !loss.is_finite() {
+            bail!("training diverged: the loss is {loss} at step {t}; try a smaller --lr");
+        }
+        if (t + 1) % per_epoch == 0 || t + 1 == order.len() {
+            let epoch_losses = &losses[epoch_start..];
+            let train_loss = epoch_losses.iter().sum::<f64>() / epoch_losses.len() as f64;
+            let train_accuracy = data.classes().map(|_| evaluate(&learner, spec, data).1.unwrap_or(f64::NAN));
+            let (val_loss, val_accuracy) = match val {
+                Some(v) => {
+                    let (l, a) = evaluate(&learner, spec, v);
+                    (Some(l), a)
+                }
+                None => (None, None),
+            };
+            epochs.push(EpochRecord {
+                epoch: epochs.len() + 1,
+                step: t,
+                train_loss,
+                train_accuracy,
+                val_loss,
+                val_accuracy,
+            });
+            epoch_start = t + 1;
         }
     }
-    let seconds = start.elapsed().as_secs_f64();
     bar.finish();
-    if let Some(t) = losses.iter().position(|l| !l.is_finite()) {
-        bail!("training diverged: the loss is {} at step {t}; try a smaller --lr", losses[t]);
-    }
 
+    let (after, accuracy) = evaluate(&learner, spec, data);
+    let params: Params<T> = match &learner {
+        Learner::Manual { mlp, .. } => mlp.params().clone(),
+        #[cfg(feature = "torch")]
+        Learner::Torch(t) => t.params(),
+    };
     let mut config = setup.config_json(batch);
     config["impl"] = serde_json::json!(match implementation {
         Impl::Manual => "manual",
         Impl::Torch => "torch",
     });
+    config["val_split"] = serde_json::json!(val.map_or(0.0, |_| setup_split(data.len(), val)));
     let weights_path = out.join("weights.safetensors");
-    weights::save(&weights_path, mlp.params(), &config)?;
+    weights::save(&weights_path, &params, &config)?;
     let curve_path = out.join("train_loss.csv");
-    let mut csv = String::from("step,loss\n");
-    for (t, l) in losses.iter().enumerate() {
-        csv.push_str(&format!("{t},{l:e}\n"));
-    }
-    fsio::write_atomic(&curve_path, csv.as_bytes())?;
-    let accuracy = data.classes().map(|c| c.accuracy(&mlp.predict(&x).cast(), &data.y));
+    fsio::write_atomic(&curve_path, curve_csv(&losses, &epochs, per_epoch).as_bytes())?;
+    let png_path = out.join("train_loss.png");
+    draw_curves(&png_path, &losses, &epochs, spec.loss().name(), setup.optim.kind.name())?;
     Ok(Trained {
         losses,
-        loss_before_after: (before, loss_on_all(&mlp)),
+        loss_before_after: (before, after),
         accuracy,
+        epochs,
+        sizes: (data.len(), val.map_or(0, Dataset::len)),
         seconds,
-        written: vec![weights_path, curve_path],
+        written: vec![weights_path, curve_path, png_path],
     })
+}
+
+/// The share of all samples that validation holds, as recorded in the weights' config.
+fn setup_split(train: usize, val: Option<&Dataset>) -> f64 {
+    let v = val.map_or(0, Dataset::len);
+    v as f64 / (train + v) as f64
+}
+
+/// train_loss.csv: one row per step (its batch loss before the update); the epoch's last step
+/// also carries the validation loss and accuracy after the epoch (empty fields otherwise).
+fn curve_csv(losses: &[f64], epochs: &[EpochRecord], per_epoch: usize) -> String {
+    let mut csv = String::from("step,epoch,loss,val_loss,val_accuracy\n");
+    let opt = |v: Option<f64>| v.map_or(String::new(), |v| format!("{v:e}"));
+    for (t, l) in losses.iter().enumerate() {
+        let end = epochs.iter().find(|e| e.step == t);
+        csv.push_str(&format!(
+            "{t},{},{l:e},{},{}\n",
+            t / per_epoch.max(1) + 1,
+            opt(end.and_then(|e| e.val_loss)),
+            opt(end.and_then(|e| e.val_accuracy)),
+        ));
+    }
+    csv
+}
+
+/// train_loss.png: the loss per step and per epoch (training and validation), and the accuracy
+/// per epoch when the targets classify.
+fn draw_curves(
+    path: &Path,
+    losses: &[f64],
+    epochs: &[EpochRecord],
+    loss: &str,
+    optimizer: &str,
+) -> Result<()> {
+    let per_step: Vec<(f64, f64)> = losses.iter().enumerate().map(|(t, &l)| (t as f64, l)).collect();
+    let pts = |f: &dyn Fn(&EpochRecord) -> Option<f64>| -> Vec<(f64, f64)> {
+        epochs.iter().filter_map(|e| f(e).map(|v| (e.step as f64, v))).collect()
+    };
+    let train_epoch = pts(&|e| Some(e.train_loss));
+    let val_loss = pts(&|e| e.val_loss);
+    let train_acc = pts(&|e| e.train_accuracy.map(|a| 100.0 * a));
+    let val_acc = pts(&|e| e.val_accuracy.map(|a| 100.0 * a));
+    let mut loss_series = vec![
+        Series::new("batch loss, each step", &per_step),
+        Series::new("training loss, epoch mean", &train_epoch),
+    ];
+    if !val_loss.is_empty() {
+        loss_series.push(Series::dashed("validation loss, after each epoch", &val_loss));
+    }
+    let mut panels = vec![Panel {
+        title: format!("Loss ({loss})"),
+        x_label: "step t".into(),
+        y_label: "E".into(),
+        series: loss_series,
+        log_y: true,
+        hlines: vec![],
+    }];
+    if !train_acc.is_empty() {
+        let mut acc = vec![Series::new("training accuracy", &train_acc)];
+        if !val_acc.is_empty() {
+            acc.push(Series::dashed("validation accuracy", &val_acc));
+        }
+        panels.push(Panel {
+            title: "Accuracy after each epoch".into(),
+            x_label: "step t".into(),
+            y_label: "% correct".into(),
+            series: acc,
+            log_y: false,
+            hlines: vec![("100%".into(), 100.0)],
+        });
+    }
+    line_grid(path, &format!("Training with {optimizer}"), &panels)?;
+    Ok(())
 }
 
 /// The `train` binary: parse, train, print one summary; exit status 0, or 2 on bad input.
@@ -174,19 +374,41 @@ pub fn main_train() -> i32 {
             "torch" => Impl::Torch,
             other => bail!("--impl: unknown {other:?} (expected manual or torch)"),
         };
-        let t = train(&setup, implementation, args.load.as_deref(), &args.net.out, args.net.quiet)?;
+        let t = train(
+            &setup,
+            implementation,
+            args.load.as_deref(),
+            args.val_split,
+            &args.net.out,
+            args.net.quiet,
+        )?;
         let steps = t.losses.len();
         println!(
-            "trained {} ({}, {}) for {steps} steps in {:.3} s ({:.1} µs/step): loss on the whole dataset {:.6e} -> {:.6e}{}",
+            "trained {} ({}, {}, {}) for {steps} steps in {:.3} s ({:.1} µs/step): loss on the {} {:.6e} -> {:.6e}{}",
             setup.spec.widths().iter().map(|w| w.to_string()).collect::<Vec<_>>().join("-"),
             args.implementation,
             setup.spec.dtype(),
+            setup.optim.kind,
             t.seconds,
             1e6 * t.seconds / steps as f64,
+            if t.sizes.1 > 0 { format!("training set ({} samples)", t.sizes.0) } else { "whole dataset".to_string() },
             t.loss_before_after.0,
             t.loss_before_after.1,
             t.accuracy.map_or(String::new(), |a| format!(", accuracy {:.1}%", 100.0 * a)),
         );
+        if let Some(best) = t.best_validation() {
+            println!(
+                "best validation accuracy {:.1}% ({} samples) after epoch {} of {} (step {}), validation loss there {:.4e}",
+                100.0 * best.val_accuracy.unwrap_or(f64::NAN),
+                t.sizes.1,
+                best.epoch,
+                t.epochs.len(),
+                best.step,
+                best.val_loss.unwrap_or(f64::NAN)
+            );
+        } else if let Some(last) = t.epochs.last().filter(|e| e.val_loss.is_some()) {
+            println!("validation loss after the last epoch {:.4e}", last.val_loss.unwrap_or(f64::NAN));
+        }
         if !args.net.quiet {
             for p in &t.written {
                 println!("wrote {}", p.display());

@@ -8,6 +8,7 @@ use std::str::FromStr;
 
 use crate::harness::check::{Divergence, Entry, Tolerance};
 use crate::manual::Mutant;
+use crate::model::optim::OptimConfig;
 use crate::model::params::Params;
 use crate::model::spec::{DType, Spec};
 
@@ -112,9 +113,9 @@ pub enum Form {
 pub struct RunConfig {
     /// The network.
     pub spec: Spec,
-    /// Learning rate η.
-    pub lr: f64,
-    /// Number of SGD steps.
+    /// The optimizer both sides use (its learning rate is η): plain SGD is the sheet's update.
+    pub optim: OptimConfig,
+    /// Number of training steps.
     pub steps: usize,
     /// Samples per step; 0 (or N and above) for the full batch.
     pub batch_size: usize,

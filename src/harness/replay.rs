@@ -6,9 +6,9 @@
 
 use anyhow::{bail, Result};
 
-use crate::harness::bound::step_bounds;
+use crate::harness::bound::{step_bounds_with, OptimBound};
 use crate::harness::check::{compare, compare_bounded, compare_params, TensorKind, TensorReport, Tolerance};
-use crate::harness::run::{all_finite, conclude, frob, judge_step, new_outcome, record, stops};
+use crate::harness::run::{all_finite, conclude, distance, frob, judge_step, new_outcome, record, stops};
 use crate::harness::trace::Recorded;
 use crate::harness::{saturated_pct, Judge, Outcome};
 use crate::model::matrix::Matrix;
@@ -52,6 +52,15 @@ pub fn describe(rec: &Recorded) -> String {
 /// W − η ∂E/∂W from that gradient. A step whose starting weights the trace does not give is an
 /// error naming the tensor that is missing.
 fn starts<T: Scalar>(rec: &Recorded) -> Result<Vec<Params<T>>> {
+    let plain = rec.optim.is_plain_sgd();
+    if !plain && rec.steps[0].step != 0 {
+        bail!(
+            "the trace starts at step {}: {} carries state from step to step, so every step from 0 must be \
+             recorded",
+            rec.steps[0].step,
+            rec.optim.kind
+        );
+    }
     let mut out: Vec<Params<T>> = Vec::with_capacity(rec.steps.len());
     for (i, s) in rec.steps.iter().enumerate() {
         let start = if s.step == 0 {
@@ -61,11 +70,17 @@ fn starts<T: Scalar>(rec: &Recorded) -> Result<Vec<Params<T>>> {
             match i.checked_sub(1).map(|j| (&rec.steps[j], &out[j])) {
                 Some((prev, prev_start)) if prev.step + 1 == t => match (&prev.after, &prev.grads) {
                     (Some(after), _) => after.cast(),
-                    (None, Some(grads)) => {
+                    (None, Some(grads)) if plain => {
                         let mut w = prev_start.clone();
-                        w.sgd_update(&grads.cast(), T::of(rec.lr));
+                        w.sgd_update(&grads.cast(), T::of(rec.optim.lr));
                         w
                     }
+                    (None, Some(_)) => bail!(
+                        "step {t} starts from weights the trace does not record: no manual.step{}.W1, and with \
+                         {} the update needs the optimizer's state, not only the gradient",
+                        t - 1,
+                        rec.optim.describe()
+                    ),
                     (None, None) => bail!(
                         "step {t} starts from weights the trace does not record: no manual.step{}.W1, and no \
                          manual.step{}.dW1 to update them by",
@@ -97,7 +112,8 @@ pub fn replay<T: Scalar>(rec: &Recorded, judge: Judge, saturation: f64, what: &s
     let starts = starts::<T>(rec)?;
     let x: Matrix<T> = rec.data.x.cast();
     let y: Matrix<T> = rec.data.y.cast();
-    let mut lockstep = Reference::new(spec, &starts[0], rec.lr)?;
+    let mut lockstep = Reference::new(spec, &starts[0], &rec.optim)?;
+    let mut optim_bound = (!rec.optim.is_plain_sgd()).then(|| OptimBound::new::<T>(rec.optim, spec));
     let fixed = judge.tolerance();
     let tol = fixed.unwrap_or(Tolerance { rtol: 0.0, atol: 0.0 });
 
@@ -109,7 +125,10 @@ pub fn replay<T: Scalar>(rec: &Recorded, judge: Judge, saturation: f64, what: &s
         let t = s.step;
         xb.gather_rows(&x, &s.batch);
         yb.gather_rows(&y, &s.batch);
-        let bounds = step_bounds(spec, start, &xb, &yb);
+        let bounds = step_bounds_with(spec, start, &xb, &yb, optim_bound.is_some());
+        let optim_tol = optim_bound.as_mut().map(|o| {
+            o.update(&start.cast(), bounds.values.as_ref().expect("asked for the values"), &bounds.grads)
+        });
         lockstep.set_params(start);
         let r = lockstep.step(&xb, &yb);
 
@@ -129,7 +148,10 @@ pub fn replay<T: Scalar>(rec: &Recorded, judge: Judge, saturation: f64, what: &s
         }
         if let Some(a) = &after {
             // The update's tolerance from the trace's own gradient, or libtorch's where it has none.
-            let pb = bounds.update(grads.as_ref().unwrap_or(&r.grads), a, rec.lr);
+            let pb = match &optim_tol {
+                Some(tol) => tol.clone(),
+                None => bounds.update(grads.as_ref().unwrap_or(&r.grads), a, rec.optim.lr),
+            };
             reports.extend(compare_params(a, &r.params, false, tol, fixed.is_none().then_some(&pb)));
         }
 
@@ -137,7 +159,11 @@ pub fn replay<T: Scalar>(rec: &Recorded, judge: Judge, saturation: f64, what: &s
         for (k, l) in rec_step.layers.iter_mut().enumerate() {
             let g = grads.as_ref().unwrap_or(&r.grads);
             l.grad_norm = frob(g.layers[k].w.as_slice());
-            l.update_ratio = rec.lr * l.grad_norm / frob(start.layers[k].w.as_slice());
+            let step_norm = match (&after, rec.optim.is_plain_sgd()) {
+                (Some(a), false) => distance(start.layers[k].w.as_slice(), a.layers[k].w.as_slice()),
+                _ => rec.optim.lr * l.grad_norm,
+            };
+            l.update_ratio = step_norm / frob(start.layers[k].w.as_slice());
             let z = bounds.activations[k].as_slice();
             l.saturated_pct = saturated_pct(spec.activations()[k], z, spec.widths()[k + 1], saturation);
         }

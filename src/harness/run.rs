@@ -18,14 +18,14 @@ use std::sync::mpsc;
 use std::thread::JoinHandle;
 
 use crate::data::Dataset;
-use crate::harness::bound::{step_bounds, StepBounds};
+use crate::harness::bound::{step_bounds_with, OptimBound, StepBounds};
 use crate::harness::check::{compare, compare_bounded, compare_params, Divergence, TensorKind, TensorReport};
 use crate::harness::trace::TraceWriter;
 use crate::harness::{
     batch_order, saturated_pct, ErrorSummary, Failing, Form, Judge, LayerStep, NonFinite, Outcome, RunConfig,
     Snapshot, StepRecord, TensorStep, Verdict, Witness,
 };
-use crate::manual::{Backprop, Literal, Workspace};
+use crate::manual::{Backprop, Batched, Literal, Workspace};
 use crate::model::matrix::Matrix;
 use crate::model::params::Params;
 use crate::model::scalar::Scalar;
@@ -47,11 +47,11 @@ pub fn run<T: Scalar>(
     progress: impl FnMut(usize),
 ) -> Result<Outcome> {
     let mut implementation: Box<dyn Backprop<T>> = match (cfg.form, cfg.mutant) {
-        (Form::Batched, None) => Box::new(Workspace::<T>::new(&cfg.spec, cfg.batch_size.max(1))),
+        (Form::Batched, None) => Box::new(Batched::<T>::new(&cfg.spec, cfg.optim, cfg.batch_size.max(1))),
         (Form::Batched, Some(_)) => {
             bail!("--mutant plants its mistake in the literal form: use --manual literal")
         }
-        (Form::Literal, mutant) => Box::new(Literal::new(&cfg.spec, mutant)),
+        (Form::Literal, mutant) => Box::new(Literal::<T>::new(&cfg.spec, cfg.optim, mutant)),
     };
     run_with(cfg, data, init, implementation.as_mut(), trace, progress)
 }
@@ -63,26 +63,29 @@ pub fn run<T: Scalar>(
 /// use backprop::data::Dataset;
 /// use backprop::harness::{run_with, Form, Judge, RunConfig, Verdict};
 /// use backprop::manual::Backprop;
-/// use backprop::{Activation, Matrix, Params, Spec, Workspace};
+/// use backprop::{Activation, Matrix, OptimConfig, Params, Spec, Workspace};
 ///
-/// /// A user's network: here the crate's batched form, with its gradient scaled by 1 + 1e-6.
+/// /// A user's network: here the crate's batched form, with its gradient scaled by 1 + 1e-6, and
+/// /// plain SGD with η = 0.01 written out.
 /// struct Mine(Workspace<f64>);
 /// impl Backprop<f64> for Mine {
 ///     fn describe(&self) -> String { "mine".into() }
-///     fn step(&mut self, p: &mut Params<f64>, x: &Matrix<f64>, y: &Matrix<f64>, lr: f64,
-///             g: &mut Params<f64>) -> f64 {
+///     fn gradients(&mut self, p: &Params<f64>, x: &Matrix<f64>, y: &Matrix<f64>,
+///                  g: &mut Params<f64>) -> f64 {
 ///         let loss = self.0.gradients(p, x, y);
 ///         g.clone_from(self.0.grads());
 ///         for l in &mut g.layers { l.w.as_mut_slice().iter_mut().for_each(|v| *v *= 1.0 + 1e-6); }
-///         p.sgd_update(g, lr);
 ///         loss
+///     }
+///     fn update(&mut self, p: &mut Params<f64>, g: &Params<f64>) {
+///         p.sgd_update(g, 0.01);
 ///     }
 /// }
 ///
 /// let spec = Spec::new(vec![2, 8, 1], vec![Activation::Tanh, Activation::Identity])?;
 /// let data = Dataset { x: Matrix::from_fn(16, 2, |i, j| (i * 2 + j) as f64 / 32.0),
 ///                      y: Matrix::from_fn(16, 1, |i, _| (i as f64).sin()) };
-/// let cfg = RunConfig { spec: spec.clone(), lr: 0.01, steps: 3, batch_size: 8, shuffle_seed: 0,
+/// let cfg = RunConfig { spec: spec.clone(), optim: OptimConfig::sgd(0.01), steps: 3, batch_size: 8, shuffle_seed: 0,
 ///     judge: Judge::round_off(), drift_tol: 1.0, fault: None, form: Form::Batched, mutant: None,
 ///     snapshot_steps: vec![], saturation: 0.97, threads: 1 };
 /// let out = run_with(&cfg, &data, &Params::init(&spec), &mut Mine(Workspace::new(&spec, 8)), None, |_| {})?;
@@ -106,6 +109,9 @@ pub fn run_with<T: Scalar>(
         }
     }
     init.check_shapes(spec)?;
+    spec.check_loss()?;
+    cfg.optim.validate()?;
+    crate::data::check_targets(data, spec, "the data")?;
     let x: Matrix<T> = data.x.cast();
     let y: Matrix<T> = data.y.cast();
     let order = batch_order(data.len(), cfg.batch_size, cfg.steps, cfg.shuffle_seed);
@@ -113,12 +119,12 @@ pub fn run_with<T: Scalar>(
 
     let mut params = init.clone();
     let mut grads = Params::<T>::zeros(spec);
-    let mut lockstep = Reference::new(spec, init, cfg.lr)?;
-    let free = Reference::new(spec, init, cfg.lr)?;
+    let mut lockstep = Reference::new(spec, init, &cfg.optim)?;
+    let free = Reference::new(spec, init, &cfg.optim)?;
     // The f64 witness of an f32 run.
     let mut witness = match T::DTYPE {
         DType::F32 => {
-            Some(Reference::new(&spec.clone().with_dtype(DType::F64), &init.cast::<f64>(), cfg.lr)?)
+            Some(Reference::new(&spec.clone().with_dtype(DType::F64), &init.cast::<f64>(), &cfg.optim)?)
         }
         DType::F64 => None,
     };
@@ -126,9 +132,11 @@ pub fn run_with<T: Scalar>(
     let mut full_ws = Workspace::<T>::new(spec, 0);
     let (mut xb, mut yb) =
         (Matrix::<T>::zeros(max_batch, spec.n_in()), Matrix::<T>::zeros(max_batch, spec.n_out()));
-    let lr = T::of(cfg.lr);
+    let plain = cfg.optim.is_plain_sgd();
+    let optim_bound = (!plain).then(|| OptimBound::new::<T>(cfg.optim, spec));
     let overlap = cfg.threads > 1 && 6.0 * spec.param_count() as f64 * max_batch as f64 >= OVERLAP_MIN_FLOPS;
-    let mut lane = Lane::<T>::new(spec, free, overlap);
+    let mut lane = Lane::<T>::new(spec, free, optim_bound, overlap);
+    let mut before = Params::<T>::zeros(spec);
 
     if let Some(tr) = trace.as_deref_mut() {
         tr.add("x".into(), vec![x.rows(), x.cols()], x.as_slice());
@@ -160,14 +168,17 @@ pub fn run_with<T: Scalar>(
         // 3. the implementation under test takes its step (with the injected fault, if any), and
         //    the lockstep reference (and the f64 witness) take theirs.
         lane.start(&params, &xb, &yb);
-        let loss_m = step_under_test(implementation, cfg, t, &mut params, &xb, &yb, lr, &mut grads);
+        if !plain {
+            before.clone_from(&params);
+        }
+        let loss_m = step_under_test(implementation, cfg, t, &mut params, &xb, &yb, &mut grads);
         let r = lockstep.step(&xb, &yb);
         let w64: Option<RefStep<f64>> =
             witness.as_mut().map(|w| w.step(&xb.cast::<f64>(), &yb.cast::<f64>()));
-        let (bounds, free_loss, free_params) = lane.finish();
+        let (bounds, optim_tol, free_loss, free_params) = lane.finish();
 
         // 4. Compare.
-        let param_bounds = bounds.update(&grads, &params, cfg.lr);
+        let param_bounds = optim_tol.unwrap_or_else(|| bounds.update(&grads, &params, cfg.optim.lr));
         let reports = compare_step(cfg.judge, &bounds, &param_bounds, loss_m, &grads, &params, &r);
         let drift = compare_params(
             &params,
@@ -189,7 +200,13 @@ pub fn run_with<T: Scalar>(
         }
         for (k, l) in rec.layers.iter_mut().enumerate() {
             l.grad_norm = frob(grads.layers[k].w.as_slice());
-            l.update_ratio = cfg.lr * l.grad_norm / weight_norms[k];
+            // ‖ΔW^k‖ / ‖W^k‖: η‖∂E/∂W^k‖ for plain SGD, the optimizer's actual step otherwise.
+            let step_norm = if plain {
+                cfg.optim.lr * l.grad_norm
+            } else {
+                distance(before.layers[k].w.as_slice(), params.layers[k].w.as_slice())
+            };
+            l.update_ratio = step_norm / weight_norms[k];
             let z = bounds.activations[k].as_slice();
             l.saturated_pct = saturated_pct(spec.activations()[k], z, spec.widths()[k + 1], cfg.saturation);
         }
@@ -199,6 +216,9 @@ pub fn run_with<T: Scalar>(
             tr.add_indices(format!("batch.{t}"), idx);
             tr.add_params(&format!("manual.step{t}"), &grads, true);
             tr.add_params(&format!("manual.step{t}"), &params, false);
+            for (name, state) in implementation.optimizer_state() {
+                tr.add_params(&format!("manual.step{t}.state.{name}"), state, false);
+            }
             tr.add_params(&format!("torch.step{t}"), &r.grads, true);
             tr.add_params(&format!("torch.step{t}"), &r.params, false);
             tr.add_params(&format!("torch_free.step{t}"), &free_params, false);
@@ -233,7 +253,10 @@ pub fn run_with<T: Scalar>(
     };
     let free = lane.into_free();
     let out_t: Matrix<T> = free.predict(&x);
-    out.final_loss = (spec.loss().value(out_m.as_slice(), y.as_slice()).to64(), free.loss(&x, &y));
+    out.final_loss = (
+        spec.loss().value(out_m.as_slice(), y.as_slice(), spec.n_out(), spec.label_smoothing()).to64(),
+        free.loss(&x, &y),
+    );
     out.accuracy =
         data.classes().map(|c| (c.accuracy(&out_m.cast(), &data.y), c.accuracy(&out_t.cast(), &data.y)));
     out.final_params = params.cast();
@@ -259,6 +282,7 @@ enum Lane<T: Scalar> {
     Inline {
         free: Reference,
         spec: Spec,
+        optim: Option<OptimBound>,
         done: Option<Box<LaneResult<T>>>,
     },
     Worker {
@@ -270,25 +294,31 @@ enum Lane<T: Scalar> {
 
 /// The weights a step starts from and its batch.
 type LaneJob<T> = (Params<T>, Matrix<T>, Matrix<T>);
-/// The step's bounds, the free reference's loss and its weights after its step.
-type LaneResult<T> = (StepBounds, T, Params<T>);
+/// The step's bounds, the updated parameters' tolerances from the optimizer's bound (when the
+/// optimizer is not plain SGD), the free reference's loss and its weights after its step.
+type LaneResult<T> = (StepBounds, Option<Params<f64>>, T, Params<T>);
 
 fn lane_step<T: Scalar>(
     spec: &Spec,
     free: &mut Reference,
+    optim: &mut Option<OptimBound>,
     params: &Params<T>,
     xb: &Matrix<T>,
     yb: &Matrix<T>,
 ) -> LaneResult<T> {
-    let bounds = step_bounds(spec, params, xb, yb);
+    let bounds = step_bounds_with(spec, params, xb, yb, optim.is_some());
+    let optim_tol = optim.as_mut().map(|o| {
+        let values = bounds.values.as_ref().expect("asked for the gradient's values");
+        o.update(&params.cast(), values, &bounds.grads)
+    });
     let free_loss = free.train_step(xb, yb);
-    (bounds, free_loss, free.params())
+    (bounds, optim_tol, free_loss, free.params())
 }
 
 impl<T: Scalar> Lane<T> {
-    fn new(spec: &Spec, free: Reference, worker: bool) -> Lane<T> {
+    fn new(spec: &Spec, free: Reference, optim: Option<OptimBound>, worker: bool) -> Lane<T> {
         if !worker {
-            return Lane::Inline { free, spec: spec.clone(), done: None };
+            return Lane::Inline { free, spec: spec.clone(), optim, done: None };
         }
         let (jobs, inbox) = mpsc::channel::<LaneJob<T>>();
         let (outbox, results) = mpsc::channel();
@@ -297,9 +327,9 @@ impl<T: Scalar> Lane<T> {
         let torch_threads = tch::get_num_threads();
         let worker = std::thread::spawn(move || {
             tch::set_num_threads(torch_threads);
-            let mut free = free;
+            let (mut free, mut optim) = (free, optim);
             for (params, xb, yb) in inbox {
-                if outbox.send(lane_step(&spec, &mut free, &params, &xb, &yb)).is_err() {
+                if outbox.send(lane_step(&spec, &mut free, &mut optim, &params, &xb, &yb)).is_err() {
                     break;
                 }
             }
@@ -311,8 +341,8 @@ impl<T: Scalar> Lane<T> {
     /// Starts the lane's work for a step from `params` on the batch (`xb`, `yb`).
     fn start(&mut self, params: &Params<T>, xb: &Matrix<T>, yb: &Matrix<T>) {
         match self {
-            Lane::Inline { free, spec, done } => {
-                *done = Some(Box::new(lane_step(spec, free, params, xb, yb)))
+            Lane::Inline { free, spec, optim, done } => {
+                *done = Some(Box::new(lane_step(spec, free, optim, params, xb, yb)))
             }
             Lane::Worker { jobs, .. } => {
                 jobs.send((params.clone(), xb.clone(), yb.clone())).expect("the lane's worker runs")
@@ -340,9 +370,9 @@ impl<T: Scalar> Lane<T> {
     }
 }
 
-/// Step 2 of a run: the implementation's step; at the fault's step its gradient of one layer is
-/// scaled by (1 + rel) and the update redone from the weights before the step.
-#[allow(clippy::too_many_arguments)]
+/// Step 2 of a run: the implementation's gradients and update; at the fault's step its gradient of
+/// one layer is scaled by (1 + rel) before the update (which, with an optimizer, carries it into
+/// the state too).
 fn step_under_test<T: Scalar>(
     implementation: &mut dyn Backprop<T>,
     cfg: &RunConfig,
@@ -350,20 +380,16 @@ fn step_under_test<T: Scalar>(
     params: &mut Params<T>,
     xb: &Matrix<T>,
     yb: &Matrix<T>,
-    lr: T,
     grads: &mut Params<T>,
 ) -> T {
-    let Some(fault) = cfg.fault.filter(|f| f.step == t) else {
-        return implementation.step(params, xb, yb, lr, grads);
-    };
-    let before = params.clone();
-    let loss = implementation.step(params, xb, yb, lr, grads);
-    let layer = &mut grads.layers[fault.layer - 1];
-    let scale = T::one() + T::of(fault.rel);
-    layer.w.as_mut_slice().iter_mut().for_each(|v| *v = *v * scale);
-    layer.b.iter_mut().flatten().for_each(|v| *v = *v * scale);
-    *params = before;
-    params.sgd_update(grads, lr);
+    let loss = implementation.gradients(params, xb, yb, grads);
+    if let Some(fault) = cfg.fault.filter(|f| f.step == t) {
+        let layer = &mut grads.layers[fault.layer - 1];
+        let scale = T::one() + T::of(fault.rel);
+        layer.w.as_mut_slice().iter_mut().for_each(|v| *v = *v * scale);
+        layer.b.iter_mut().flatten().for_each(|v| *v = *v * scale);
+    }
+    implementation.update(params, grads);
     loss
 }
 
@@ -636,6 +662,11 @@ fn witness_summary(records: &[StepRecord]) -> Vec<Witness> {
         }
     }
     out
+}
+
+/// ‖a − b‖ (Frobenius).
+pub(crate) fn distance<T: Scalar>(a: &[T], b: &[T]) -> f64 {
+    a.iter().zip(b).map(|(&x, &y)| (x.to64() - y.to64()).powi(2)).sum::<f64>().sqrt()
 }
 
 pub(crate) fn frob<T: Scalar>(v: &[T]) -> f64 {

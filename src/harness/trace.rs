@@ -14,6 +14,7 @@ use std::path::Path;
 
 use crate::fsio;
 use crate::model::matrix::Matrix;
+use crate::model::optim::OptimConfig;
 use crate::model::params::{Layer, Params};
 use crate::model::scalar::Scalar;
 use crate::model::spec::{DType, Spec};
@@ -117,10 +118,11 @@ pub struct RecordedStep {
 /// A trace read back: the network, the data, the initial weights and every recorded step.
 #[derive(Clone, Debug)]
 pub struct Recorded {
-    /// The network (from `config`: layers, activations, bias, loss, dtype).
+    /// The network (from `config`: layers, activations, bias, loss, label_smoothing, dtype).
     pub spec: Spec,
-    /// η (from `config.lr`).
-    pub lr: f64,
+    /// The optimizer (from `config`: lr, and optimizer with its hyperparameters; plain SGD when
+    /// `optimizer` is absent).
+    pub optim: OptimConfig,
     /// Inputs [N, n0] and targets [N, nL].
     pub data: crate::data::Dataset,
     /// `init.W{k}`, `init.b{k}`.
@@ -183,11 +185,18 @@ pub fn read(path: &Path) -> Result<Recorded> {
         .map_err(|e| anyhow!("{at}: config.dtype: {e}"))?;
     let lr = field("lr")?.as_f64().filter(|v| v.is_finite() && *v > 0.0);
     let lr = lr.ok_or_else(|| anyhow!("{at}: config.lr must be a finite number > 0"))?;
+    let smoothing = match config.get("label_smoothing") {
+        None => 0.0,
+        Some(v) => v.as_f64().ok_or_else(|| anyhow!("{at}: config.label_smoothing must be a number"))?,
+    };
     let spec = Spec::new(layers.clone(), acts)
         .map_err(|e| anyhow!("{at}: config: {e}"))?
         .with_bias(bias)
         .with_loss(loss)
+        .with_label_smoothing(smoothing)
         .with_dtype(dtype);
+    spec.check_loss().map_err(|e| anyhow!("{at}: config: {e}"))?;
+    let optim = OptimConfig::from_json(&config, lr).map_err(|e| anyhow!("{at}: {e}"))?;
 
     let want = match dtype {
         DType::F32 => Dtype::F32,
@@ -312,5 +321,7 @@ pub fn read(path: &Path) -> Result<Recorded> {
         }
         steps.push(RecordedStep { step: t, batch, loss, grads, after });
     }
-    Ok(Recorded { spec, lr, data: crate::data::Dataset { x, y }, init, steps })
+    let data = crate::data::Dataset { x, y };
+    crate::data::check_targets(&data, &spec, "y").map_err(|e| anyhow!("{at}: {e}"))?;
+    Ok(Recorded { spec, optim, data, init, steps })
 }

@@ -71,21 +71,19 @@ impl<T: Scalar> Workspace<T> {
         self.forward(params, x);
         let n = x.rows();
         let out = &self.z[depth - 1];
-        let loss = loss_kind.value(out.as_slice(), y.as_slice());
-        let count = out.as_slice().len();
+        let (n_out, smoothing) = (self.spec.n_out(), self.spec.label_smoothing());
+        let loss = loss_kind.value(out.as_slice(), y.as_slice(), n_out, smoothing);
 
-        // Δ^L = φ'_L(A^L) ⊙ ∂E/∂Y
+        // Δ^L = φ'_L(A^L) ⊙ ∂E/∂Y, one sample (row) at a time.
         let phi = self.spec.activations()[depth - 1];
         let d = &mut self.delta[depth - 1];
         d.set_rows(n);
-        for (((d, &a), &z), &t) in d
-            .as_mut_slice()
-            .iter_mut()
-            .zip(self.a[depth - 1].as_slice())
-            .zip(out.as_slice())
-            .zip(y.as_slice())
+        for r in 0..n {
+            loss_kind.sample_grad(out.row(r), y.row(r), n, smoothing, d.row_mut(r));
+        }
+        for ((d, &a), &z) in d.as_mut_slice().iter_mut().zip(self.a[depth - 1].as_slice()).zip(out.as_slice())
         {
-            *d = phi.derivative(a, z) * loss_kind.grad(z, t, count);
+            *d = phi.derivative(a, z) * *d;
         }
 
         for k in (1..=depth).rev() {

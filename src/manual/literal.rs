@@ -70,7 +70,6 @@ pub fn gradients_with<T: Scalar>(
     mutant: Option<Mutant>,
 ) -> (T, Params<T>) {
     let depth = spec.depth();
-    let count = y.rows() * y.cols();
     let planted = |kind: MutantKind, k: usize| mutant.is_some_and(|m| m.kind == kind && m.layer == k);
     // φ'_k at (a, z); the mutant phi-prime-of-z evaluates it at the output z instead.
     let phi_prime = |k: usize, a: T, z: T| {
@@ -85,20 +84,22 @@ pub fn gradients_with<T: Scalar>(
     };
     let fwd: Vec<SampleForward<T>> = (0..x.rows()).map(|n| forward_sample(spec, params, x.row(n))).collect();
     let mut loss = T::zero();
+    let (batch, smoothing) = (x.rows(), spec.label_smoothing());
     // δ^L_j = φ'_L(a^L_j) ∂E/∂y_j, per sample.
     let mut delta: Vec<Vec<T>> = fwd
         .iter()
         .enumerate()
         .map(|(n, f)| {
             let (out, target) = (&f.z[depth], y.row(n));
+            loss = loss + spec.loss().sample_value(out, target, batch, smoothing);
+            let mut dy = vec![T::zero(); out.len()];
+            spec.loss().sample_grad(out, target, batch, smoothing, &mut dy);
             (0..out.len())
                 .map(|j| {
-                    loss = loss + spec.loss().term(out[j], target[j], count);
-                    let mut dy = spec.loss().grad(out[j], target[j], count);
                     if mutant.is_some_and(|m| m.kind == MutantKind::FlipOutputDelta) {
-                        dy = -dy;
+                        dy[j] = -dy[j];
                     }
-                    phi_prime(depth, f.a[depth][j], out[j]) * dy
+                    phi_prime(depth, f.a[depth][j], out[j]) * dy[j]
                 })
                 .collect()
         })

@@ -6,6 +6,7 @@
 pub mod activation;
 pub mod loss;
 pub mod matrix;
+pub mod optim;
 pub mod params;
 pub mod scalar;
 pub mod spec;
@@ -13,6 +14,7 @@ pub mod vmath;
 
 pub use activation::Activation;
 pub use matrix::Matrix;
+pub use optim::{OptimConfig, Optimizer, OptimizerKind};
 pub use params::{Layer, Params};
 pub use scalar::Scalar;
 pub use spec::{DType, Init, Loss, Spec};

@@ -21,6 +21,10 @@ pub enum Loss {
     /// E = (1 / (N·n_L)) Σ_n |ŷ_n − y(x_n)|², the mean over every output entry, as torch's
     /// `mse_loss` with its default reduction.
     Mse,
+    /// E = −(1/N) Σ_n Σ_c t̃_nc log softmax(a^L_n)_c over the output layer's pre-activations (its
+    /// activation must be the identity), targets one-hot or probabilities, optionally smoothed;
+    /// as `torch.nn.CrossEntropyLoss` with its default (mean) reduction.
+    CrossEntropy,
 }
 
 pub use crate::model::scalar::DType;
@@ -69,7 +73,7 @@ macro_rules! value_names {
 }
 
 impl Loss {
-    const NAMES: [&'static str; 2] = ["half-sse", "mse"];
+    const NAMES: [&'static str; 3] = ["half-sse", "mse", "cross-entropy"];
 }
 impl DType {
     const NAMES: [&'static str; 2] = ["f32", "f64"];
@@ -99,6 +103,7 @@ pub struct Spec {
     activations: Vec<Activation>,
     bias: bool,
     loss: Loss,
+    label_smoothing: f64,
     dtype: DType,
     init: Init,
     seed: u64,
@@ -113,6 +118,7 @@ impl Spec {
             activations,
             bias: true,
             loss: Loss::HalfSse,
+            label_smoothing: 0.0,
             dtype: DType::F64,
             init: Init::Torch,
             seed: 0,
@@ -129,6 +135,12 @@ impl Spec {
     /// The loss.
     pub fn with_loss(mut self, loss: Loss) -> Spec {
         self.loss = loss;
+        self
+    }
+    /// The cross-entropy's label smoothing ε: targets t̃ = (1 − ε) t + ε/C. Checked by
+    /// [`Spec::check_loss`].
+    pub fn with_label_smoothing(mut self, smoothing: f64) -> Spec {
+        self.label_smoothing = smoothing;
         self
     }
     /// The dtype.
@@ -203,6 +215,39 @@ impl Spec {
     /// The loss.
     pub fn loss(&self) -> Loss {
         self.loss
+    }
+    /// The cross-entropy's label smoothing ε (0: none).
+    pub fn label_smoothing(&self) -> f64 {
+        self.label_smoothing
+    }
+    /// Whether the loss fits the network: the cross-entropy needs an identity output layer of at
+    /// least two units (its softmax acts on a^L); label smoothing needs the cross-entropy and lies
+    /// in [0, 1]. Errors name the flag.
+    pub fn check_loss(&self) -> Result<()> {
+        let eps = self.label_smoothing;
+        if !(0.0..=1.0).contains(&eps) {
+            bail!("--label-smoothing: must lie in [0, 1], got {eps}");
+        }
+        if self.loss != Loss::CrossEntropy {
+            if eps != 0.0 {
+                bail!("--label-smoothing: applies to --loss cross-entropy only (the loss is {})", self.loss);
+            }
+            return Ok(());
+        }
+        let out = self.activations[self.depth() - 1];
+        if out != Activation::Identity {
+            bail!(
+                "--loss cross-entropy: the output layer's activation must be identity (the softmax acts on \
+                 a^L), got {out}"
+            );
+        }
+        if self.n_out() < 2 {
+            bail!(
+                "--loss cross-entropy: needs at least two output units (classes), got nL = {}",
+                self.n_out()
+            );
+        }
+        Ok(())
     }
     /// The dtype.
     pub fn dtype(&self) -> DType {

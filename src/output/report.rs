@@ -277,14 +277,19 @@ pub fn summary_text(dataset: &str, run: &RunConfig, o: &Outcome) -> String {
     let widths: Vec<String> = spec.widths().iter().map(|w| w.to_string()).collect();
     let _ = writeln!(
         s,
-        "network {} ({}), {}, bias {}, loss {}, init {}, lr {}, batch {}, dataset {}",
+        "network {} ({}), {}, bias {}, loss {}{}, init {}, {}, batch {}, dataset {}",
         widths.join("-"),
         spec.activations().iter().map(|a| a.name()).collect::<Vec<_>>().join(","),
         spec.dtype(),
         if spec.bias() { "on" } else { "off" },
         spec.loss(),
+        if spec.label_smoothing() != 0.0 {
+            format!(" (label smoothing {})", spec.label_smoothing())
+        } else {
+            String::new()
+        },
         spec.init(),
-        run.lr,
+        if run.optim.is_plain_sgd() { format!("lr {}", run.optim.lr) } else { run.optim.describe() },
         if run.batch_size == 0 { "full".to_string() } else { run.batch_size.to_string() },
         dataset
     );

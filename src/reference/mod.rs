@@ -1,6 +1,7 @@
 //! The libtorch twin of the manual MLP: `nn::Linear` layers and torch's activations, the same loss
-//! formula, gradients by autograd, the update by tch's SGD. Kept boring on purpose: it is the
-//! ruler the manual code is measured with.
+//! formula (torch's own `cross_entropy` for the cross-entropy), gradients by autograd, the update
+//! by libtorch's own optimizers (tch's `nn::Sgd`, `Adam`, `AdamW`, `RmsProp` wrap
+//! `torch::optim`). Kept boring on purpose: it is the ruler the manual code is measured with.
 
 use anyhow::{Context, Result};
 use tch::{nn, nn::Module, nn::OptimizerConfig, Device, Kind, Reduction, Tensor};
@@ -8,6 +9,7 @@ use tch::{nn, nn::Module, nn::OptimizerConfig, Device, Kind, Reduction, Tensor};
 use crate::manual::Mlp;
 use crate::model::activation::Activation;
 use crate::model::matrix::Matrix;
+use crate::model::optim::{OptimConfig, OptimizerKind};
 use crate::model::params::{Layer, Params};
 use crate::model::scalar::Scalar;
 use crate::model::spec::{DType, Loss, Spec};
@@ -84,12 +86,55 @@ pub fn torch_activation(phi: Activation, a: &Tensor) -> Tensor {
     }
 }
 
-/// The loss by torch: ½ Σ (y − ŷ)² summed for eq. (5), `mse_loss` with mean reduction for MSE.
-pub fn torch_loss(loss: Loss, output: &Tensor, target: &Tensor) -> Tensor {
+/// The loss by torch: ½ Σ (y − ŷ)² summed for eq. (5), `mse_loss` with mean reduction for MSE,
+/// `cross_entropy` with probability targets, mean reduction and the label smoothing for the
+/// cross-entropy.
+pub fn torch_loss(loss: Loss, smoothing: f64, output: &Tensor, target: &Tensor) -> Tensor {
     match loss {
         Loss::HalfSse => (output - target).square().sum(output.kind()) * 0.5,
         Loss::Mse => output.mse_loss(target, Reduction::Mean),
+        Loss::CrossEntropy => {
+            output.cross_entropy_loss::<Tensor>(target, None, Reduction::Mean, -100, smoothing)
+        }
     }
+}
+
+/// libtorch's own optimizer for `cfg` over the variables of `vs`.
+pub fn optimizer(vs: &nn::VarStore, cfg: &OptimConfig) -> Result<nn::Optimizer> {
+    let built = match cfg.kind {
+        OptimizerKind::Sgd => nn::Sgd {
+            momentum: cfg.momentum,
+            dampening: cfg.dampening,
+            wd: cfg.weight_decay,
+            nesterov: cfg.nesterov,
+        }
+        .build(vs, cfg.lr),
+        OptimizerKind::Adam => nn::Adam {
+            beta1: cfg.betas.0,
+            beta2: cfg.betas.1,
+            wd: cfg.weight_decay,
+            eps: cfg.eps,
+            amsgrad: cfg.amsgrad,
+        }
+        .build(vs, cfg.lr),
+        OptimizerKind::AdamW => nn::AdamW {
+            beta1: cfg.betas.0,
+            beta2: cfg.betas.1,
+            wd: cfg.weight_decay,
+            eps: cfg.eps,
+            amsgrad: cfg.amsgrad,
+        }
+        .build(vs, cfg.lr),
+        OptimizerKind::RmsProp => nn::RmsProp {
+            alpha: cfg.alpha,
+            eps: cfg.eps,
+            wd: cfg.weight_decay,
+            momentum: cfg.momentum,
+            centered: cfg.centered,
+        }
+        .build(vs, cfg.lr),
+    };
+    built.with_context(|| format!("building libtorch's {} optimizer", cfg.kind))
 }
 
 /// Steps of fewer floating-point operations than this (6 · parameters · batch) run libtorch on one
@@ -118,11 +163,12 @@ pub struct RefStep<T> {
     pub loss: T,
     /// ∂E/∂W^k and ∂E/∂b^k by autograd.
     pub grads: Params<T>,
-    /// W^k and b^k after tch's SGD step.
+    /// W^k and b^k after libtorch's optimizer step.
     pub params: Params<T>,
 }
 
-/// The reference network: the same spec as nn::Linear layers in a VarStore, and tch's SGD.
+/// The reference network: the same spec as nn::Linear layers in a VarStore, and libtorch's
+/// optimizer, which keeps its own state (momentum, moments) across steps.
 pub struct Reference {
     spec: Spec,
     // Kept alive: owns the variables the layers and the optimizer refer to.
@@ -132,8 +178,8 @@ pub struct Reference {
 }
 
 impl Reference {
-    /// A reference network with the given initial parameters (copied in) and learning rate η.
-    pub fn new<T: Scalar>(spec: &Spec, params: &Params<T>, lr: f64) -> Result<Reference> {
+    /// A reference network with the given initial parameters (copied in) and the optimizer `optim`.
+    pub fn new<T: Scalar>(spec: &Spec, params: &Params<T>, optim: &OptimConfig) -> Result<Reference> {
         params.check_shapes(spec)?;
         let mut vs = nn::VarStore::new(Device::Cpu);
         let root = vs.root();
@@ -147,13 +193,14 @@ impl Reference {
             })
             .collect();
         vs.set_kind(kind_of(spec.dtype()));
-        let opt = nn::Sgd::default().build(&vs, lr).context("building tch's SGD optimizer")?;
+        let opt = optimizer(&vs, optim)?;
         let mut reference = Reference { spec: spec.clone(), _vs: vs, layers, opt };
         reference.set_params(params);
         Ok(reference)
     }
 
-    /// Overwrites the reference's weights with `params` (seed layout → torch layout).
+    /// Overwrites the reference's weights with `params` (seed layout → torch layout), in place:
+    /// the optimizer's state, keyed to the tensors, stays.
     pub fn set_params<T: Scalar>(&mut self, params: &Params<T>) {
         tch::no_grad(|| {
             for (lin, p) in self.layers.iter_mut().zip(&params.layers) {
@@ -193,10 +240,12 @@ impl Reference {
     pub fn loss<T: Scalar>(&self, x: &Matrix<T>, y: &Matrix<T>) -> f64 {
         let run_kind = kind_of(self.spec.dtype());
         let (x, y) = (matrix_to_tensor(x).to_kind(run_kind), matrix_to_tensor(y).to_kind(run_kind));
-        tch::no_grad(|| torch_loss(self.spec.loss(), &self.forward(&x), &y).double_value(&[]))
+        tch::no_grad(|| {
+            torch_loss(self.spec.loss(), self.spec.label_smoothing(), &self.forward(&x), &y).double_value(&[])
+        })
     }
 
-    /// One step on a batch: loss, gradients by autograd, then tch's SGD update.
+    /// One step on a batch: loss, gradients by autograd, then libtorch's optimizer step.
     pub fn step<T: Scalar>(&mut self, x: &Matrix<T>, y: &Matrix<T>) -> RefStep<T> {
         let loss = self.backward(x, y);
         let grads = self.collect(|t| t.grad());
@@ -217,7 +266,7 @@ impl Reference {
         let (x, y) =
             if kind::<T>() == run_kind { (x, y) } else { (x.to_kind(run_kind), y.to_kind(run_kind)) };
         self.opt.zero_grad();
-        let loss = torch_loss(self.spec.loss(), &self.forward(&x), &y);
+        let loss = torch_loss(self.spec.loss(), self.spec.label_smoothing(), &self.forward(&x), &y);
         loss.backward();
         T::of(loss.double_value(&[]))
     }
@@ -230,11 +279,12 @@ pub struct Trainer {
     acts: Vec<Activation>,
     opt: nn::Optimizer,
     loss: Loss,
+    smoothing: f64,
 }
 
 impl Trainer {
-    /// The spec's network in libtorch, with the given initial weights.
-    pub fn new<T: Scalar>(mlp: &Mlp<T>, lr: f64) -> Result<Trainer> {
+    /// The spec's network in libtorch, with the given initial weights and the optimizer `optim`.
+    pub fn new<T: Scalar>(mlp: &Mlp<T>, optim: &OptimConfig) -> Result<Trainer> {
         let spec = mlp.spec();
         let mut vs = nn::VarStore::new(Device::Cpu);
         // New variables take the store's kind: set it before they are made.
@@ -253,19 +303,34 @@ impl Trainer {
                 nn::Linear { ws, bs }
             })
             .collect();
-        let opt = nn::Sgd::default().build(&vs, lr)?;
-        Ok(Trainer { _vs: vs, layers, acts: spec.activations().to_vec(), opt, loss: spec.loss() })
+        let opt = optimizer(&vs, optim)?;
+        Ok(Trainer {
+            _vs: vs,
+            layers,
+            acts: spec.activations().to_vec(),
+            opt,
+            loss: spec.loss(),
+            smoothing: spec.label_smoothing(),
+        })
     }
 
-    /// One step: zero_grad, forward, loss, backward, SGD update; returns the loss.
-    pub fn step(&mut self, x: &Tensor, y: &Tensor) -> f64 {
-        self.opt.zero_grad();
-        let out = self
-            .layers
+    fn forward(&self, x: &Tensor) -> Tensor {
+        self.layers
             .iter()
             .zip(&self.acts)
-            .fold(x.shallow_clone(), |z, (l, &phi)| torch_activation(phi, &l.forward(&z)));
-        let loss = torch_loss(self.loss, &out, y);
+            .fold(x.shallow_clone(), |z, (l, &phi)| torch_activation(phi, &l.forward(&z)))
+    }
+
+    /// The network's outputs for a batch (N × n_0), by libtorch's forward pass.
+    pub fn predict<T: Scalar>(&self, x: &Matrix<T>) -> Matrix<T> {
+        tch::no_grad(|| tensor_to_matrix(&self.forward(&matrix_to_tensor(x))))
+    }
+
+    /// One step: zero_grad, forward, loss, backward, the optimizer's update; returns the loss.
+    pub fn step(&mut self, x: &Tensor, y: &Tensor) -> f64 {
+        self.opt.zero_grad();
+        let out = self.forward(x);
+        let loss = torch_loss(self.loss, self.smoothing, &out, y);
         loss.backward();
         self.opt.step();
         loss.double_value(&[])

@@ -66,7 +66,8 @@ pub fn lockstep<T: Scalar>(
     // Small networks: one libtorch thread, as the commands choose (tests run in parallel).
     tch::set_num_threads(1);
     let mut manual = Mlp::<T>::new(spec.clone()).map_err(|e| e.to_string())?;
-    let mut reference = Reference::new(spec, manual.params(), lr).map_err(|e| e.to_string())?;
+    let mut reference =
+        Reference::new(spec, manual.params(), &backprop::OptimConfig::sgd(lr)).map_err(|e| e.to_string())?;
     let mut ws = Workspace::new(spec, n);
     let (x, y) = batch::<T>(spec, n, spec.seed());
     let mut worst = Worst::default();
