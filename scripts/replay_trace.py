@@ -5,9 +5,13 @@ Usage: python scripts/replay_trace.py out/trace.safetensors
 
 For every step t it puts the manual model's weights before the step into a torch.nn model
 (torch's Linear.weight is the transpose of the trace's W{k}, which is n_{k-1} x n_k), runs the
-recorded batch, takes autograd's gradients and one torch.optim.SGD step, and checks them
-against the trace: the manual gradients and updated weights, and the reference's. Prints the
-largest differences and exits 1 if any exceeds the trace's tolerance.
+recorded batch through the recorded loss (0.5 * sum of squares, mse_loss, or cross_entropy with
+the recorded label_smoothing), takes autograd's gradients and one step of the recorded torch.optim
+optimizer (SGD, Adam, AdamW or RMSprop with the recorded hyperparameters), which keeps its own
+state from step to step, and checks against the trace: the manual gradients, the updated weights
+and, where recorded (manual.step{t}.state.{name}.W{k}), the optimizer's state (exp_avg, ...).
+Prints the largest differences and exits 1 if any exceeds 1e4 ulps of the trace's dtype,
+relative to max(|value|, 1).
 """
 import json
 import sys
@@ -28,6 +32,24 @@ ACTIVATIONS = {
 }
 
 
+def optimizer(config, params):
+    """torch.optim's optimizer as the trace's config names it (plain SGD when it names none)."""
+    name, lr, wd = config.get("optimizer", "sgd"), config["lr"], config.get("weight_decay", 0.0)
+    if name == "sgd":
+        return torch.optim.SGD(params, lr=lr, momentum=config.get("momentum", 0.0),
+                               dampening=config.get("dampening", 0.0), nesterov=config.get("nesterov", False),
+                               weight_decay=wd, foreach=False)
+    if name in ("adam", "adamw"):
+        cls = torch.optim.Adam if name == "adam" else torch.optim.AdamW
+        return cls(params, lr=lr, betas=tuple(config.get("betas", (0.9, 0.999))), eps=config.get("eps", 1e-8),
+                   weight_decay=wd, amsgrad=config.get("amsgrad", False), foreach=False)
+    if name == "rmsprop":
+        return torch.optim.RMSprop(params, lr=lr, alpha=config.get("alpha", 0.99), eps=config.get("eps", 1e-8),
+                                   weight_decay=wd, momentum=config.get("momentum", 0.0),
+                                   centered=config.get("centered", False), foreach=False)
+    raise SystemExit(f"unknown optimizer {name!r}")
+
+
 def main(path):
     with safe_open(path, framework="pt") as f:
         config = json.loads(f.metadata()["config"])
@@ -39,7 +61,7 @@ def main(path):
 
     model = torch.nn.Sequential(*[torch.nn.Linear(layers[k], layers[k + 1], bias=bias) for k in range(depth)])
     model = model.to(x.dtype)
-    opt = torch.optim.SGD(model.parameters(), lr=config["lr"])
+    opt = optimizer(config, model.parameters())
 
     def forward(z):
         for lin, name in zip(model, acts):
@@ -49,10 +71,14 @@ def main(path):
     def loss_of(out, target):
         if config["loss"] == "half-sse":
             return 0.5 * ((out - target) ** 2).sum()
+        if config["loss"] == "cross-entropy":
+            return torch.nn.functional.cross_entropy(out, target, label_smoothing=config.get("label_smoothing", 0.0))
         return torch.nn.functional.mse_loss(out, target)
 
     eps = torch.finfo(x.dtype).eps
     worst = {"loss": 0.0, "dW": 0.0, "W": 0.0}
+    states = 0
+    scale = lambda ref: max(ref.abs().max().item(), 1.0)
     for step in range(steps):
         prefix = "init" if step == 0 else f"manual.step{step - 1}"
         with torch.no_grad():
@@ -64,7 +90,6 @@ def main(path):
         opt.zero_grad()
         loss = loss_of(forward(x[idx]), y[idx])
         loss.backward()
-        scale = lambda ref: max(ref.abs().max().item(), 1.0)
         worst["loss"] = max(worst["loss"], abs(loss.item() - t["manual.loss"][step].item()) / scale(t["manual.loss"][step]))
         for k, lin in enumerate(model, start=1):
             g = t[f"manual.step{step}.dW{k}"]
@@ -73,9 +98,16 @@ def main(path):
         for k, lin in enumerate(model, start=1):
             w = t[f"manual.step{step}.W{k}"]
             worst["W"] = max(worst["W"], (lin.weight.detach().T - w).abs().max().item() / scale(w))
+            for name, value in opt.state[lin.weight].items():
+                key = f"manual.step{step}.state.{name}.W{k}"
+                if key in t:
+                    worst[name] = max(worst.get(name, 0.0), (value.T - t[key]).abs().max().item() / scale(t[key]))
+                    states += 1
 
     limit = 1e4 * eps
-    print(f"replayed {steps} steps of {'-'.join(map(str, layers))} ({config['dtype']}): "
+    print(f"replayed {steps} steps of {'-'.join(map(str, layers))} ({config['dtype']}, "
+          f"{config.get('optimizer', 'sgd')}, {config['loss']}"
+          + (f", {states} optimizer state tensors" if states else "") + "): "
           + ", ".join(f"max {k} error {v:.3e}" for k, v in worst.items()) + f" (limit {limit:.1e})")
     return 0 if all(v <= limit for v in worst.values()) else 1
 

@@ -296,3 +296,89 @@ for bad in (lambda: Recorder([3, 4, 2], "tanh", x, y, [W[1], W[0]], b, lr=0.1),
         load(&dir.join("torch.safetensors")).0.get("manual.step2.W1")
     );
 }
+
+/// Traces of runs with an optimizer and the cross-entropy: checked equivalent (libtorch's own
+/// optimizer replays the steps, keeping its state); an updated weight off by 1e−9 is caught at its
+/// step; a trace that leaves out weights the optimizer's state depends on is refused in one line.
+#[test]
+fn optimizer_traces_are_checked_and_gaps_in_their_state_refused() {
+    let net = [
+        "--layers",
+        "2,8,8,2",
+        "--dataset",
+        "spirals",
+        "--activations",
+        "tanh,tanh,identity",
+        "--loss",
+        "cross-entropy",
+    ];
+    let optimizers: [&[&str]; 4] = [
+        &["--optimizer", "adam", "--amsgrad"],
+        &["--optimizer", "adamw"],
+        &["--optimizer", "rmsprop", "--centered", "--momentum", "0.5"],
+        &["--optimizer", "sgd", "--momentum", "0.9", "--nesterov", "--weight-decay", "0.01"],
+    ];
+    for (i, opt) in optimizers.iter().enumerate() {
+        let mut extra = net.to_vec();
+        extra.extend(opt.iter());
+        if i == 1 {
+            extra.extend(["--dtype", "f32", "--label-smoothing", "0.1"]);
+        }
+        let trace = compare_trace(&format!("check-optim-{i}"), "15", &extra);
+        let dir = temp_dir(&format!("check-optim-out-{i}"));
+        let (code, out, err) = check(&trace, &dir, &[]);
+        assert_eq!(code, 0, "{opt:?}: {out}{err}");
+        assert!(out.starts_with("EQUIVALENT: the trace"), "{out}");
+        assert!(report(&dir)["max_bound_ratio"]["weight"].as_f64().unwrap() <= 0.5);
+        if i != 0 {
+            continue;
+        }
+        let (all, config) = load(&trace);
+        let path = dir.join("bad.safetensors");
+        // An updated weight off by a relative 1e−9: caught at its step, in W.
+        let mut bad = all.clone();
+        let w = bad.get_mut("manual.step6.W1").unwrap();
+        let mut v = values(w);
+        v[2] *= 1.0 + 1e-9;
+        set_values(w, &v);
+        save(&path, &bad, Some(&config));
+        let (code, out, _) = check(&path, &dir, &[]);
+        assert_eq!(code, 1, "{out}");
+        let d = &report(&dir)["first_divergence"];
+        assert_eq!(
+            (d["step"].as_u64(), d["layer"].as_u64(), d["tensor"].as_str()),
+            (Some(6), Some(1), Some("W"))
+        );
+        // Step 5 without its updated weights: step 6 cannot start (the gradient alone does not
+        // give Adam's update).
+        let gap: Tensors = all
+            .iter()
+            .filter(|(n, _)| !n.starts_with("manual.step5.W") && !n.starts_with("manual.step5.b"))
+            .map(|(n, t)| (n.clone(), t.clone()))
+            .collect();
+        save(&path, &gap, Some(&config));
+        let (code, out, err) = check(&path, &dir, &[]);
+        assert_eq!(code, 2, "{out}{err}");
+        assert_eq!(err.lines().count(), 1, "{err}");
+        assert!(
+            err.contains("step 6 starts from weights the trace does not record")
+                && err.contains("optimizer's state"),
+            "{err}"
+        );
+        // A trace that starts after step 0.
+        let late: Tensors = all
+            .iter()
+            .filter(|(n, _)| {
+                let step = n.split("step").nth(1).or_else(|| n.strip_prefix("batch."));
+                step.and_then(|s| s.split('.').next())
+                    .and_then(|s| s.parse::<usize>().ok())
+                    .is_none_or(|t| t >= 3)
+            })
+            .map(|(n, t)| (n.clone(), t.clone()))
+            .collect();
+        save(&path, &late, Some(&config));
+        let (code, _, err) = check(&path, &dir, &[]);
+        assert_eq!(code, 2, "{err}");
+        assert!(err.contains("every step from 0"), "{err}");
+    }
+}

@@ -198,3 +198,49 @@ fn pytorch_loads_and_replays_a_fresh_trace() {
         assert!(text.contains("replayed 12 steps"), "{text}");
     }
 }
+
+/// PyTorch's own torch.optim and cross_entropy replay traces of every optimizer, and the manual
+/// optimizer's state recorded in the trace matches torch.optim's.
+#[test]
+fn pytorch_replays_optimizer_and_cross_entropy_traces_with_their_state() {
+    let optimizers: [&[&str]; 4] = [
+        &["--optimizer", "adam", "--amsgrad", "--weight-decay", "0.01"],
+        &["--optimizer", "adamw"],
+        &["--optimizer", "rmsprop", "--centered", "--momentum", "0.5"],
+        &["--optimizer", "sgd", "--momentum", "0.9", "--dampening", "0.1", "--weight-decay", "0.01"],
+    ];
+    for (i, opt) in optimizers.iter().enumerate() {
+        let dtype = if i % 2 == 0 { "f64" } else { "f32" };
+        let dir = temp_dir(&format!("trace-python-optim-{i}"));
+        let mut flags = vec![
+            "--layers",
+            "2,8,8,2",
+            "--dataset",
+            "spirals",
+            "--activations",
+            "tanh,tanh,identity",
+            "--loss",
+            "cross-entropy",
+            "--label-smoothing",
+            "0.05",
+            "--steps",
+            "10",
+            "--trace",
+            "--dtype",
+            dtype,
+        ];
+        flags.extend(opt.iter());
+        let (code, out, err) = compare(&dir, &flags);
+        assert_eq!(code, 0, "{out}{err}");
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/replay_trace.py");
+        let run = std::process::Command::new(python())
+            .arg(script)
+            .arg(dir.join("trace.safetensors"))
+            .output()
+            .expect("running the replay script");
+        let text =
+            format!("{}{}", String::from_utf8_lossy(&run.stdout), String::from_utf8_lossy(&run.stderr));
+        assert!(run.status.success(), "replay_trace.py failed:\n{text}");
+        assert!(text.contains("replayed 10 steps") && text.contains("optimizer state tensors"), "{text}");
+    }
+}

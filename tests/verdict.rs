@@ -127,6 +127,101 @@ fn hard_regimes_raise_no_false_alarm() {
     assert!(worst <= 0.5, "largest error {worst} of its bound");
 }
 
+/// The same regimes with every optimizer (random hyperparameters: momentum, Nesterov, dampening,
+/// weight decay, amsgrad, centered, ε down to 1e−12, learning rates up to 1) and the cross-entropy
+/// (random probability targets, label smoothing): the state each optimizer carries from step to
+/// step carries its round-off with it, and the bound must follow it without crying wolf.
+#[test]
+fn hard_regimes_with_optimizers_and_cross_entropy_raise_no_false_alarm() {
+    use backprop::{OptimConfig, OptimizerKind};
+    let mut rng = ChaCha8Rng::seed_from_u64(2027);
+    let mut worst: (f64, String) = (0.0, String::new());
+    let (mut cases, mut blew_up) = (0, 0);
+    let cases_n: usize = std::env::var("SWEEP").ok().and_then(|v| v.parse().ok()).unwrap_or(160);
+    for case in 0..cases_n {
+        let depth = rng.gen_range(1..=4);
+        let mut widths: Vec<usize> = (0..=depth).map(|_| rng.gen_range(1..=12)).collect();
+        let phi = [Activation::Tanh, Activation::Sigmoid, Activation::ALL[rng.gen_range(0..9)]][case % 3];
+        let mut acts = vec![phi; depth];
+        let loss = [Loss::CrossEntropy, Loss::HalfSse, Loss::Mse][case % 3];
+        if loss == Loss::CrossEntropy || case % 2 == 0 {
+            acts[depth - 1] = Activation::Identity;
+        }
+        if loss == Loss::CrossEntropy {
+            widths[depth] = widths[depth].max(2);
+        }
+        let dtype = if case % 4 < 2 { DType::F64 } else { DType::F32 };
+        let smoothing = if loss == Loss::CrossEntropy && case % 2 == 1 { 0.1 } else { 0.0 };
+        let spec = Spec::new(widths, acts)
+            .unwrap()
+            .with_bias(case % 5 != 1)
+            .with_loss(loss)
+            .with_label_smoothing(smoothing)
+            .with_dtype(dtype)
+            .with_seed(case as u64);
+        let kind =
+            [OptimizerKind::Sgd, OptimizerKind::Adam, OptimizerKind::AdamW, OptimizerKind::RmsProp][case % 4];
+        let mut optim = OptimConfig::new(kind, [0.01, 0.1, 1.0][rng.gen_range(0..3)]);
+        match kind {
+            OptimizerKind::Sgd => {
+                optim.momentum = [0.0, 0.5, 0.9][rng.gen_range(0..3)];
+                optim.nesterov = optim.momentum > 0.0 && rng.gen_bool(0.5);
+                optim.dampening = if optim.nesterov { 0.0 } else { [0.0, 0.3][rng.gen_range(0..2)] };
+            }
+            OptimizerKind::Adam | OptimizerKind::AdamW => {
+                optim.amsgrad = rng.gen_bool(0.5);
+                optim.betas = [(0.9, 0.999), (0.5, 0.9), (0.0, 0.99)][rng.gen_range(0..3)];
+                optim.eps = [1e-8, 1e-12, 1e-3][rng.gen_range(0..3)];
+            }
+            OptimizerKind::RmsProp => {
+                optim.centered = rng.gen_bool(0.5);
+                optim.momentum = [0.0, 0.9][rng.gen_range(0..2)];
+                optim.alpha = [0.99, 0.5][rng.gen_range(0..2)];
+                optim.eps = [1e-8, 1e-12][rng.gen_range(0..2)];
+            }
+        }
+        optim.weight_decay =
+            [0.0, 1e-2, if kind == OptimizerKind::AdamW { 0.5 } else { 1.0 }][rng.gen_range(0..3)];
+        let (scale, gain) = [(1.0, 1.0), (1e3, 1.0), (1e-3, 1.0), (1.0, 4.0)][(case / 3) % 4];
+        let mut d = data(&spec, 24, scale, case as u64);
+        if loss == Loss::CrossEntropy {
+            // Probability targets: a softmax of random numbers, one row per sample.
+            let c = spec.n_out();
+            for r in 0..d.y.rows() {
+                let e: Vec<f64> = (0..c).map(|_| (3.0 * rng.gen_range(-1.0..1.0f64)).exp()).collect();
+                let s: f64 = e.iter().sum();
+                for j in 0..c {
+                    d.y[(r, j)] = e[j] / s;
+                }
+            }
+        }
+        let mut cfg = config(&spec, optim.lr, 12, 8);
+        cfg.optim = optim;
+        let o = run(&cfg, &d, gain);
+        let what = format!("{spec:?}, {}, inputs ×{scale}, weights ×{gain}", optim.describe());
+        assert!(
+            o.first_divergence.is_none(),
+            "false alarm: {what}: {:?} (failing {:?})",
+            o.first_divergence,
+            o.failing
+        );
+        assert_ne!(o.verdict, Verdict::NotEquivalent);
+        if matches!(o.verdict, Verdict::AgreeUntilNonFinite { .. }) {
+            blew_up += 1;
+        }
+        let m = o.max_ratio.loss.max(o.max_ratio.grad).max(o.max_ratio.weight);
+        if m > worst.0 {
+            worst = (m, what);
+        }
+        cases += 1;
+    }
+    eprintln!(
+        "{cases} runs ({blew_up} blew up alike on both sides): largest error {:.3} of its bound ({})",
+        worst.0, worst.1
+    );
+    assert!(worst.0 <= 0.5, "largest error {:.3} of its bound ({})", worst.0, worst.1);
+}
+
 #[test]
 fn small_faults_on_a_well_conditioned_run_are_caught_at_their_step_and_layer() {
     for (dtype, rel) in [("f64", "1e-9"), ("f32", "1e-3")] {

@@ -280,7 +280,18 @@ fn train_in<T: Scalar>(
     let curve_path = out.join("train_loss.csv");
     fsio::write_atomic(&curve_path, curve_csv(&losses, &epochs, per_epoch).as_bytes())?;
     let png_path = out.join("train_loss.png");
-    draw_curves(&png_path, &losses, &epochs, spec.loss().name(), setup.optim.kind.name())?;
+    let title = format!(
+        "Training {} ({}) with {}: {} training samples{}",
+        spec.widths().iter().map(|w| w.to_string()).collect::<Vec<_>>().join("-"),
+        match implementation {
+            Impl::Manual => "hand-written",
+            Impl::Torch => "libtorch",
+        },
+        setup.optim.describe(),
+        data.len(),
+        val.map_or(String::new(), |v| format!(", {} validation samples", v.len()))
+    );
+    draw_curves(&png_path, &title, &losses, &epochs, spec.loss().name())?;
     Ok(Trained {
         losses,
         loss_before_after: (before, after),
@@ -317,13 +328,7 @@ fn curve_csv(losses: &[f64], epochs: &[EpochRecord], per_epoch: usize) -> String
 
 /// train_loss.png: the loss per step and per epoch (training and validation), and the accuracy
 /// per epoch when the targets classify.
-fn draw_curves(
-    path: &Path,
-    losses: &[f64],
-    epochs: &[EpochRecord],
-    loss: &str,
-    optimizer: &str,
-) -> Result<()> {
+fn draw_curves(path: &Path, title: &str, losses: &[f64], epochs: &[EpochRecord], loss: &str) -> Result<()> {
     let per_step: Vec<(f64, f64)> = losses.iter().enumerate().map(|(t, &l)| (t as f64, l)).collect();
     let pts = |f: &dyn Fn(&EpochRecord) -> Option<f64>| -> Vec<(f64, f64)> {
         epochs.iter().filter_map(|e| f(e).map(|v| (e.step as f64, v))).collect()
@@ -358,10 +363,10 @@ fn draw_curves(
             y_label: "% correct".into(),
             series: acc,
             log_y: false,
-            hlines: vec![("100%".into(), 100.0)],
+            hlines: vec![],
         });
     }
-    line_grid(path, &format!("Training with {optimizer}"), &panels)?;
+    line_grid(path, title, &panels)?;
     Ok(())
 }
 

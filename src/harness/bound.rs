@@ -454,14 +454,17 @@ pub struct OptimBound {
     error: [Option<Params<f64>>; 3],
 }
 
-/// e(√v) for v known within e: the exact bound |√v' − √v| ≤ e / (√v + √(v − e)), plus the root's
-/// own rounding.
+/// e(√v) for v known within e: the larger of √(v + e) − √v = e/(√(v + e) + √v) and
+/// √v − √(v − e) (= e/(√v + √(v − e)) for v ≥ e, else at most √v), plus the root's own rounding.
 fn sqrt_error(v: f64, e: f64, u: f64) -> f64 {
     let v = v.max(0.0);
+    let root = v.sqrt();
     if e == 0.0 {
-        return u * v.sqrt();
+        return u * root;
     }
-    e / (v.sqrt() + (v - e).max(0.0).sqrt()) + u * v.sqrt()
+    let up = e / ((v + e).sqrt() + root);
+    let down = if v >= e { e / (root + (v - e).sqrt()) } else { root };
+    up.max(down) + u * root
 }
 
 /// e(a/b) for a within e_a and b > 0 within e_b: e_a/b₋ + |a|·e_b/(b·b₋), b₋ = b − e_b (at least
