@@ -22,7 +22,13 @@ The trace format (README, "Check your own backprop"): tensors `x` [N, n0], `y` [
 n_{k-1} x n_k, row i an input unit, column j an output unit. torch's `Linear.weight` is the
 transpose: pass `layout="torch"` and the recorder transposes every weight and gradient it is given.
 Steps count from 0, layers from 1. The metadata key `config` holds a JSON object with `layers`,
-`activations`, `bias`, `loss`, `lr` and `dtype`.
+`activations`, `bias`, `loss`, `lr` and `dtype`, and, where they apply, `label_smoothing` and the
+optimizer with PyTorch's names: `optimizer` ("sgd", "adam", "adamw", "rmsprop"), `momentum`,
+`dampening`, `nesterov`, `weight_decay`, `betas`, `eps`, `amsgrad`, `alpha`, `centered`. An optimizer
+other than plain SGD carries state from step to step, so such a trace records every step from 0 with
+its updated weights; the state itself may be recorded too (`state=` in `Recorder.step`:
+`manual.step{t}.state.{name}.W{k}`, `.b{k}`, PyTorch's names: exp_avg, exp_avg_sq, max_exp_avg_sq,
+momentum_buffer, square_avg, grad_avg), which scripts/replay_trace.py compares with torch.optim's.
 """
 import json
 
@@ -30,7 +36,13 @@ import numpy as np
 from safetensors.numpy import save_file
 
 ACTIVATIONS = ("identity", "sigmoid", "tanh", "relu", "leaky-relu", "elu", "softplus", "gelu", "silu")
-LOSSES = ("half-sse", "mse")
+LOSSES = ("half-sse", "mse", "cross-entropy")
+OPTIMIZERS = {
+    "sgd": {"momentum": 0.0, "dampening": 0.0, "nesterov": False, "weight_decay": 0.0},
+    "adam": {"betas": (0.9, 0.999), "eps": 1e-8, "amsgrad": False, "weight_decay": 0.0},
+    "adamw": {"betas": (0.9, 0.999), "eps": 1e-8, "amsgrad": False, "weight_decay": 1e-2},
+    "rmsprop": {"alpha": 0.99, "eps": 1e-8, "momentum": 0.0, "centered": False, "weight_decay": 0.0},
+}
 
 
 class Recorder:
@@ -42,14 +54,19 @@ class Recorder:
     x, y:        inputs [N, n0] and targets [N, nL].
     weights:     the initial W^1..W^L (n_{k-1} x n_k; n_k x n_{k-1} with layout="torch").
     biases:      the initial b^1..b^L, or None for a network without biases (the sheet's).
-    loss:        "half-sse" (E = 1/2 sum |y_hat - y|^2, the sheet's eq. (5)) or "mse" (the mean).
-    lr:          the learning rate eta of the update W <- W - eta dE/dW.
+    loss:        "half-sse" (E = 1/2 sum |y_hat - y|^2, the sheet's eq. (5)), "mse" (the mean) or
+                 "cross-entropy" (softmax over the identity output layer, mean over the batch, targets
+                 one-hot or probabilities), with label_smoothing (cross-entropy only).
+    lr:          the learning rate eta.
+    optimizer:   "sgd" (default; W <- W - eta dE/dW without further settings), "adam", "adamw" or
+                 "rmsprop", with torch.optim's keywords and defaults given as keyword arguments
+                 (momentum, dampening, nesterov, weight_decay, betas, eps, amsgrad, alpha, centered).
     dtype:       "f32" or "f64" (default: x's dtype); every array is stored in it.
     layout:      "sheet" (default) or "torch".
     """
 
     def __init__(self, layers, activations, x, y, weights, biases=None, *, loss="half-sse", lr,
-                 dtype=None, layout="sheet"):
+                 dtype=None, layout="sheet", label_smoothing=0.0, optimizer="sgd", **hyperparameters):
         self.layers = [int(n) for n in layers]
         if len(self.layers) < 2 or min(self.layers) < 1:
             raise ValueError(f"layers: need at least two widths, each >= 1, got {layers}")
@@ -73,6 +90,20 @@ class Recorder:
         self.np_dtype = np.float32 if dtype == "f32" else np.float64
         self.config = {"layers": self.layers, "activations": self.activations, "bias": biases is not None,
                        "loss": loss, "lr": float(lr), "dtype": dtype}
+        if label_smoothing:
+            if loss != "cross-entropy":
+                raise ValueError("label_smoothing: applies to loss='cross-entropy' only")
+            self.config["label_smoothing"] = float(label_smoothing)
+        if optimizer not in OPTIMIZERS:
+            raise ValueError(f"optimizer: unknown {optimizer!r} (one of {', '.join(OPTIMIZERS)})")
+        known = OPTIMIZERS[optimizer]
+        for name in hyperparameters:
+            if name not in known:
+                raise ValueError(f"{name}: not a setting of optimizer {optimizer!r} (it takes {', '.join(known)})")
+        self.config["optimizer"] = optimizer
+        for name, default in known.items():
+            value = hyperparameters.get(name, default)
+            self.config[name] = [float(v) for v in value] if name == "betas" else value
         self.layout = layout
         self.tensors = {"x": self._array("x", x, (None, self.layers[0])),
                         "y": self._array("y", y, (None, self.layers[-1]))}
@@ -109,10 +140,12 @@ class Recorder:
                 self.tensors[f"{prefix}.{b_name}{k}"] = self._array(f"{prefix}.{b_name}{k}", np.ravel(b),
                                                                     (self.layers[k],))
 
-    def step(self, batch, *, loss=None, dW=None, db=None, W=None, b=None):
+    def step(self, batch, *, loss=None, dW=None, db=None, W=None, b=None, state=None):
         """Records step t (0, 1, ... in call order): the batch's sample indices, and whatever your code
         computed: the loss E before the update, the gradients dE/dW^k, dE/db^k, the weights and biases
-        after the update. Give the same items at every step (the loss at all or none)."""
+        after the update, and the optimizer's state after it as {name: (Ws, bs)} (bs may be None),
+        with PyTorch's names (exp_avg, ...). Give the same items at every step (the loss at all or
+        none)."""
         t = self.steps
         idx = np.asarray(batch, dtype=np.int64).ravel()
         n = self.tensors["x"].shape[0]
@@ -127,6 +160,8 @@ class Recorder:
             raise ValueError(f"step {t}: no loss, but the steps before have one")
         self._params(f"manual.step{t}", dW, db, grads=True)
         self._params(f"manual.step{t}", W, b, grads=False)
+        for name, (ws, bs) in (state or {}).items():
+            self._params(f"manual.step{t}.state.{name}", ws, bs, grads=False)
         self.steps += 1
 
     def save(self, path):

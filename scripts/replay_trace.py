@@ -98,11 +98,14 @@ def main(path):
         for k, lin in enumerate(model, start=1):
             w = t[f"manual.step{step}.W{k}"]
             worst["W"] = max(worst["W"], (lin.weight.detach().T - w).abs().max().item() / scale(w))
-            for name, value in opt.state[lin.weight].items():
-                key = f"manual.step{step}.state.{name}.W{k}"
-                if key in t:
-                    worst[name] = max(worst.get(name, 0.0), (value.T - t[key]).abs().max().item() / scale(t[key]))
-                    states += 1
+            tensors = [(lin.weight, "W", lambda v: v.T)] + ([(lin.bias, "b", lambda v: v)] if bias else [])
+            for param, kind, to_sheet in tensors:
+                for name, value in opt.state[param].items():
+                    key = f"manual.step{step}.state.{name}.{kind}{k}"
+                    if key in t:
+                        err = (to_sheet(value) - t[key]).abs().max().item() / scale(t[key])
+                        worst[name] = max(worst.get(name, 0.0), err)
+                        states += 1
 
     limit = 1e4 * eps
     print(f"replayed {steps} steps of {'-'.join(map(str, layers))} ({config['dtype']}, "

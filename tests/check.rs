@@ -382,3 +382,46 @@ fn optimizer_traces_are_checked_and_gaps_in_their_state_refused() {
         assert!(err.contains("every step from 0"), "{err}");
     }
 }
+
+/// The numpy classifier with softmax cross-entropy and a hand-written Adam (and its optimizer state
+/// recorded): right, it checks equivalent and PyTorch's replay matches its state; with Adam's bias
+/// corrections left out, check names step 0 and the updated weights, while the gradients agree.
+#[test]
+fn a_numpy_adam_is_judged_right_and_its_missing_bias_correction_named() {
+    let root = env!("CARGO_MANIFEST_DIR");
+    for (mistake, code_want) in [(false, 0), (true, 1)] {
+        let dir = temp_dir(&format!("check-adam-numpy-{mistake}"));
+        let mut cmd = std::process::Command::new(python());
+        cmd.arg(format!("{root}/examples/python/adam_numpy.py"))
+            .arg("--out")
+            .arg(&dir)
+            .arg("--check")
+            .arg(env!("CARGO_BIN_EXE_check"));
+        if mistake {
+            cmd.arg("--mistake");
+        }
+        let out = cmd.output().unwrap();
+        let (stdout, stderr) = (String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+        assert_eq!(out.status.code(), Some(code_want), "{stdout}{stderr}");
+        let r = report(&dir);
+        assert_eq!(r["config"]["optimizer"], "adam");
+        if mistake {
+            let d = &r["first_divergence"];
+            assert_eq!((d["step"].as_u64(), d["tensor"].as_str()), (Some(0), Some("W")), "{stdout}");
+            assert!(r["failing"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .all(|f| !f["name"].as_str().unwrap().starts_with('d')));
+        } else {
+            assert_eq!(r["verdict"], "equivalent", "{stdout}");
+            let replay = std::process::Command::new(python())
+                .arg(format!("{root}/scripts/replay_trace.py"))
+                .arg(dir.join("trace.safetensors"))
+                .output()
+                .unwrap();
+            let text = String::from_utf8_lossy(&replay.stdout);
+            assert!(replay.status.success() && text.contains("max exp_avg_sq error"), "{text}");
+        }
+    }
+}
