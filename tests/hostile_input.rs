@@ -190,3 +190,47 @@ fn the_same_flags_give_the_same_bytes() {
     }
     no_temporaries(&a);
 }
+
+/// Optimizer, loss and validation settings that make no sense, or that the chosen optimizer does not
+/// take: one line naming the flag, exit status 2, nothing written.
+#[test]
+fn optimizer_loss_and_split_settings_that_make_no_sense_are_refused() {
+    let dir = temp_dir("hostile-optim");
+    let ce = ["--loss", "cross-entropy", "--layers", "2,8,2", "--dataset", "spirals"];
+    let cases: Vec<(Vec<&str>, &str)> = vec![
+        (vec!["--optimizer", "sgd", "--betas", "0.9,0.99"], "--betas: a setting of adam and adamw"),
+        (vec!["--optimizer", "adam", "--momentum", "0.9"], "--momentum: a setting of sgd and rmsprop"),
+        (vec!["--optimizer", "sgd", "--centered"], "--centered"),
+        (vec!["--nesterov"], "--nesterov: needs --momentum > 0"),
+        (vec!["--nesterov", "--momentum", "0.9", "--dampening", "0.1"], "--nesterov"),
+        (vec!["--optimizer", "adam", "--betas", "0.9,1"], "beta2 must lie in [0, 1)"),
+        (vec!["--optimizer", "adam", "--betas", "0.9"], "--betas: expected two numbers"),
+        (vec!["--optimizer", "adamw", "--betas", "0.9,x"], "--betas"),
+        (vec!["--optimizer", "adam", "--eps", "-1e-8"], "--eps"),
+        (vec!["--optimizer", "rmsprop", "--alpha", "-0.5"], "--alpha"),
+        (vec!["--momentum", "-1"], "--momentum"),
+        (vec!["--weight-decay", "nan"], "--weight-decay"),
+        (vec!["--optimizer", "adamw", "--weight-decay", "200"], "--weight-decay"),
+        (vec!["--optimizer", "lion"], "--optimizer"),
+        (vec!["--loss", "cross-entropy"], "at least two output units"),
+        (
+            [&ce[..], &["--activations", "tanh,sigmoid"]].concat(),
+            "output layer's activation must be identity",
+        ),
+        (
+            vec!["--loss", "cross-entropy", "--dataset", "teacher", "--layers", "4,8,2"],
+            "not one-hot or a probability vector",
+        ),
+        (vec!["--label-smoothing", "0.1"], "--label-smoothing: applies to --loss cross-entropy only"),
+        ([&ce[..], &["--label-smoothing", "1.5"]].concat(), "[0, 1]"),
+        (vec!["--val-split", "1"], "--val-split"),
+        (vec!["--val-split", "-0.1"], "--val-split"),
+        (vec!["--val-split", "0.999", "--samples", "10"], "none for training"),
+    ];
+    for (args, needle) in cases {
+        let (code, out, err) = train(&dir, &args);
+        assert_bad(code, &out, &err, needle);
+        assert!(!dir.join("weights.safetensors").exists(), "{args:?} wrote weights");
+    }
+    no_temporaries(&dir);
+}
