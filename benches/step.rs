@@ -15,7 +15,7 @@ fn steps(c: &mut Criterion) {
         let mut mlp = Mlp::<f32>::new(spec.clone()).unwrap();
         let x = Matrix::<f32>::from_fn(case.batch, spec.n_in(), |i, j| ((i + 3 * j) % 7) as f32 / 7.0 - 0.5);
         let y = Matrix::<f32>::from_fn(case.batch, spec.n_out(), |i, j| ((2 * i + j) % 5) as f32 / 5.0 - 0.5);
-        let mut torch = Trainer::new(&mlp, 1e-4).unwrap();
+        let mut torch = Trainer::new(&mlp, &backprop::OptimConfig::sgd(1e-4)).unwrap();
         let (xt, yt) = (matrix_to_tensor(&x), matrix_to_tensor(&y));
         let mut ws = Workspace::new(&spec, case.batch);
         let mut group = c.benchmark_group(format!("step {name} batch {}", case.batch));

@@ -105,7 +105,7 @@ pub fn check_targets(data: &Dataset, spec: &crate::model::spec::Spec, name: &str
     for r in 0..data.y.rows() {
         let row = data.y.row(r);
         let sum: f64 = row.iter().sum();
-        if row.iter().any(|&v| !(v >= 0.0)) || (sum - 1.0).abs() > 1e-3 {
+        if row.iter().any(|&v| v.is_nan() || v < 0.0) || (sum - 1.0).abs() > 1e-3 {
             bail!(
                 "--loss cross-entropy: target row {r} of {name} is {row:?}, not one-hot or a probability \
                  vector (entries >= 0 summing to 1)"
@@ -132,7 +132,7 @@ pub fn split(data: &Dataset, share: f64, seed: u64) -> Result<(Dataset, Option<D
         bail!("--val-split {share}: {n} samples leave none for training");
     }
     let mut order: Vec<usize> = (0..n).collect();
-    let mut rng = ChaCha8Rng::seed_from_u64(seed ^ 0x5a1d_a7e);
+    let mut rng = ChaCha8Rng::seed_from_u64(seed ^ 0x05a1_da7e);
     rand::seq::SliceRandom::shuffle(order.as_mut_slice(), &mut rng);
     let mut val_idx = order[..n_val].to_vec();
     let mut train_idx = order[n_val..].to_vec();

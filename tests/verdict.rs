@@ -190,8 +190,8 @@ fn hard_regimes_with_optimizers_and_cross_entropy_raise_no_false_alarm() {
             for r in 0..d.y.rows() {
                 let e: Vec<f64> = (0..c).map(|_| (3.0 * rng.gen_range(-1.0..1.0f64)).exp()).collect();
                 let s: f64 = e.iter().sum();
-                for j in 0..c {
-                    d.y[(r, j)] = e[j] / s;
+                for (j, e) in e.iter().enumerate() {
+                    d.y[(r, j)] = e / s;
                 }
             }
         }

@@ -145,11 +145,7 @@ pub fn train(
 
 /// The model being trained, by one implementation or the other.
 enum Learner<T: Scalar> {
-    Manual {
-        mlp: Box<Mlp<T>>,
-        ws: Workspace<T>,
-        opt: Optimizer<T>,
-    },
+    Manual(Box<(Mlp<T>, Workspace<T>, Optimizer<T>)>),
     #[cfg(feature = "torch")]
     Torch(Box<Trainer>),
 }
@@ -157,7 +153,10 @@ enum Learner<T: Scalar> {
 impl<T: Scalar> Learner<T> {
     fn step(&mut self, x: &Matrix<T>, y: &Matrix<T>) -> f64 {
         match self {
-            Learner::Manual { mlp, ws, opt } => mlp.train_step_with(ws, opt, x, y).to64(),
+            Learner::Manual(m) => {
+                let (mlp, ws, opt) = &mut **m;
+                mlp.train_step_with(ws, opt, x, y).to64()
+            }
             #[cfg(feature = "torch")]
             Learner::Torch(t) => t.step(&matrix_to_tensor(x), &matrix_to_tensor(y)),
         }
@@ -165,7 +164,7 @@ impl<T: Scalar> Learner<T> {
 
     fn predict(&self, x: &Matrix<T>) -> Matrix<T> {
         match self {
-            Learner::Manual { mlp, .. } => mlp.predict(x),
+            Learner::Manual(m) => m.0.predict(x),
             #[cfg(feature = "torch")]
             Learner::Torch(t) => t.predict(x),
         }
@@ -207,11 +206,9 @@ fn train_in<T: Scalar>(
     let per_epoch = data.len().div_ceil(batch.max(1));
 
     let mut learner: Learner<T> = match implementation {
-        Impl::Manual => Learner::Manual {
-            ws: Workspace::new(spec, batch),
-            opt: Optimizer::new(setup.optim, spec),
-            mlp: Box::new(mlp),
-        },
+        Impl::Manual => {
+            Learner::Manual(Box::new((mlp, Workspace::new(spec, batch), Optimizer::new(setup.optim, spec))))
+        }
         #[cfg(not(feature = "torch"))]
         Impl::Torch => bail!("--impl torch: this build has no libtorch (built without the `torch` feature)"),
         #[cfg(feature = "torch")]
@@ -265,7 +262,7 @@ fn train_in<T: Scalar>(
 
     let (after, accuracy) = evaluate(&learner, spec, data);
     let params: Params<T> = match &learner {
-        Learner::Manual { mlp, .. } => mlp.params().clone(),
+        Learner::Manual(m) => m.0.params().clone(),
         #[cfg(feature = "torch")]
         Learner::Torch(t) => t.params(),
     };

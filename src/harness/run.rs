@@ -282,7 +282,7 @@ enum Lane<T: Scalar> {
     Inline {
         free: Reference,
         spec: Spec,
-        optim: Option<OptimBound>,
+        optim: Box<Option<OptimBound>>,
         done: Option<Box<LaneResult<T>>>,
     },
     Worker {
@@ -318,7 +318,7 @@ fn lane_step<T: Scalar>(
 impl<T: Scalar> Lane<T> {
     fn new(spec: &Spec, free: Reference, optim: Option<OptimBound>, worker: bool) -> Lane<T> {
         if !worker {
-            return Lane::Inline { free, spec: spec.clone(), optim, done: None };
+            return Lane::Inline { free, spec: spec.clone(), optim: Box::new(optim), done: None };
         }
         let (jobs, inbox) = mpsc::channel::<LaneJob<T>>();
         let (outbox, results) = mpsc::channel();
