@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Regenerates what README.md and docs/ show, so it never goes stale: the default compare run's
-# console output and plots, the saturation study's plots and numbers, and the performance table.
+# console output and plots, the spirals' training curves, the saturation study's plots and numbers,
+# and the performance table.
 #
 #   bash scripts/make-docs.sh            # everything (the benchmark takes about a minute)
 #   bash scripts/make-docs.sh --no-bench # keep the performance table as it is
@@ -21,6 +22,9 @@ for m in skip-phi-prime:1 stale-weights:1; do
     echo "\$ compare --mutant $m"
     ./target/release/compare --mutant "$m" --steps 100 --out "$tmp/mutant" --quiet || true
 done >"$tmp/mutant.txt"
+./target/release/train --layers 2,64,64,2 --dataset spirals --samples 512 --activations tanh,tanh,identity \
+    --loss cross-entropy --optimizer adam --lr 0.01 --steps 3000 --val-split 0.2 --out "$tmp/train" --quiet >"$tmp/train.txt"
+cp "$tmp/train/train_loss.png" docs/images/train_spirals.png
 
 ./target/release/study --quiet --out "$tmp/study" >/dev/null
 for png in study_loss study_saturation study_grad_norms; do
@@ -48,6 +52,7 @@ sed "s|$tmp/compare|out|g" "$tmp/compare.txt" >"$tmp/compare-clean.txt"
 splice compare-output "$tmp/compare-clean.txt"
 splice fault-output "$tmp/fault.txt"
 splice mutant-output "$tmp/mutant.txt"
+splice train-output "$tmp/train.txt"
 
 if [ "${1:-}" != "--no-bench" ]; then
     ./target/release/bench >"$tmp/bench.md"
