@@ -23,6 +23,9 @@ Examples:
   compare --layers 2,32,2 --dataset spirals --activations relu --steps 2000
   compare --dtype f32 --loss mse --batch-size 0 --no-bias
   compare --lr 0.3 --dtype f32            a large step: judged against each entry's round-off bound
+  compare --layers 2,32,2 --dataset spirals --activations tanh,identity --loss cross-entropy \\
+          --optimizer adam --betas 0.9,0.99   softmax cross-entropy and Adam against torch::optim
+  compare --optimizer sgd --lr 0.001 --momentum 0.9 --nesterov --weight-decay 1e-4
   compare --inject-fault 10:2              perturb dW2 at step 10 by 1%: exit 1, named
   compare --mutant skip-phi-prime:2        a classic mistake in the literal form: caught, named at layer 2
   compare --mutant list                    the catalogue of mistakes
