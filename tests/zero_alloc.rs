@@ -54,9 +54,20 @@ fn allocations_in(f: impl FnOnce()) -> (usize, usize) {
 }
 
 fn steady_state_allocations<T: Scalar>(spec: Spec, batches: &[usize]) -> (usize, usize) {
+    steady_state_allocations_with::<T>(spec, batches, None)
+}
+
+/// With `optim`, the step is [`Mlp::train_step_with`] and that optimizer (its state allocated when it
+/// is made); without, the plain SGD step.
+fn steady_state_allocations_with<T: Scalar>(
+    spec: Spec,
+    batches: &[usize],
+    optim: Option<backprop::OptimConfig>,
+) -> (usize, usize) {
     let max = *batches.iter().max().unwrap();
     let mut mlp = Mlp::<T>::new(spec.clone()).unwrap();
     let mut ws = Workspace::new(&spec, max);
+    let mut opt = optim.map(|c| backprop::Optimizer::<T>::new(c, &spec));
     let x = Matrix::<T>::from_fn(max, spec.n_in(), |i, j| T::of(((i * 3 + j) % 7) as f64 / 7.0 - 0.5));
     let y = Matrix::<T>::from_fn(max, spec.n_out(), |i, j| T::of(((i + 2 * j) % 5) as f64 / 5.0 - 0.5));
     let (mut xb, mut yb) = (x.clone(), y.clone());
@@ -66,7 +77,14 @@ fn steady_state_allocations<T: Scalar>(spec: Spec, batches: &[usize]) -> (usize,
         yb.set_rows(n);
         xb.as_mut_slice().copy_from_slice(&x.as_slice()[..n * spec.n_in()]);
         yb.as_mut_slice().copy_from_slice(&y.as_slice()[..n * spec.n_out()]);
-        mlp.train_step(&mut ws, &xb, &yb, lr);
+        match &mut opt {
+            Some(opt) => {
+                mlp.train_step_with(&mut ws, opt, &xb, &yb);
+            }
+            None => {
+                mlp.train_step(&mut ws, &xb, &yb, lr);
+            }
+        }
     };
     // Warm-up: whatever the GEMM crate keeps per thread is set up by the first steps.
     for &n in batches {
@@ -119,5 +137,36 @@ fn the_benchmark_sizes_allocate_nothing_of_their_own_once_warm() {
             case.batch,
             5 * (2 * depth - 1)
         );
+    }
+}
+
+#[test]
+fn every_optimizer_and_the_cross_entropy_step_without_allocating_once_warm() {
+    use backprop::{Loss, OptimConfig, OptimizerKind};
+    let mut configs = vec![];
+    for kind in [OptimizerKind::Sgd, OptimizerKind::Adam, OptimizerKind::AdamW, OptimizerKind::RmsProp] {
+        let mut c = OptimConfig::new(kind, 1e-3);
+        if kind != OptimizerKind::Adam && kind != OptimizerKind::AdamW {
+            c.momentum = 0.9;
+        }
+        c.amsgrad = kind == OptimizerKind::AdamW;
+        c.centered = kind == OptimizerKind::RmsProp;
+        c.weight_decay = 1e-2;
+        configs.push(c);
+    }
+    for c in configs {
+        for dtype in [DType::F32, DType::F64] {
+            let spec =
+                Spec::new(vec![3, 16, 8, 4], vec![Activation::Tanh, Activation::Tanh, Activation::Identity])
+                    .unwrap()
+                    .with_loss(Loss::CrossEntropy)
+                    .with_label_smoothing(0.1)
+                    .with_dtype(dtype);
+            let (own, _) = match dtype {
+                DType::F32 => steady_state_allocations_with::<f32>(spec, &[32, 32, 7], Some(c)),
+                DType::F64 => steady_state_allocations_with::<f64>(spec, &[32, 32, 7], Some(c)),
+            };
+            assert_eq!(own, 0, "{}, {dtype}: {own} allocations in 15 steady-state steps", c.describe());
+        }
     }
 }
