@@ -74,16 +74,17 @@ impl<T: Scalar> Workspace<T> {
         let (n_out, smoothing) = (self.spec.n_out(), self.spec.label_smoothing());
         let loss = loss_kind.value(out.as_slice(), y.as_slice(), n_out, smoothing);
 
-        // Δ^L = φ'_L(A^L) ⊙ ∂E/∂Y, one sample (row) at a time.
+        // Δ^L = φ'_L(A^L) ⊙ ∂E/∂Y (φ'_L = 1 for an identity output layer).
         let phi = self.spec.activations()[depth - 1];
         let d = &mut self.delta[depth - 1];
         d.set_rows(n);
-        for r in 0..n {
-            loss_kind.sample_grad(out.row(r), y.row(r), n, smoothing, d.row_mut(r));
-        }
-        for ((d, &a), &z) in d.as_mut_slice().iter_mut().zip(self.a[depth - 1].as_slice()).zip(out.as_slice())
-        {
-            *d = phi.derivative(a, z) * *d;
+        loss_kind.batch_grad(out.as_slice(), y.as_slice(), n_out, smoothing, d.as_mut_slice());
+        if phi != crate::model::activation::Activation::Identity {
+            for ((d, &a), &z) in
+                d.as_mut_slice().iter_mut().zip(self.a[depth - 1].as_slice()).zip(out.as_slice())
+            {
+                *d = phi.derivative(a, z) * *d;
+            }
         }
 
         for k in (1..=depth).rev() {

@@ -66,6 +66,39 @@ impl Loss {
         }
     }
 
+    /// ∂E/∂y of a whole batch (row-major, rows of `n_out` entries) into `g`: the same values as
+    /// [`Loss::sample_grad`] row by row, in one pass over the entries for the squared losses.
+    pub fn batch_grad<T: Scalar>(
+        self,
+        outputs: &[T],
+        targets: &[T],
+        n_out: usize,
+        smoothing: f64,
+        g: &mut [T],
+    ) {
+        debug_assert!(outputs.len() == targets.len() && outputs.len() == g.len());
+        match self {
+            Loss::HalfSse => {
+                for ((g, &y), &t) in g.iter_mut().zip(outputs).zip(targets) {
+                    *g = y - t;
+                }
+            }
+            Loss::Mse => {
+                let count = T::of(outputs.len() as f64);
+                for ((g, &y), &t) in g.iter_mut().zip(outputs).zip(targets) {
+                    *g = T::of(2.0) * (y - t) / count;
+                }
+            }
+            Loss::CrossEntropy => {
+                let n = n_out.max(1);
+                let batch = outputs.len() / n;
+                for ((y, t), g) in outputs.chunks(n).zip(targets.chunks(n)).zip(g.chunks_mut(n)) {
+                    self.sample_grad(y, t, batch, smoothing, g);
+                }
+            }
+        }
+    }
+
     /// E over a batch of outputs and targets, given as equally long row-major slices of rows of
     /// `n_out` entries. The squared losses sum every square first and scale once, as torch
     /// writes them (so both overflow, or neither, at the same batch); the cross-entropy sums its
