@@ -448,8 +448,8 @@ pub struct OptimBound {
     t: u64,
     u: f64,
     tiny: f64,
-    /// Shadow values and error bounds of each state buffer: momentum/exp_avg/square_avg (0),
-    /// exp_avg_sq/momentum_buffer (1), max_exp_avg_sq/grad_avg (2).
+    /// Shadow values and error bounds of each state buffer, in the slots of
+    /// [`OptimConfig::state_slots`].
     value: [Option<Params<f64>>; 3],
     error: [Option<Params<f64>>; 3],
 }
@@ -481,12 +481,8 @@ impl OptimBound {
     /// The bound of optimizer `cfg` on `spec`'s parameters, for a run in `T`, before its first step.
     pub fn new<T: Scalar>(cfg: OptimConfig, spec: &Spec) -> OptimBound {
         let eps = T::epsilon().to64();
-        let slots = match cfg.kind {
-            OptimizerKind::Sgd => [cfg.momentum != 0.0, false, false],
-            OptimizerKind::Adam | OptimizerKind::AdamW => [true, true, cfg.amsgrad],
-            OptimizerKind::RmsProp => [true, cfg.momentum > 0.0, cfg.centered],
-        };
-        let make = || slots.map(|on| on.then(|| Params::<f64>::zeros(spec)));
+        let slots = cfg.state_slots();
+        let make = || slots.map(|name| name.map(|_| Params::<f64>::zeros(spec)));
         OptimBound {
             cfg,
             t: 0,

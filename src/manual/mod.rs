@@ -184,7 +184,7 @@ impl<T: Scalar> Backprop<T> for Batched<T> {
     }
 
     fn optimizer_state(&self) -> Vec<(&'static str, &Params<T>)> {
-        self.opt.state().iter().map(|(n, p)| (*n, p)).collect()
+        self.opt.state()
     }
 }
 
@@ -225,6 +225,6 @@ impl<T: Scalar> Backprop<T> for Literal<T> {
     }
 
     fn optimizer_state(&self) -> Vec<(&'static str, &Params<T>)> {
-        self.opt.state().iter().map(|(n, p)| (*n, p)).collect()
+        self.opt.state()
     }
 }

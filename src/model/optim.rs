@@ -164,25 +164,22 @@ impl OptimConfig {
         Ok(())
     }
 
-    /// The state buffers this optimizer keeps per parameter, by PyTorch's names.
-    pub fn state_names(&self) -> Vec<&'static str> {
+    /// The state buffers this optimizer keeps per parameter, by PyTorch's names, in three slots by
+    /// role (`None` where the configuration keeps none): sgd momentum_buffer, –, –; adam and adamw
+    /// exp_avg, exp_avg_sq, max_exp_avg_sq (amsgrad); rmsprop square_avg, momentum_buffer
+    /// (momentum), grad_avg (centered).
+    pub fn state_slots(&self) -> [Option<&'static str>; 3] {
+        let on = |name, yes: bool| yes.then_some(name);
         match self.kind {
-            OptimizerKind::Sgd if self.momentum != 0.0 => vec!["momentum_buffer"],
-            OptimizerKind::Sgd => vec![],
-            OptimizerKind::Adam | OptimizerKind::AdamW if self.amsgrad => {
-                vec!["exp_avg", "exp_avg_sq", "max_exp_avg_sq"]
+            OptimizerKind::Sgd => [on("momentum_buffer", self.momentum != 0.0), None, None],
+            OptimizerKind::Adam | OptimizerKind::AdamW => {
+                [Some("exp_avg"), Some("exp_avg_sq"), on("max_exp_avg_sq", self.amsgrad)]
             }
-            OptimizerKind::Adam | OptimizerKind::AdamW => vec!["exp_avg", "exp_avg_sq"],
-            OptimizerKind::RmsProp => {
-                let mut v = vec!["square_avg"];
-                if self.momentum > 0.0 {
-                    v.push("momentum_buffer");
-                }
-                if self.centered {
-                    v.push("grad_avg");
-                }
-                v
-            }
+            OptimizerKind::RmsProp => [
+                Some("square_avg"),
+                on("momentum_buffer", self.momentum > 0.0),
+                on("grad_avg", self.centered),
+            ],
         }
     }
 
@@ -300,7 +297,8 @@ pub struct Optimizer<T> {
     cfg: OptimConfig,
     /// Steps taken (PyTorch's `state["step"]`).
     t: u64,
-    buffers: Vec<(&'static str, Params<T>)>,
+    /// The state, in the slots of [`OptimConfig::state_slots`].
+    slots: [Option<(&'static str, Params<T>)>; 3],
 }
 
 /// One parameter tensor's entries, flattened: W^k row-major, or b^k.
@@ -325,8 +323,8 @@ fn part_mut<T: Scalar>(p: &mut Params<T>, k: usize, bias: bool) -> &mut [T] {
 impl<T: Scalar> Optimizer<T> {
     /// The optimizer `cfg` for `spec`'s parameters, with zeroed state.
     pub fn new(cfg: OptimConfig, spec: &Spec) -> Optimizer<T> {
-        let buffers = cfg.state_names().into_iter().map(|name| (name, Params::zeros(spec))).collect();
-        Optimizer { cfg, t: 0, buffers }
+        let slots = cfg.state_slots().map(|name| name.map(|n| (n, Params::zeros(spec))));
+        Optimizer { cfg, t: 0, slots }
     }
 
     /// The configuration.
@@ -340,12 +338,8 @@ impl<T: Scalar> Optimizer<T> {
     }
 
     /// The state after the last step, by PyTorch's names, in the parameters' shapes.
-    pub fn state(&self) -> &[(&'static str, Params<T>)] {
-        &self.buffers
-    }
-
-    fn buffer(&self, name: &str) -> Option<usize> {
-        self.buffers.iter().position(|(n, _)| *n == name)
+    pub fn state(&self) -> Vec<(&'static str, &Params<T>)> {
+        self.slots.iter().flatten().map(|(n, p)| (*n, p)).collect()
     }
 
     /// One update of `params` by `grads` (O1)–(O4); allocates nothing.
@@ -373,31 +367,15 @@ impl<T: Scalar> Optimizer<T> {
             decay: T::of(1.0 - c.lr * c.weight_decay),
         };
         let first = self.t == 1;
-        let slots: [Option<usize>; 3] = match c.kind {
-            OptimizerKind::Sgd => [self.buffer("momentum_buffer"), None, None],
-            OptimizerKind::Adam | OptimizerKind::AdamW => {
-                [self.buffer("exp_avg"), self.buffer("exp_avg_sq"), self.buffer("max_exp_avg_sq")]
-            }
-            OptimizerKind::RmsProp => {
-                [self.buffer("square_avg"), self.buffer("momentum_buffer"), self.buffer("grad_avg")]
-            }
-        };
         for k in 0..params.layers.len() {
             for bias in [false, true] {
                 let p = part_mut(params, k, bias);
                 let g = part(grads, k, bias);
-                // Up to three distinct buffers, borrowed at once.
-                let mut bufs: [Option<&mut [T]>; 3] = [None, None, None];
-                let mut rest: &mut [(&'static str, Params<T>)] = &mut self.buffers;
-                let mut offset = 0;
-                while let Some((head, tail)) = rest.split_first_mut() {
-                    if let Some(s) = slots.iter().position(|s| *s == Some(offset)) {
-                        bufs[s] = Some(part_mut(&mut head.1, k, bias));
-                    }
-                    rest = tail;
-                    offset += 1;
-                }
-                let [b0, b1, b2] = bufs;
+                // The three slots are distinct elements: borrowed at once.
+                let [s0, s1, s2] = &mut self.slots;
+                let b0 = s0.as_mut().map(|(_, buf)| part_mut(buf, k, bias));
+                let b1 = s1.as_mut().map(|(_, buf)| part_mut(buf, k, bias));
+                let b2 = s2.as_mut().map(|(_, buf)| part_mut(buf, k, bias));
                 match c.kind {
                     OptimizerKind::Sgd => sgd(&c, &sc, first, p, g, b0),
                     OptimizerKind::Adam | OptimizerKind::AdamW => {
@@ -550,7 +528,7 @@ mod tests {
         for ((a, b), gi) in p0.flat().iter().zip(p.flat()).zip(g.flat()) {
             assert!((a - b - 1e-3 * gi.signum()).abs() < 1e-9, "{a} {b} {gi}");
         }
-        assert_eq!(opt.state().len(), 2);
+        assert_eq!(opt.state().iter().map(|(n, _)| *n).collect::<Vec<_>>(), ["exp_avg", "exp_avg_sq"]);
     }
 
     #[test]
