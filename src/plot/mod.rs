@@ -366,7 +366,7 @@ pub struct MapRow<'a> {
 /// common `title` (`plt.imshow(h.abs() > 0.99, cmap="gray")`, as a picture of which units
 /// saturate on which samples). The image is [`WIDTH`] wide and at least [`HEIGHT`] tall.
 pub fn map_grid(path: impl AsRef<Path>, title: &str, rows: &[MapRow]) -> Result<()> {
-    let height = grid_height(rows.len(), 240, 70);
+    let height = grid_height(rows.len(), 180, 70);
     let cols = rows.iter().map(|r| r.cells.len()).max().unwrap_or(0);
     render_atomic(path.as_ref(), (WIDTH, height), |root| {
         let body = draw_title(root, title, TITLE_SIZE, rows.is_empty() || cols == 0)?;
@@ -405,11 +405,8 @@ fn draw_map_cell(area: &Area, cell: &MapCell) -> Result<()> {
         let (r, c) = (i / cell.cols, i % cell.cols);
         let (left, right) = (x0 + edge(c, cell.cols, pw), x0 + edge(c + 1, cell.cols, pw));
         let (top, bottom) = (y0 + edge(r, cell.rows, ph), y0 + edge(r + 1, cell.rows, ph));
-        body.draw(&Rectangle::new(
-            [(left, top), ((right - 1).max(left), (bottom - 1).max(top))],
-            WHITE.filled(),
-        ))
-        .ctx("drawing a map")?;
+        body.draw(&Rectangle::new([(left, top), (right.max(left + 1), bottom.max(top + 1))], WHITE.filled()))
+            .ctx("drawing a map")?;
     }
     Ok(())
 }
