@@ -458,6 +458,9 @@ fn arch(args: &StudyArgs) -> String {
 fn steps_text(r: &VariantResult, target: f64) -> String {
     match r.steps_to(target) {
         Some(s) => format!("{s} steps"),
+        None if r.outcome.non_finite.manual.is_some() => {
+            format!("never (diverged by step {})", r.outcome.records.len())
+        }
         None => format!("not within {}", r.outcome.records.len()),
     }
 }
@@ -710,7 +713,9 @@ pub fn write(out: &Path, args: &StudyArgs, results: &[VariantResult]) -> Result<
     map_grid(
         &path,
         &format!(
-            "Where φ' ≈ 0: units (across) × samples (down), white = saturated (tanh |z| > {s}), per layer"
+            "Units (across) × samples (down) per hidden layer, white where φ' ≈ 0: tanh |z| > {s}, sigmoid z \
+             outside [{:.2}, {s}], relu z = 0",
+            1.0 - s
         ),
         &rows,
     )?;
@@ -720,6 +725,18 @@ pub fn write(out: &Path, args: &StudyArgs, results: &[VariantResult]) -> Result<
     fsio::write_atomic(&path, report(args, results)?.as_bytes())?;
     written.push(path);
     Ok(written)
+}
+
+/// The harness's verdict in a word or two; a run that blew up says so, and where.
+fn check_text(o: &Outcome) -> String {
+    let diverged = match (o.non_finite.manual, o.non_finite.torch) {
+        (None, None) => String::new(),
+        (m, t) => {
+            let at = |s: Option<usize>| s.map_or("never".to_string(), |s| format!("step {s}"));
+            format!(", diverged: non-finite at {} (manual), {} (libtorch)", at(m), at(t))
+        }
+    };
+    format!("{}{diverged}", if o.equivalent { "equivalent" } else { "NOT equivalent" })
 }
 
 fn pct_list(v: &[f64]) -> String {
@@ -780,7 +797,7 @@ pub fn report(args: &StudyArgs, results: &[VariantResult]) -> Result<String> {
             times,
             o.records[0].manual_loss,
             r.final_loss(),
-            if o.equivalent { "equivalent" } else { "NOT equivalent" },
+            check_text(o),
             o.max_ratio.grad.max(o.max_ratio.weight).max(o.max_ratio.loss),
         );
     }
@@ -829,6 +846,20 @@ pub fn report(args: &StudyArgs, results: &[VariantResult]) -> Result<String> {
         );
     }
 
+    let _ = writeln!(s, "\n## Figures\n");
+    for (file, alt) in [
+        ("study_loss", "loss per variant, steps to the target in the legend"),
+        ("study_saturation_map", "saturation maps, units × samples, per hidden layer"),
+        ("study_activations", "histograms of z^k per hidden layer"),
+        ("study_dz", "histograms of ∂E/∂z^k per hidden layer"),
+        ("study_dw", "histograms of ∂E/∂W^k and grad:data per hidden layer"),
+        ("study_update_ratio", "update-to-weight ratio per hidden layer over training"),
+        ("study_saturation", "saturated share per hidden layer over training"),
+        ("study_grad_norms", "gradient norm per layer at the start and the end"),
+    ] {
+        let _ = writeln!(s, "![{alt}]({file}.png)");
+    }
+
     let by = |name: &str| results.iter().find(|r| r.variant.name == name);
     let _ = writeln!(s, "\n## Reading the numbers\n");
     if let (Some(large), Some(xavier)) = (by(VARIANTS[0].name), by(VARIANTS[1].name)) {
@@ -849,6 +880,23 @@ pub fn report(args: &StudyArgs, results: &[VariantResult]) -> Result<String> {
             1.0 - sat * sat,
             100.0 * m(large.hidden_change()),
             100.0 * m(xavier.hidden_change()),
+        );
+        let layers_mean = |r: &VariantResult, f: &dyn Fn(&Diagnostics, usize) -> f64| {
+            let n = r.start.z.len();
+            (1..=n).map(|k| f(&r.start, k)).sum::<f64>() / n as f64
+        };
+        let dz = |d: &Diagnostics, k: usize| std_dev(d.dz[k - 1].as_slice());
+        let gd = |d: &Diagnostics, k: usize| d.grad_data(k);
+        let _ = writeln!(
+            s,
+            "The signal that reaches a saturated layer is not what is small: at step 0 the standard deviation of \
+             ∂E/∂z^k is {:.1e} (mean over hidden layers) against {:.1e} with Xavier initialisation, carried \
+             down by the large W^(k+1). The factor φ'(a^k) in (7) is what removes it, so the weights' gradients \
+             are small next to the weights themselves: std(∂E/∂W^k) / std(W^k) is {:.1e} against {:.1e}.\n",
+            layers_mean(large, &dz),
+            layers_mean(xavier, &dz),
+            layers_mean(large, &gd),
+            layers_mean(xavier, &gd),
         );
         let _ = writeln!(
             s,
@@ -945,7 +993,7 @@ pub fn main_study() -> i32 {
             println!(
                 "{:<26} {}  loss {:.4e} -> {:.4e}  E <= {:.0e}: {}",
                 r.variant.name,
-                if o.equivalent { "equivalent to libtorch" } else { "NOT equivalent to libtorch" },
+                format!("{} (libtorch)", check_text(o)),
                 o.records[0].manual_loss,
                 r.final_loss(),
                 args.target,
