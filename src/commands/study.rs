@@ -780,6 +780,7 @@ pub fn report(args: &StudyArgs, results: &[VariantResult]) -> Result<String> {
     for r in results {
         let times = match (r.steps_to(args.target), best) {
             (Some(x), Some(b)) => format!("{:.1}", x.max(1) as f64 / b.max(1) as f64),
+            (None, Some(_)) if r.outcome.non_finite.manual.is_some() => "–".into(),
             (None, Some(b)) => format!("> {:.1}", r.outcome.records.len() as f64 / b.max(1) as f64),
             _ => "–".into(),
         };
@@ -889,14 +890,18 @@ pub fn report(args: &StudyArgs, results: &[VariantResult]) -> Result<String> {
         let gd = |d: &Diagnostics, k: usize| d.grad_data(k);
         let _ = writeln!(
             s,
-            "The signal that reaches a saturated layer is not what is small: at step 0 the standard deviation of \
-             ∂E/∂z^k is {:.1e} (mean over hidden layers) against {:.1e} with Xavier initialisation, carried \
-             down by the large W^(k+1). The factor φ'(a^k) in (7) is what removes it, so the weights' gradients \
-             are small next to the weights themselves: std(∂E/∂W^k) / std(W^k) is {:.1e} against {:.1e}.\n",
+            "At step 0 the standard deviation of ∂E/∂z^k, the signal that reaches layer k, is {:.1e} in the \
+             saturated network (mean over hidden layers) against {:.1e} with Xavier initialisation: the large \
+             W^(k+1) carries it down. The grad:data ratio std(∂E/∂W^k) / std(W^k) is {:.1e} against {:.1e}{}\n",
             layers_mean(large, &dz),
             layers_mean(xavier, &dz),
             layers_mean(large, &gd),
             layers_mean(xavier, &gd),
+            if layers_mean(large, &gd) < 0.3 * layers_mean(xavier, &gd) {
+                ": the factor φ'(a^k) in (7) removes what arrives, and the gradients are small next to the weights."
+            } else {
+                ": here the large weights make up for the small φ'(a^k) in (7)."
+            }
         );
         let _ = writeln!(
             s,
@@ -907,7 +912,7 @@ pub fn report(args: &StudyArgs, results: &[VariantResult]) -> Result<String> {
                      layer cannot make up for frozen hidden layers: {}",
                     slowdown_text(&slow),
                     slow.best.map_or(String::new(), |(n, b)| format!(
-                        "{n} reaches E ≤ {:.0e} in {b} steps.",
+                        "The best fix, {n}, reaches E ≤ {:.0e} in {b} steps.",
                         args.target
                     )),
                     match slow.saturated {
@@ -917,9 +922,13 @@ pub fn report(args: &StudyArgs, results: &[VariantResult]) -> Result<String> {
                     large.final_loss(),
                     if args.bottleneck > 0 {
                         format!(
-                            "it sees only the {} unit(s) of the bottleneck, so fitting the target means moving the \
+                            "it sees only {} of the bottleneck, so fitting the target means moving the \
                              hidden layers, whose gradients the saturated φ' has removed.",
-                            args.bottleneck
+                            if args.bottleneck == 1 {
+                                "the one unit".to_string()
+                            } else {
+                                format!("the {} units", args.bottleneck)
+                            }
                         )
                     } else {
                         "the target needs features the random, saturated layers do not provide.".to_string()
@@ -927,14 +936,21 @@ pub fn report(args: &StudyArgs, results: &[VariantResult]) -> Result<String> {
                 )
             } else {
                 format!(
-                    "The loss hardly shows it here: {}, and the saturated network ends at {:.3e}. On this problem \
-                     the output layer fits the target from the frozen, nearly binary features of the saturated \
-                     layers, and the large W^(k+1) in (7) multiplies δ on its way down, offsetting part of the \
-                     small φ'. The hidden layers are still not learning — the network is a random-feature model, \
-                     not a trained deep network. A narrow last hidden layer (`--bottleneck 1`, the default) takes \
-                     that way out away.",
+                    "The loss hardly shows it here: {} ({}), and it ends at {:.3e}; the tanh fixes take {}. On \
+                     this problem the output layer fits the target from the frozen, nearly binary features of the \
+                     saturated layers, and the large W^(k+1) in (7) multiplies δ on its way down, offsetting part \
+                     of the small φ'. The hidden layers are still not learning — the network is a random-feature \
+                     model, not a trained deep network. A narrow last hidden layer (`--bottleneck 1`, the \
+                     default) takes that way out away.",
                     slowdown_text(&slow),
-                    large.final_loss()
+                    steps_text(large, args.target),
+                    large.final_loss(),
+                    results
+                        .iter()
+                        .filter(|r| r.variant.role == Role::Fix && r.variant.phi == Activation::Tanh)
+                        .map(|r| format!("{} ({})", steps_text(r, args.target), r.variant.name))
+                        .collect::<Vec<_>>()
+                        .join(" and "),
                 )
             }
         );
