@@ -1007,9 +1007,9 @@ pub fn main_study() -> i32 {
         for r in &results {
             let o = &r.outcome;
             println!(
-                "{:<26} {}  loss {:.4e} -> {:.4e}  E <= {:.0e}: {}",
+                "{:<26} {} (libtorch)  loss {:.4e} -> {:.4e}  E <= {:.0e}: {}",
                 r.variant.name,
-                format!("{} (libtorch)", check_text(o)),
+                check_text(o),
                 o.records[0].manual_loss,
                 r.final_loss(),
                 args.target,
