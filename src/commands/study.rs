@@ -120,7 +120,8 @@ pub struct Variant {
     pub phi: Activation,
     /// Weight initialisation.
     pub init: Init,
-    /// Rescaling of the hidden layers' initial weights (He's normal draws, rescaled).
+    /// Rescaling of the hidden layers' initial weights; [`Scale::Std`] and [`Scale::Gain`]
+    /// rescale He's normal draws, so they go with `init: Init::He`.
     pub scale: Scale,
     /// Saturated, fix or reference.
     pub role: Role,
@@ -383,6 +384,9 @@ fn run_variant(
         .with_init(variant.init)
         .with_seed(args.seed);
     let data = data::load(&dataset, &spec, args.samples, None, args.seed)?;
+    if variant.scale != Scale::AsInit && variant.init != Init::He {
+        bail!("variant {:?}: a rescaled initialisation rescales He's normal draws (init he)", variant.name);
+    }
     let init = initial_weights(&spec, &variant);
     let run = RunConfig {
         judge: harness::Judge::round_off(),
@@ -405,8 +409,9 @@ fn run_variant(
     Ok(VariantResult { variant, init, outcome, start, end })
 }
 
-/// Runs every variant, `--threads` at a time (libtorch on one thread each: the study's networks
-/// are far below [`crate::reference::PARALLEL_MIN_FLOPS`]); `progress` is called after every
+/// Runs every variant, `--threads` at a time, libtorch on one thread each (the default network's
+/// step is far below [`crate::reference::PARALLEL_MIN_FLOPS`], where a second libtorch thread
+/// would pay); `progress` is called after every
 /// step of every variant, from the threads that run them.
 pub fn run(args: &StudyArgs, progress: impl Fn() + Sync) -> Result<Vec<VariantResult>> {
     validate(args)?;
