@@ -511,7 +511,15 @@ pub fn write(out: &Path, args: &StudyArgs, results: &[VariantResult]) -> Result<
     let series: Vec<Series> = results
         .iter()
         .zip(&losses)
-        .map(|(r, l)| Series::new(format!("{}: {}", r.variant.name, steps_text(r, args.target)), l))
+        .map(|(r, l)| {
+            let label = format!("{}: {}", r.variant.name, steps_text(r, args.target));
+            // The references dashed, over the rest: sigmoid's flat line would hide a dead relu's.
+            if r.variant.role == Role::Reference {
+                Series::dashed(label, l)
+            } else {
+                Series::new(label, l)
+            }
+        })
         .collect();
     let path = out.join("study_loss.png");
     let title = format!(
