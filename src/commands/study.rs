@@ -993,7 +993,8 @@ pub fn report(args: &StudyArgs, results: &[VariantResult]) -> Result<String> {
     Ok(s)
 }
 
-/// The `study` binary: run, write, print a line per variant; exit 0, or 2 on bad input.
+/// The `study` binary: run, write, print a line per variant; exit 0, 1 when a variant is not
+/// equivalent to libtorch, or 2 on bad input.
 pub fn main_study() -> i32 {
     run_tool(|args: &StudyArgs| {
         validate(args)?;
