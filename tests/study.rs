@@ -1,11 +1,12 @@
-//! The saturation study, reduced in size, and the saturation measure on constructed examples.
+//! The saturation study, reduced in size, and the saturation measures on constructed examples.
 #![cfg(feature = "torch")]
 
 mod common;
 
-use backprop::commands::study::{self, StudyArgs, VARIANTS};
+use backprop::commands::study::{self, flat, Diagnostics, Role, StudyArgs, VARIANTS};
 use backprop::harness::saturated_pct;
-use backprop::Activation;
+use backprop::plot::{map_grid, MapCell, MapRow};
+use backprop::{Activation, Matrix};
 use common::{assert_picture, temp_dir};
 
 #[test]
@@ -23,47 +24,121 @@ fn saturated_share_is_right_on_constructed_examples() {
 }
 
 #[test]
-fn a_reduced_study_runs_checks_every_variant_and_writes_its_report() {
-    let dir = temp_dir("study");
-    let args = StudyArgs {
-        hidden: 3,
-        width: 12,
-        steps: 40,
-        lr: 0.02,
-        dataset: "sine".into(),
-        samples: 48,
-        seed: 3,
-        saturation: 0.97,
-        out: dir.clone(),
-        quiet: true,
-        threads: None,
+fn a_unit_is_dead_when_it_is_flat_for_every_sample() {
+    assert!(flat(Activation::Tanh, -0.995, 0.99) && !flat(Activation::Tanh, 0.98, 0.99));
+    assert!(flat(Activation::Elu, -0.995, 0.99) && !flat(Activation::Elu, -0.5, 0.99));
+    assert!(!flat(Activation::Silu, 0.0, 0.99));
+    // 3 samples × 3 tanh units: unit 0 saturated on every sample (either sign), unit 1 on two of
+    // three, unit 2 on none.
+    let z = Matrix::from_vec(3, 3, vec![0.999, 1.0, 0.1, -0.999, 0.995, -0.2, 0.9999, 0.3, 0.0]);
+    let d = Diagnostics { z: vec![z.clone()], dz: vec![z.clone()], w: vec![z.clone()], dw: vec![z] };
+    assert_eq!(d.dead_units(Activation::Tanh, 1, 0.99), 1);
+    assert_eq!(d.dead_units(Activation::Tanh, 1, 0.9999), 0);
+}
+
+#[test]
+fn a_saturation_map_is_white_exactly_where_asked() {
+    let dir = temp_dir("study-map");
+    let whites = |flags: &[bool]| {
+        let path = dir.join("map.png");
+        let rows = [MapRow {
+            title: "layer".into(),
+            cells: vec![MapCell { title: "cell".into(), rows: 4, cols: 4, white: flags }],
+        }];
+        map_grid(&path, "map", &rows).unwrap();
+        assert_picture(&path, backprop::plot::WIDTH, backprop::plot::HEIGHT);
+        let decoder = png::Decoder::new(std::fs::File::open(&path).unwrap());
+        let mut reader = decoder.read_info().unwrap();
+        let mut buf = vec![0; reader.output_buffer_size()];
+        let info = reader.next_frame(&mut buf).unwrap();
+        buf[..info.buffer_size()].chunks_exact(3).filter(|p| p == &[255, 255, 255]).count()
     };
-    let results = study::run(&args, |_| {}).unwrap();
+    let none = whites(&[false; 16]);
+    let mut one_column = [false; 16];
+    (0..4).for_each(|r| one_column[r * 4 + 2] = true);
+    let column = whites(&one_column);
+    let all = whites(&[true; 16]);
+    // The background is white too; a white column adds about a quarter of the cell's area.
+    assert!(column > none && all > column, "white pixels: none {none}, a column {column}, all {all}");
+    let quarter = (all - none) as f64 / 4.0;
+    assert!(((column - none) as f64 - quarter).abs() < 0.1 * quarter, "{none} {column} {all}");
+}
+
+/// The default network (a bottleneck of one unit after 5 layers of 32) on fewer steps, with a
+/// target the best fix reaches early.
+fn reduced(dir: std::path::PathBuf) -> StudyArgs {
+    StudyArgs { steps: 800, target: 3e-2, out: dir, quiet: true, ..StudyArgs::default() }
+}
+
+#[test]
+fn the_saturated_network_needs_five_times_the_steps_of_the_best_fix() {
+    let dir = temp_dir("study");
+    let args = reduced(dir.clone());
+    let results = study::run(&args, || {}).unwrap();
     assert_eq!(results.len(), VARIANTS.len());
     for r in &results {
         assert!(r.outcome.equivalent, "{}: not equivalent to libtorch", r.variant.name);
-        assert_eq!(r.outcome.records.len(), 40);
-        assert_eq!(r.saturated(0).len(), 3);
+        assert_eq!(r.outcome.records.len(), 800);
+        assert_eq!(r.saturated(0).len(), 6);
     }
-    // Large weights saturate tanh far more than Xavier's at the start.
-    let sat = |name: &str| {
-        let r = results.iter().find(|r| r.variant.name == name).unwrap();
-        r.saturated(0).iter().sum::<f64>() / 3.0
-    };
-    assert!(sat("tanh, large init N(0,1)") > 10.0 * sat("tanh, Xavier init").max(1.0));
+    let slow = study::slowdown(&results, args.target);
+    let (best, steps) = slow.best.expect("some fix reaches the target");
+    assert!(
+        slow.ratio >= 5.0,
+        "saturated {:?} steps, best fix {best} {steps}: only {:.1}×",
+        slow.saturated,
+        slow.ratio
+    );
+    let by = |role: Role| results.iter().filter(move |r| r.variant.role == role);
+    let saturated = by(Role::Saturated).next().unwrap();
+    let mean = |v: Vec<f64>| v.iter().sum::<f64>() / v.len() as f64;
+    // The mechanism, not only the symptom: past the first layer (which sees the input itself),
+    // the saturated hidden layers sit on the tails, and training moves them less.
+    let deep = |r: &study::VariantResult| mean(r.saturated(0)[1..].to_vec());
+    for fix in by(Role::Fix).filter(|r| r.variant.phi == Activation::Tanh) {
+        assert!(deep(saturated) > 5.0 * deep(fix).max(1.0), "{}", fix.variant.name);
+        assert!(mean(saturated.hidden_change()) < mean(fix.hidden_change()), "{}", fix.variant.name);
+    }
 
     let written = study::write(&dir, &args, &results).unwrap();
-    for name in ["study_loss.png", "study_saturation.png", "study_grad_norms.png"] {
-        assert!(written.contains(&dir.join(name)));
+    for name in [
+        "study_loss.png",
+        "study_saturation.png",
+        "study_grad_norms.png",
+        "study_activations.png",
+        "study_dz.png",
+        "study_dw.png",
+        "study_update_ratio.png",
+        "study_saturation_map.png",
+    ] {
+        assert!(written.contains(&dir.join(name)), "{name} not written");
         assert_picture(&dir.join(name), backprop::plot::WIDTH, backprop::plot::HEIGHT);
     }
     let md = std::fs::read_to_string(dir.join("study.md")).unwrap();
     for v in VARIANTS {
-        assert!(
-            md.contains(&format!("| {} | equivalent", v.name)),
-            "{} missing from study.md:\n{md}",
-            v.name
-        );
+        assert!(md.contains(&format!("| {} | ", v.name)), "{} missing from study.md:\n{md}", v.name);
     }
-    assert!(md.contains("Reading the numbers"));
+    let row = md.lines().find(|l| l.starts_with(&format!("| {} |", saturated.variant.name))).unwrap();
+    let expected = match slow.saturated {
+        Some(s) => format!("{s} steps"),
+        None => "not within 800".into(),
+    };
+    assert!(row.contains(&expected), "{row}");
+    assert!(md.contains("The loss shows it"), "{md}");
+}
+
+#[test]
+fn bad_study_flags_are_one_line_and_exit_2() {
+    for flags in [&["--target", "0"][..], &["--threads", "0"], &["--dataset", "csv:x.csv"], &["--steps", "0"]]
+    {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_study"))
+            .args(flags)
+            .args(["--quiet", "--out"])
+            .arg(temp_dir("study-bad"))
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{flags:?}: {err}");
+        assert_eq!(err.trim_end().lines().count(), 1, "{flags:?}: {err}");
+    }
 }

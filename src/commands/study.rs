@@ -1,66 +1,114 @@
 //! The saturation study: why a deep tanh network trains slowly, and what fixes it (the exercise
 //! sheet's question (e)).
 //!
-//! One deep network (by default 6 hidden layers of 64) is trained on the same data from the same
-//! seed five ways: tanh, sigmoid and relu with torch's default initialisation, tanh with large
-//! weights (N(0, 1), which saturates it) and tanh with Xavier initialisation. Every run is
-//! checked against libtorch by the harness. The study measures, per variant, the share of
-//! saturated units per layer, the gradient norm per layer (the vanishing gradient of eq. (7):
-//! each δ^k carries a factor φ'(a^k), near 0 for a saturated unit) and the loss.
+//! One deep network is trained on the same data from the same seed, with the same learning rate
+//! and number of steps, ten ways: tanh with large weights N(0, 1) (which saturates it), tanh with
+//! torch's default, Xavier/Glorot and gain-5/3 initialisation, the relu family (relu, leaky-relu,
+//! elu, gelu, silu) with He initialisation, and sigmoid. Every run is checked against libtorch by
+//! the harness. By default the last hidden layer is a bottleneck of one unit: the output layer
+//! can then only scale that unit's value, so the hidden layers themselves must learn the target,
+//! and a network whose hidden layers cannot learn (eq. (7): each δ^k carries the factor φ'(a^k),
+//! near 0 for a saturated unit) shows it in the loss. The study measures per variant the steps to
+//! a target loss and, per hidden layer, the saturated share, the dead units, the histograms of
+//! z^k, ∂E/∂z^k and ∂E/∂W^k, and the update-to-weight ratio over training.
 
 use anyhow::{bail, Result};
 use clap::Parser;
 use std::fmt::Write as _;
+use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Mutex;
 
 use crate::commands::figures::saturation_rule;
 use crate::commands::run_tool;
-use crate::data::{self, DatasetKind};
+use crate::data::{self, Dataset, DatasetKind};
 use crate::fsio;
 use crate::harness::{self, Outcome, RunConfig};
+use crate::manual::Workspace;
 use crate::model::activation::Activation;
+use crate::model::matrix::{gemm, Matrix, Op};
 use crate::model::params::Params;
 use crate::model::spec::{DType, Init, Loss, Spec};
-use crate::plot::{line_chart, line_grid, Panel, Series};
+use crate::plot::{
+    histogram_grid, line_chart, line_grid, map_grid, HistCell, HistRow, MapCell, MapRow, Panel, Series,
+};
 
-/// Run the saturation study: one deep network, five activation/initialisation variants.
+/// Run the saturation study: one deep network, ten activation/initialisation variants.
 #[derive(Parser, Debug, Clone)]
 #[command(name = "study", version, allow_negative_numbers = true)]
 pub struct StudyArgs {
-    /// Hidden layers.
-    #[arg(long, default_value_t = 6)]
+    /// Hidden layers of --width units (the bottleneck comes after them).
+    #[arg(long, default_value_t = 5)]
     pub hidden: usize,
     /// Units per hidden layer.
-    #[arg(long, default_value_t = 64)]
+    #[arg(long, default_value_t = 32)]
     pub width: usize,
+    /// Units of a last, narrow hidden layer (0: none). With one unit the output layer can only
+    /// scale a single feature, so the hidden layers must learn.
+    #[arg(long, default_value_t = 1)]
+    pub bottleneck: usize,
     /// Full-batch SGD steps per variant.
     #[arg(long, default_value_t = 2000)]
     pub steps: usize,
-    /// Learning rate η (the loss is the mean squared error).
-    #[arg(long, default_value_t = 0.02)]
+    /// Learning rate η, the same for every variant (the loss is the mean squared error).
+    #[arg(long, default_value_t = 0.05)]
     pub lr: f64,
+    /// The loss whose first crossing is counted as "steps to target".
+    #[arg(long, default_value_t = 1e-2)]
+    pub target: f64,
     /// sine (1 input), xor (2), spirals (2 inputs, 2 classes) or teacher (4 inputs).
     #[arg(long, default_value = "sine")]
     pub dataset: String,
     /// Samples of the dataset.
-    #[arg(long, default_value_t = 256)]
+    #[arg(long, default_value_t = 64)]
     pub samples: usize,
     /// Seed of weights and data, the same for every variant.
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
     /// |z| above which a tanh unit counts as saturated (sigmoid: z outside [1 − s, s]).
-    #[arg(long, default_value_t = 0.97)]
+    #[arg(long, default_value_t = 0.99)]
     pub saturation: f64,
     /// Output directory.
     #[arg(long, default_value = "out/study")]
     pub out: PathBuf,
-    /// Only the summary line.
+    /// Only the summary lines: no progress bar.
     #[arg(long)]
     pub quiet: bool,
-    /// Threads libtorch may use for large networks [default: the machine's cores]; the default
-    /// study's network is small enough that it uses one.
+    /// Variants trained at once, each on its own thread with one libtorch thread [default: the
+    /// machine's cores].
     #[arg(long)]
     pub threads: Option<usize>,
+}
+
+impl Default for StudyArgs {
+    fn default() -> StudyArgs {
+        StudyArgs::parse_from(["study"])
+    }
+}
+
+/// How a variant scales the hidden layers' initial weights.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Scale {
+    /// As the variant's [`Init`] draws them.
+    AsInit,
+    /// N(0, σ²) whatever the fan-in: σ = 1 saturates tanh (a^k then has standard deviation about
+    /// √n_{k−1} · std z^{k−1}).
+    Std(f64),
+    /// N(0, g² / n_{k−1}): "Kaiming" for tanh with g = 5/3, the gain that offsets tanh's
+    /// squashing of a unit-variance input.
+    Gain(f64),
+}
+
+/// The part a variant plays in the comparison.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Role {
+    /// The saturated network of question (e).
+    Saturated,
+    /// A remedy: a fan-in-scaled initialisation or a non-saturating activation.
+    Fix,
+    /// For comparison: torch's default initialisation, and sigmoid, the worst case.
+    Reference,
 }
 
 /// One way of training the network.
@@ -72,18 +120,110 @@ pub struct Variant {
     pub phi: Activation,
     /// Weight initialisation.
     pub init: Init,
-    /// Scale the hidden layers' weights to standard deviation 1 (a saturating initialisation).
-    pub large: bool,
+    /// Rescaling of the hidden layers' initial weights; [`Scale::Std`] and [`Scale::Gain`]
+    /// rescale He's normal draws, so they go with `init: Init::He`.
+    pub scale: Scale,
+    /// Saturated, fix or reference.
+    pub role: Role,
 }
 
-/// The five variants.
-pub const VARIANTS: [Variant; 5] = [
-    Variant { name: "tanh, torch init", phi: Activation::Tanh, init: Init::Torch, large: false },
-    Variant { name: "tanh, large init N(0,1)", phi: Activation::Tanh, init: Init::He, large: true },
-    Variant { name: "tanh, Xavier init", phi: Activation::Tanh, init: Init::Xavier, large: false },
-    Variant { name: "sigmoid, torch init", phi: Activation::Sigmoid, init: Init::Torch, large: false },
-    Variant { name: "relu, torch init", phi: Activation::Relu, init: Init::Torch, large: false },
+const fn variant(name: &'static str, phi: Activation, init: Init, scale: Scale, role: Role) -> Variant {
+    Variant { name, phi, init, scale, role }
+}
+
+/// The ten variants: the saturated tanh network first, the fixes, then the references.
+pub const VARIANTS: [Variant; 10] = [
+    variant("tanh, N(0,1) (saturated)", Activation::Tanh, Init::He, Scale::Std(1.0), Role::Saturated),
+    variant("tanh, Xavier", Activation::Tanh, Init::Xavier, Scale::AsInit, Role::Fix),
+    variant("tanh, 5/3 / √fan-in", Activation::Tanh, Init::He, Scale::Gain(5.0 / 3.0), Role::Fix),
+    variant("relu, He", Activation::Relu, Init::He, Scale::AsInit, Role::Fix),
+    variant("leaky-relu, He", Activation::LeakyRelu, Init::He, Scale::AsInit, Role::Fix),
+    variant("elu, He", Activation::Elu, Init::He, Scale::AsInit, Role::Fix),
+    variant("gelu, He", Activation::Gelu, Init::He, Scale::AsInit, Role::Fix),
+    variant("silu, He", Activation::Silu, Init::He, Scale::AsInit, Role::Fix),
+    variant("tanh, torch init", Activation::Tanh, Init::Torch, Scale::AsInit, Role::Reference),
+    variant("sigmoid, torch init", Activation::Sigmoid, Init::Torch, Scale::AsInit, Role::Reference),
 ];
+
+/// The variants whose histograms, maps and update ratios are drawn (the figures stay legible).
+const DRAWN: [&str; 6] = [
+    "tanh, N(0,1) (saturated)",
+    "tanh, Xavier",
+    "tanh, 5/3 / √fan-in",
+    "tanh, torch init",
+    "relu, He",
+    "sigmoid, torch init",
+];
+
+/// Whether an activation value sits where φ' is (nearly) 0: tanh |z| > s (φ' = 1 − z² < 1 − s²),
+/// sigmoid z outside [1 − s, s] (φ' = z(1 − z) < 1 − s), relu z = 0, elu z < −s (φ' = z + 1 < 1 − s);
+/// leaky-relu, gelu and silu never count.
+pub fn flat(phi: Activation, z: f64, s: f64) -> bool {
+    match phi {
+        Activation::Tanh => z.abs() > s,
+        Activation::Sigmoid => z < 1.0 - s || z > s,
+        Activation::Relu => z == 0.0,
+        Activation::Elu => z < -s,
+        _ => false,
+    }
+}
+
+/// Per hidden layer, at one set of weights on the whole dataset: z^k, ∂E/∂z^k, W^k and
+/// ∂E/∂W^k (all N × n_k or n_{k−1} × n_k, as the workspace holds them).
+pub struct Diagnostics {
+    /// z^k = φ(a^k), eqs. (1)–(2).
+    pub z: Vec<Matrix<f64>>,
+    /// ∂E/∂z^k = Δ^{k+1} (W^{k+1})ᵀ: eq. (7) before its factor φ'(a^k).
+    pub dz: Vec<Matrix<f64>>,
+    /// W^k.
+    pub w: Vec<Matrix<f64>>,
+    /// ∂E/∂W^k = (Z^{k−1})ᵀ Δ^k, eq. (6).
+    pub dw: Vec<Matrix<f64>>,
+}
+
+impl Diagnostics {
+    /// Runs one forward and backward pass of `params` on `data` (nothing is updated).
+    pub fn of(spec: &Spec, params: &Params<f64>, data: &Dataset) -> Diagnostics {
+        let mut ws = Workspace::<f64>::new(spec, data.len());
+        ws.gradients(params, &data.x, &data.y);
+        let hidden = spec.depth() - 1;
+        let dz = (1..=hidden)
+            .map(|k| {
+                let mut m = Matrix::zeros(data.len(), spec.widths()[k]);
+                gemm(1.0, ws.delta(k + 1), Op::N, &params.layers[k].w, Op::T, 0.0, &mut m);
+                m
+            })
+            .collect();
+        Diagnostics {
+            z: (1..=hidden).map(|k| ws.activations(k).clone()).collect(),
+            dz,
+            w: params.layers[..hidden].iter().map(|l| l.w.clone()).collect(),
+            dw: ws.grads().layers[..hidden].iter().map(|l| l.w.clone()).collect(),
+        }
+    }
+
+    /// Units of hidden layer `k` (from 1) that are flat ([`flat`]) for every sample: dead, they
+    /// pass no gradient back whatever the input.
+    pub fn dead_units(&self, phi: Activation, k: usize, s: f64) -> usize {
+        let z = &self.z[k - 1];
+        (0..z.cols()).filter(|&j| (0..z.rows()).all(|r| flat(phi, z[(r, j)], s))).count()
+    }
+
+    /// std(∂E/∂W^k) / std(W^k), the "grad:data" ratio of hidden layer `k` (from 1).
+    pub fn grad_data(&self, k: usize) -> f64 {
+        std_dev(self.dw[k - 1].as_slice()) / std_dev(self.w[k - 1].as_slice())
+    }
+}
+
+fn mean(v: &[f64]) -> f64 {
+    v.iter().sum::<f64>() / v.len().max(1) as f64
+}
+
+/// The population standard deviation.
+fn std_dev(v: &[f64]) -> f64 {
+    let m = mean(v);
+    (v.iter().map(|x| (x - m) * (x - m)).sum::<f64>() / v.len().max(1) as f64).sqrt()
+}
 
 /// What one variant measured.
 pub struct VariantResult {
@@ -93,6 +233,10 @@ pub struct VariantResult {
     pub init: Params<f64>,
     /// The harness's outcome (every step checked against libtorch).
     pub outcome: Outcome,
+    /// Per hidden layer at the initial weights.
+    pub start: Diagnostics,
+    /// Per hidden layer at the final weights.
+    pub end: Diagnostics,
 }
 
 impl VariantResult {
@@ -118,99 +262,285 @@ impl VariantResult {
         let layers = &self.outcome.records[t].layers;
         layers[..layers.len() - 1].iter().map(|l| l.saturated_pct).collect()
     }
+
+    /// The first step whose loss (before its update) is at most `target`; `None` when no step of
+    /// the run reached it.
+    pub fn steps_to(&self, target: f64) -> Option<usize> {
+        self.outcome.records.iter().find(|r| r.manual_loss <= target).map(|r| r.step)
+    }
+
+    /// The loss at the last step.
+    pub fn final_loss(&self) -> f64 {
+        self.outcome.records.last().map_or(f64::NAN, |r| r.manual_loss)
+    }
 }
 
-/// Runs every variant; `progress` hears each variant's name as it starts.
-pub fn run(args: &StudyArgs, mut progress: impl FnMut(&str)) -> Result<Vec<VariantResult>> {
+/// Steps to the target of the saturated variant and of the best fix, and their ratio: a lower
+/// bound (`steps / best`) when the saturated network did not reach the target at all.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Slowdown {
+    /// Steps the saturated network took (`None`: not within the run).
+    pub saturated: Option<usize>,
+    /// The fix that reached the target first, and its steps.
+    pub best: Option<(&'static str, usize)>,
+    /// saturated ÷ best, or steps run ÷ best when the saturated network never got there.
+    pub ratio: f64,
+    /// Whether `ratio` is only a lower bound.
+    pub at_least: bool,
+}
+
+/// The saturated network's steps to `target` against the best fix's.
+pub fn slowdown(results: &[VariantResult], target: f64) -> Slowdown {
+    let saturated = results.iter().find(|r| r.variant.role == Role::Saturated);
+    let best = results
+        .iter()
+        .filter(|r| r.variant.role == Role::Fix)
+        .filter_map(|r| r.steps_to(target).map(|s| (r.variant.name, s)))
+        .min_by_key(|&(_, s)| s);
+    let sat_steps = saturated.and_then(|r| r.steps_to(target));
+    let run = saturated.map_or(0, |r| r.outcome.records.len());
+    let (ratio, at_least) = match (sat_steps, best) {
+        (_, None) => (f64::NAN, false),
+        (Some(s), Some((_, b))) => (s.max(1) as f64 / b.max(1) as f64, false),
+        (None, Some((_, b))) => (run as f64 / b.max(1) as f64, true),
+    };
+    Slowdown { saturated: sat_steps, best, ratio, at_least }
+}
+
+/// The input and output widths of a built-in dataset.
+fn io_widths(dataset: &DatasetKind) -> Result<(usize, usize)> {
+    Ok(match dataset {
+        DatasetKind::Sine => (1, 1),
+        DatasetKind::Xor => (2, 1),
+        DatasetKind::Spirals => (2, 2),
+        DatasetKind::Teacher => (4, 1),
+        DatasetKind::Csv(_) => bail!("--dataset: the study runs on sine, xor, spirals or teacher"),
+    })
+}
+
+/// n_0, then --hidden layers of --width, the bottleneck if any, and n_L.
+pub fn widths(args: &StudyArgs) -> Result<Vec<usize>> {
+    let (n_in, n_out) = io_widths(&args.dataset.parse()?)?;
+    let mut widths = vec![n_in];
+    widths.extend(std::iter::repeat_n(args.width, args.hidden));
+    if args.bottleneck > 0 {
+        widths.push(args.bottleneck);
+    }
+    widths.push(n_out);
+    Ok(widths)
+}
+
+fn validate(args: &StudyArgs) -> Result<()> {
     if args.hidden == 0 || args.width == 0 || args.steps == 0 || args.samples == 0 {
         bail!("--hidden, --width, --steps and --samples must be at least 1");
     }
     if !(args.lr.is_finite() && args.lr > 0.0) {
         bail!("--lr: must be a finite number > 0, got {}", args.lr);
     }
+    if !(args.target.is_finite() && args.target > 0.0) {
+        bail!("--target: must be a finite number > 0, got {}", args.target);
+    }
     if !(args.saturation > 0.5 && args.saturation < 1.0) {
         bail!("--saturation: must lie in (0.5, 1), got {}", args.saturation);
     }
-    let dataset: DatasetKind = args.dataset.parse()?;
-    let (n_in, n_out) = match dataset {
-        DatasetKind::Sine => (1, 1),
-        DatasetKind::Xor => (2, 1),
-        DatasetKind::Spirals => (2, 2),
-        DatasetKind::Teacher => (4, 1),
-        DatasetKind::Csv(_) => bail!("--dataset: the study runs on sine, xor, spirals or teacher"),
-    };
-    let mut widths = vec![n_in];
-    widths.extend(std::iter::repeat_n(args.width, args.hidden));
-    widths.push(n_out);
-    let mut results = Vec::new();
-    for variant in VARIANTS {
-        progress(variant.name);
-        let mut acts = vec![variant.phi; args.hidden];
-        acts.push(Activation::Identity);
-        let spec = Spec::new(widths.clone(), acts)?
-            .with_loss(Loss::Mse)
-            .with_dtype(DType::F64)
-            .with_init(variant.init)
-            .with_seed(args.seed);
-        let data = data::load(&dataset, &spec, args.samples, None, args.seed)?;
-        let mut init = Params::<f64>::init(&spec);
-        if variant.large {
-            // He draws N(0, 2/n_{k−1}); rescale the hidden layers to N(0, 1). The output layer
-            // keeps its scale: it does not saturate, and large output weights would only blow up
-            // the loss.
-            let hidden = init.layers.len() - 1;
-            for layer in &mut init.layers[..hidden] {
-                let scale = (layer.w.rows() as f64 / 2.0).sqrt();
-                layer.w.as_mut_slice().iter_mut().for_each(|w| *w *= scale);
-            }
-        }
-        let run = RunConfig {
-            judge: harness::Judge::round_off(),
-            form: harness::Form::Batched,
-            mutant: None,
-            drift_tol: harness::default_drift_tolerance(DType::F64),
-            spec,
-            optim: crate::model::optim::OptimConfig::sgd(args.lr),
-            steps: args.steps,
-            batch_size: 0,
-            shuffle_seed: args.seed,
-            fault: None,
-            snapshot_steps: vec![],
-            saturation: args.saturation,
-            threads: args.threads.unwrap_or_else(super::cores),
+    if args.threads == Some(0) {
+        bail!("--threads: must be at least 1");
+    }
+    Ok(())
+}
+
+/// The initial weights of `variant`: its [`Init`], then its [`Scale`] on the hidden layers. The
+/// output layer keeps its scale: it does not saturate, and large output weights would only blow
+/// up the loss.
+pub fn initial_weights(spec: &Spec, variant: &Variant) -> Params<f64> {
+    let mut init = Params::<f64>::init(spec);
+    let hidden = init.layers.len() - 1;
+    for layer in &mut init.layers[..hidden] {
+        let fan_in = layer.w.rows() as f64;
+        // He draws N(0, 2/n_{k−1}); rescale to the wanted standard deviation.
+        let std = match variant.scale {
+            Scale::AsInit => continue,
+            Scale::Std(s) => s,
+            Scale::Gain(g) => g / fan_in.sqrt(),
         };
-        crate::reference::use_threads(&run.spec, data.len(), run.threads);
-        let outcome = harness::run::<f64>(&run, &data, &init, None, |_| {})?;
-        results.push(VariantResult { variant, init, outcome });
+        let factor = std / (2.0 / fan_in).sqrt();
+        layer.w.as_mut_slice().iter_mut().for_each(|w| *w *= factor);
+    }
+    init
+}
+
+fn run_variant(
+    args: &StudyArgs,
+    widths: &[usize],
+    variant: Variant,
+    progress: &(dyn Fn() + Sync),
+) -> Result<VariantResult> {
+    let dataset: DatasetKind = args.dataset.parse()?;
+    let mut acts = vec![variant.phi; widths.len() - 2];
+    acts.push(Activation::Identity);
+    let spec = Spec::new(widths.to_vec(), acts)?
+        .with_loss(Loss::Mse)
+        .with_dtype(DType::F64)
+        .with_init(variant.init)
+        .with_seed(args.seed);
+    let data = data::load(&dataset, &spec, args.samples, None, args.seed)?;
+    if variant.scale != Scale::AsInit && variant.init != Init::He {
+        bail!("variant {:?}: a rescaled initialisation rescales He's normal draws (init he)", variant.name);
+    }
+    let init = initial_weights(&spec, &variant);
+    let run = RunConfig {
+        judge: harness::Judge::round_off(),
+        form: harness::Form::Batched,
+        mutant: None,
+        drift_tol: harness::default_drift_tolerance(DType::F64),
+        spec: spec.clone(),
+        optim: crate::model::optim::OptimConfig::sgd(args.lr),
+        steps: args.steps,
+        batch_size: 0,
+        shuffle_seed: args.seed,
+        fault: None,
+        snapshot_steps: vec![],
+        saturation: args.saturation,
+        threads: 1,
+    };
+    let outcome = harness::run::<f64>(&run, &data, &init, None, |_| progress())?;
+    let start = Diagnostics::of(&spec, &init, &data);
+    let end = Diagnostics::of(&spec, &outcome.final_params, &data);
+    Ok(VariantResult { variant, init, outcome, start, end })
+}
+
+/// Runs every variant, `--threads` at a time, libtorch on one thread each (the default network's
+/// step is far below [`crate::reference::PARALLEL_MIN_FLOPS`], where a second libtorch thread
+/// would pay); `progress` is called after every
+/// step of every variant, from the threads that run them.
+pub fn run(args: &StudyArgs, progress: impl Fn() + Sync) -> Result<Vec<VariantResult>> {
+    validate(args)?;
+    let widths = widths(args)?;
+    tch::set_num_threads(1);
+    let workers = args.threads.unwrap_or_else(super::cores).clamp(1, VARIANTS.len());
+    let next = AtomicUsize::new(0);
+    let slots: Mutex<Vec<Option<Result<VariantResult>>>> =
+        Mutex::new((0..VARIANTS.len()).map(|_| None).collect());
+    std::thread::scope(|scope| {
+        for _ in 0..workers {
+            scope.spawn(|| loop {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                let Some(&variant) = VARIANTS.get(i) else { break };
+                let result = run_variant(args, &widths, variant, &progress);
+                let failed = result.is_err();
+                if let Ok(mut slots) = slots.lock() {
+                    slots[i] = Some(result);
+                }
+                if failed {
+                    // Let the other workers stop after their current variant.
+                    next.store(VARIANTS.len(), Ordering::Relaxed);
+                }
+            });
+        }
+    });
+    let slots = slots.into_inner().map_err(|_| anyhow::anyhow!("a study thread panicked"))?;
+    let mut results = Vec::new();
+    let mut missing = false;
+    for slot in slots {
+        match slot {
+            Some(Ok(r)) => results.push(r),
+            Some(Err(e)) => return Err(e),
+            None => missing = true,
+        }
+    }
+    if missing {
+        bail!("a variant of the study was not run");
     }
     Ok(results)
 }
 
-/// Writes study_loss.png, study_saturation.png, study_grad_norms.png and study.md under `out`.
+/// `1-32-32-1-1`, the widths as the study's captions print them.
+fn arch(args: &StudyArgs) -> String {
+    widths(args)
+        .map_or_else(|_| "?".into(), |w| w.iter().map(|n| n.to_string()).collect::<Vec<_>>().join("-"))
+}
+
+fn steps_text(r: &VariantResult, target: f64) -> String {
+    match r.steps_to(target) {
+        Some(s) => format!("{s} steps"),
+        None if r.outcome.non_finite.manual.is_some() => {
+            format!("never (diverged by step {})", r.outcome.records.len())
+        }
+        None => format!("not within {}", r.outcome.records.len()),
+    }
+}
+
+fn slowdown_text(d: &Slowdown) -> String {
+    match d.best {
+        None => "no fix reached the target".into(),
+        Some((name, _)) => format!(
+            "the saturated network needs {}{:.1}× the steps of the best fix ({name})",
+            if d.at_least { "at least " } else { "" },
+            d.ratio
+        ),
+    }
+}
+
+fn drawn(results: &[VariantResult]) -> Vec<&VariantResult> {
+    DRAWN.iter().filter_map(|n| results.iter().find(|r| r.variant.name == *n)).collect()
+}
+
+/// The loss of the zero output, mean(ŷ²) under the mean squared error: what a network whose
+/// outputs start near 0 should start at (1/C for one-hot targets of C classes; with a
+/// cross-entropy loss it would be −ln(1/C)).
+pub fn zero_output_loss(args: &StudyArgs) -> Result<f64> {
+    let widths = widths(args)?;
+    let spec = Spec::new(widths.clone(), vec![Activation::Identity; widths.len() - 1])?.with_seed(args.seed);
+    let data = data::load(&args.dataset.parse()?, &spec, args.samples, None, args.seed)?;
+    Ok(mean(&data.y.as_slice().iter().map(|y| y * y).collect::<Vec<_>>()))
+}
+
+/// Writes the study's PNGs (loss, saturation over time, gradient norms, histograms of z^k,
+/// ∂E/∂z^k and ∂E/∂W^k, update ratios, saturation maps) and study.md under `out`.
 pub fn write(out: &Path, args: &StudyArgs, results: &[VariantResult]) -> Result<Vec<PathBuf>> {
     fsio::prepare_dir(out)?;
     let mut written = Vec::new();
+    let s = args.saturation;
+    let slow = slowdown(results, args.target);
+    let end = args.steps - 1;
 
     let losses: Vec<Vec<(f64, f64)>> = results
         .iter()
-        .map(|r| r.outcome.records.iter().map(|s| (s.step as f64, s.manual_loss)).collect())
+        .map(|r| r.outcome.records.iter().map(|x| (x.step as f64, x.manual_loss)).collect())
         .collect();
-    let series: Vec<Series> =
-        results.iter().zip(&losses).map(|(r, l)| Series::new(r.variant.name, l)).collect();
+    let series: Vec<Series> = results
+        .iter()
+        .zip(&losses)
+        .map(|(r, l)| {
+            let label = format!("{}: {}", r.variant.name, steps_text(r, args.target));
+            // The references dashed, over the rest: sigmoid's flat line would hide a dead relu's.
+            if r.variant.role == Role::Reference {
+                Series::dashed(label, l)
+            } else {
+                Series::new(label, l)
+            }
+        })
+        .collect();
     let path = out.join("study_loss.png");
     let title = format!(
-        "Loss of a 1-{}×{}-1 network on sine, full-batch SGD (η = {})",
-        args.hidden, args.width, args.lr
+        "Loss of {} on {}, η = {} for all: {}",
+        arch(args),
+        args.dataset,
+        args.lr,
+        slowdown_text(&slow)
     );
-    line_chart(&path, &title, "step t", "mean squared error", &series, true, &[])?;
+    let target_line =
+        vec![(format!("target E = {:.0e} (steps to it in the legend)", args.target), args.target)];
+    line_chart(&path, &title, "step t", "mean squared error", &series, true, &target_line)?;
     written.push(path);
 
+    let hidden = widths(args)?.len() - 2;
     let sat: Vec<Vec<Vec<(f64, f64)>>> = results
         .iter()
         .map(|r| {
-            (0..args.hidden)
+            (0..hidden)
                 .map(|k| {
-                    r.outcome.records.iter().map(|s| (s.step as f64, s.layers[k].saturated_pct)).collect()
+                    r.outcome.records.iter().map(|x| (x.step as f64, x.layers[k].saturated_pct)).collect()
                 })
                 .collect()
         })
@@ -220,11 +550,7 @@ pub fn write(out: &Path, args: &StudyArgs, results: &[VariantResult]) -> Result<
         .zip(&sat)
         .filter(|(r, _)| matches!(r.variant.phi, Activation::Tanh | Activation::Sigmoid | Activation::Relu))
         .map(|(r, layers)| Panel {
-            title: format!(
-                "{} (saturated: {})",
-                r.variant.name,
-                saturation_rule(r.variant.phi, args.saturation)
-            ),
+            title: format!("{} (saturated: {})", r.variant.name, saturation_rule(r.variant.phi, s)),
             x_label: "step t".into(),
             y_label: "% of units".into(),
             series: layers
@@ -240,13 +566,12 @@ pub fn write(out: &Path, args: &StudyArgs, results: &[VariantResult]) -> Result<
     line_grid(&path, "Saturated units per hidden layer during training", &panels)?;
     written.push(path);
 
-    let last = |r: &VariantResult| r.outcome.records.len() - 1;
     let norms: Vec<[Vec<(f64, f64)>; 2]> = results
         .iter()
         .map(|r| {
             let at =
                 |t: usize| r.grad_norms(t).iter().enumerate().map(|(k, &g)| ((k + 1) as f64, g)).collect();
-            [at(0), at(last(r))]
+            [at(0), at(r.outcome.records.len() - 1)]
         })
         .collect();
     let panel = |i: usize, title: &str| Panel {
@@ -261,68 +586,264 @@ pub fn write(out: &Path, args: &StudyArgs, results: &[VariantResult]) -> Result<
     line_grid(
         &path,
         "Gradient norm per layer: the vanishing gradient of eq. (7)",
-        &[panel(0, "at the start (step 0)"), panel(1, &format!("at the end (step {})", args.steps - 1))],
+        &[panel(0, "at the start (step 0)"), panel(1, &format!("at the end (step {end})"))],
+    )?;
+    written.push(path);
+
+    let shown = drawn(results);
+    let hist = |what: &dyn Fn(&Diagnostics) -> &Vec<Matrix<f64>>,
+                range: &dyn Fn(Activation) -> Option<(f64, f64)>,
+                caption: &dyn Fn(&VariantResult, usize) -> String| {
+        shown
+            .iter()
+            .map(|r| HistRow {
+                title: r.variant.name.to_string(),
+                range: range(r.variant.phi),
+                cells: what(&r.start)
+                    .iter()
+                    .enumerate()
+                    .map(|(k, m)| HistCell { title: caption(r, k + 1), values: m.as_slice() })
+                    .collect(),
+            })
+            .collect::<Vec<_>>()
+    };
+    let path = out.join("study_activations.png");
+    histogram_grid(
+        &path,
+        &format!("Activations z^k per hidden layer at initialisation (saturated: |z| > {s} for tanh)"),
+        &hist(
+            &|d| &d.z,
+            &|phi| match phi {
+                Activation::Tanh => Some((-1.0, 1.0)),
+                Activation::Sigmoid => Some((0.0, 1.0)),
+                _ => None,
+            },
+            &|r, k| {
+                let z = r.start.z[k - 1].as_slice();
+                let pct =
+                    100.0 * z.iter().filter(|&&v| flat(r.variant.phi, v, s)).count() as f64 / z.len() as f64;
+                format!("layer {k}: mean {:.2}, std {:.2}, {pct:.0}% sat.", mean(z), std_dev(z))
+            },
+        ),
+    )?;
+    written.push(path);
+
+    let path = out.join("study_dz.png");
+    histogram_grid(
+        &path,
+        "∂E/∂z^k per hidden layer at initialisation: the error signal that reaches each layer",
+        &hist(&|d| &d.dz, &|_| None, &|r, k| {
+            format!("layer {k}: std {:.1e}", std_dev(r.start.dz[k - 1].as_slice()))
+        }),
+    )?;
+    written.push(path);
+
+    let path = out.join("study_dw.png");
+    histogram_grid(
+        &path,
+        "∂E/∂W^k per hidden layer at initialisation; grad:data = std(∂E/∂W^k) / std(W^k)",
+        &hist(&|d| &d.dw, &|_| None, &|r, k| {
+            format!(
+                "layer {k}: std {:.1e}, grad:data {:.1e}",
+                std_dev(r.start.dw[k - 1].as_slice()),
+                r.start.grad_data(k)
+            )
+        }),
+    )?;
+    written.push(path);
+
+    let ratios: Vec<Vec<Vec<(f64, f64)>>> = shown
+        .iter()
+        .map(|r| {
+            (0..hidden)
+                .map(|k| {
+                    r.outcome.records.iter().map(|x| (x.step as f64, x.layers[k].update_ratio)).collect()
+                })
+                .collect()
+        })
+        .collect();
+    let panels: Vec<Panel> = shown
+        .iter()
+        .zip(&ratios)
+        .map(|(r, layers)| Panel {
+            title: r.variant.name.to_string(),
+            x_label: "step t".into(),
+            y_label: "‖ΔW^k‖ / ‖W^k‖".into(),
+            series: layers
+                .iter()
+                .enumerate()
+                .map(|(k, p)| Series::new(format!("layer {}", k + 1), p))
+                .collect(),
+            log_y: true,
+            hlines: vec![("1e-3 (a common rule of thumb)".into(), 1e-3)],
+        })
+        .collect();
+    let path = out.join("study_update_ratio.png");
+    line_grid(&path, "Update-to-weight ratio per hidden layer during training", &panels)?;
+    written.push(path);
+
+    let flags: Vec<[Vec<Vec<bool>>; 2]> = shown
+        .iter()
+        .map(|r| {
+            let of = |d: &Diagnostics| {
+                d.z.iter()
+                    .map(|m| m.as_slice().iter().map(|&v| flat(r.variant.phi, v, s)).collect())
+                    .collect()
+            };
+            [of(&r.start), of(&r.end)]
+        })
+        .collect();
+    let rows: Vec<MapRow> = shown
+        .iter()
+        .zip(&flags)
+        .flat_map(|(r, f)| {
+            [(0usize, &r.start), (1, &r.end)].into_iter().map(move |(i, d)| {
+                let dead: usize = (1..=d.z.len()).map(|k| d.dead_units(r.variant.phi, k, s)).sum();
+                let units: usize = d.z.iter().map(|m| m.cols()).sum();
+                MapRow {
+                    title: format!(
+                        "{}, {}: {dead} of {units} hidden units dead (a white column)",
+                        r.variant.name,
+                        if i == 0 { "step 0".to_string() } else { format!("after step {end}") }
+                    ),
+                    cells: d
+                        .z
+                        .iter()
+                        .zip(&f[i])
+                        .enumerate()
+                        .map(|(k, (m, w))| MapCell {
+                            title: format!("layer {}: {} dead", k + 1, d.dead_units(r.variant.phi, k + 1, s)),
+                            rows: m.rows(),
+                            cols: m.cols(),
+                            white: w,
+                        })
+                        .collect(),
+                }
+            })
+        })
+        .collect();
+    let path = out.join("study_saturation_map.png");
+    map_grid(
+        &path,
+        &format!(
+            "Units (across) × samples (down) per hidden layer, white where φ' ≈ 0: tanh |z| > {s}, sigmoid z \
+             outside [{:.2}, {s}], relu z = 0",
+            1.0 - s
+        ),
+        &rows,
     )?;
     written.push(path);
 
     let path = out.join("study.md");
-    fsio::write_atomic(&path, markdown(args, results).as_bytes())?;
+    fsio::write_atomic(&path, report(args, results)?.as_bytes())?;
     written.push(path);
     Ok(written)
+}
+
+/// The harness's verdict in a word or two; a run that blew up says so, and where.
+fn check_text(o: &Outcome) -> String {
+    let diverged = match (o.non_finite.manual, o.non_finite.torch) {
+        (None, None) => String::new(),
+        (m, t) => {
+            let at = |s: Option<usize>| s.map_or("never".to_string(), |s| format!("step {s}"));
+            format!(", diverged: non-finite at {} (manual), {} (libtorch)", at(m), at(t))
+        }
+    };
+    format!("{}{diverged}", if o.equivalent { "equivalent" } else { "NOT equivalent" })
 }
 
 fn pct_list(v: &[f64]) -> String {
     v.iter().map(|p| format!("{p:.0}")).collect::<Vec<_>>().join(" / ")
 }
 
-/// study.md: the measured numbers in tables, and sentences that read them.
-pub fn markdown(args: &StudyArgs, results: &[VariantResult]) -> String {
+/// study.md: the setup, steps to the target per variant, per-layer figures, and what they say.
+pub fn report(args: &StudyArgs, results: &[VariantResult]) -> Result<String> {
     let mut s = String::new();
+    let sat = args.saturation;
+    let slow = slowdown(results, args.target);
+    let zero = zero_output_loss(args)?;
     let end = args.steps - 1;
     let _ = writeln!(s, "# Saturation study\n");
-    let rule = format!(
-        "|z| > {s} for tanh, z outside [{:.2}, {s}] for sigmoid, and for relu a dead unit (z = 0 for every sample)",
-        1.0 - args.saturation,
-        s = args.saturation
-    );
     let _ = writeln!(
         s,
-        "A {h}×{w} network ({h} hidden layers of {w}, identity output) trained on the {data} dataset \
-         ({n} samples), full-batch SGD with η = {lr}, mean squared error, f64, seed {seed}, for {steps} steps. \
-         Saturated means {rule}. Regenerate with `cargo run --release --bin study`.\n",
+        "A {arch} network ({h} hidden layers of {w}{bn}, identity output) trained on the {data} dataset ({n} \
+         samples), full-batch SGD with η = {lr} for every variant, mean squared error, f64, seed {seed}, {steps} \
+         steps. Saturated means |z| > {sat} for tanh, z outside [{lo:.2}, {sat}] for sigmoid, and for relu a dead \
+         unit (z = 0 for every sample). Every variant is checked against libtorch, step by step. Regenerate with \
+         `cargo run --release --bin study`.\n",
+        arch = arch(args),
         h = args.hidden,
         w = args.width,
+        bn = if args.bottleneck > 0 { format!(", then a bottleneck of {}", args.bottleneck) } else { String::new() },
         data = args.dataset,
         n = args.samples,
         lr = args.lr,
         seed = args.seed,
         steps = args.steps,
+        lo = 1.0 - sat,
     );
 
+    let _ = writeln!(s, "## Steps to the target loss E ≤ {:.0e}\n", args.target);
     let _ = writeln!(
         s,
-        "| variant | checked against libtorch | loss at step 0 | loss at step {end} | ‖∇W¹‖ / ‖∇W^L‖ at step 0 | at step {end} | % saturated per hidden layer, step 0 | step {end} | ‖ΔW^k‖/‖W^k‖ over training, hidden layers |"
+        "| variant | role | steps to E ≤ {t:.0e} | × the best fix | loss at step 0 | loss at step {end} | checked against libtorch |\n|---|---|---|---|---|---|---|",
+        t = args.target
     );
-    let _ = writeln!(s, "|---|---|---|---|---|---|---|---|---|");
+    let best = slow.best.map(|(_, b)| b);
     for r in results {
+        let times = match (r.steps_to(args.target), best) {
+            (Some(x), Some(b)) => format!("{:.1}", x.max(1) as f64 / b.max(1) as f64),
+            (None, Some(_)) if r.outcome.non_finite.manual.is_some() => "–".into(),
+            (None, Some(b)) => format!("> {:.1}", r.outcome.records.len() as f64 / b.max(1) as f64),
+            _ => "–".into(),
+        };
         let o = &r.outcome;
-        let last = o.records.len() - 1;
-        let ratio = |t: usize| {
-            let g = r.grad_norms(t);
-            g[0] / g[g.len() - 1]
+        let _ = writeln!(
+            s,
+            "| {} | {} | {} | {} | {:.3e} | {:.3e} | {} (largest error {:.2} of its round-off bound) |",
+            r.variant.name,
+            match r.variant.role {
+                Role::Saturated => "saturated",
+                Role::Fix => "fix",
+                Role::Reference => "reference",
+            },
+            steps_text(r, args.target),
+            times,
+            o.records[0].manual_loss,
+            r.final_loss(),
+            check_text(o),
+            o.max_ratio.grad.max(o.max_ratio.weight).max(o.max_ratio.loss),
+        );
+    }
+    let _ = writeln!(
+        s,
+        "\nA network whose outputs start near 0 starts near the loss of the zero output, mean(ŷ²) = {zero:.3e} here \
+         (for one-hot targets of C classes that is 1/C; with a cross-entropy loss it would be −ln(1/C)). A loss at \
+         step 0 far above it means large initial outputs, which the first steps only undo.\n"
+    );
+
+    let _ = writeln!(s, "## Per hidden layer\n");
+    let _ = writeln!(
+        s,
+        "| variant | % saturated, step 0 | step {end} | dead units, step 0 | step {end} | grad:data at step 0 | ‖ΔW^k‖/‖W^k‖ over training |\n|---|---|---|---|---|---|---|"
+    );
+    for r in results {
+        let hidden = r.start.z.len();
+        let dead = |d: &Diagnostics| {
+            (1..=hidden)
+                .map(|k| d.dead_units(r.variant.phi, k, sat).to_string())
+                .collect::<Vec<_>>()
+                .join(" / ")
         };
         let _ = writeln!(
             s,
-            "| {} | {} (largest error {:.2} of its round-off bound) | {:.3e} | {:.3e} | {:.2e} | {:.2e} | {} | {} | {} |",
+            "| {} | {} | {} | {} | {} | {} | {} |",
             r.variant.name,
-            if o.equivalent { "equivalent" } else { "NOT equivalent" },
-            o.max_ratio.grad.max(o.max_ratio.weight).max(o.max_ratio.loss),
-            o.records[0].manual_loss,
-            o.records[last].manual_loss,
-            ratio(0),
-            ratio(last),
             pct_list(&r.saturated(0)),
-            pct_list(&r.saturated(last)),
+            pct_list(&r.saturated(r.outcome.records.len() - 1)),
+            dead(&r.start),
+            dead(&r.end),
+            (1..=hidden).map(|k| format!("{:.1e}", r.start.grad_data(k))).collect::<Vec<_>>().join(" / "),
             r.hidden_change().iter().map(|c| format!("{:.1}%", 100.0 * c)).collect::<Vec<_>>().join(" / "),
         );
     }
@@ -339,52 +860,116 @@ pub fn markdown(args: &StudyArgs, results: &[VariantResult]) -> String {
         );
     }
 
+    let _ = writeln!(s, "\n## Figures\n");
+    for (file, alt) in [
+        ("study_loss", "loss per variant, steps to the target in the legend"),
+        ("study_saturation_map", "saturation maps, units × samples, per hidden layer"),
+        ("study_activations", "histograms of z^k per hidden layer"),
+        ("study_dz", "histograms of ∂E/∂z^k per hidden layer"),
+        ("study_dw", "histograms of ∂E/∂W^k and grad:data per hidden layer"),
+        ("study_update_ratio", "update-to-weight ratio per hidden layer over training"),
+        ("study_saturation", "saturated share per hidden layer over training"),
+        ("study_grad_norms", "gradient norm per layer at the start and the end"),
+    ] {
+        let _ = writeln!(s, "![{alt}]({file}.png)");
+    }
+
     let by = |name: &str| results.iter().find(|r| r.variant.name == name);
     let _ = writeln!(s, "\n## Reading the numbers\n");
-    if let (Some(large), Some(xavier), Some(plain)) =
-        (by("tanh, large init N(0,1)"), by("tanh, Xavier init"), by("tanh, torch init"))
-    {
-        let mean = |v: Vec<f64>| v.iter().sum::<f64>() / v.len().max(1) as f64;
-        let final_loss = |r: &VariantResult| r.outcome.records.last().map_or(f64::NAN, |x| x.manual_loss);
+    if let (Some(large), Some(xavier)) = (by(VARIANTS[0].name), by(VARIANTS[1].name)) {
+        let m = |v: Vec<f64>| mean(&v);
+        let last = large.outcome.records.len() - 1;
         let _ = writeln!(
             s,
-            "With large weights, {:.0}% of the tanh units sit on the flat tails at the start (averaged over the \
-             hidden layers), against {:.0}% with Xavier initialisation and {:.0}% with torch's default, and \
-             {:.0}% still do at the end. A saturated unit has φ'(a) = 1 − z² ≈ 0 (below 0.06 at |z| > 0.97), and \
-             eq. (7), δ^k_j = φ'(a^k_j) Σ_i W^(k+1)_ji δ^(k+1)_i, multiplies every δ^k by it; ∂E/∂W^k_ij = \
-             z^(k−1)_i δ^k_j (6) is small with it, next to weights that are large. So the saturated layers \
-             barely learn: over the whole run their weights moved by {:.1}% of their size (mean over hidden \
-             layers), against {:.1}% with Xavier initialisation and {:.1}% with the default.\n",
-            mean(large.saturated(0)),
-            mean(xavier.saturated(0)),
-            mean(plain.saturated(0)),
-            mean(large.saturated(large.outcome.records.len() - 1)),
-            100.0 * mean(large.hidden_change()),
-            100.0 * mean(xavier.hidden_change()),
-            100.0 * mean(plain.hidden_change()),
+            "With N(0, 1) weights, {:.0}% of the tanh units sit on the flat tails at the start (averaged over the \
+             hidden layers), against {:.0}% with Xavier initialisation, and {:.0}% still do at the end. A \
+             saturated unit has φ'(a) = 1 − z² ≈ 0 (below {:.2} at |z| > {sat}), and eq. (7), δ^k_j = \
+             φ'(a^k_j) Σ_i W^(k+1)_ji δ^(k+1)_i, multiplies every δ^k by it; ∂E/∂W^k_ij = z^(k−1)_i δ^k_j (6) \
+             is small with it, next to weights that are large. So the saturated layers barely learn: over the \
+             whole run their weights moved by {:.1}% of their size (mean over hidden layers), against {:.1}% \
+             with Xavier initialisation.\n",
+            m(large.saturated(0)),
+            m(xavier.saturated(0)),
+            m(large.saturated(last)),
+            1.0 - sat * sat,
+            100.0 * m(large.hidden_change()),
+            100.0 * m(xavier.hidden_change()),
         );
-        let (l, x) = (final_loss(large), final_loss(xavier));
+        let layers_mean = |r: &VariantResult, f: &dyn Fn(&Diagnostics, usize) -> f64| {
+            let n = r.start.z.len();
+            (1..=n).map(|k| f(&r.start, k)).sum::<f64>() / n as f64
+        };
+        let dz = |d: &Diagnostics, k: usize| std_dev(d.dz[k - 1].as_slice());
+        let gd = |d: &Diagnostics, k: usize| d.grad_data(k);
+        let _ = writeln!(
+            s,
+            "At step 0 the standard deviation of ∂E/∂z^k, the signal that reaches layer k, is {:.1e} in the \
+             saturated network (mean over hidden layers) against {:.1e} with Xavier initialisation: the large \
+             W^(k+1) carries it down. The grad:data ratio std(∂E/∂W^k) / std(W^k) is {:.1e} against {:.1e}{}\n",
+            layers_mean(large, &dz),
+            layers_mean(xavier, &dz),
+            layers_mean(large, &gd),
+            layers_mean(xavier, &gd),
+            if layers_mean(large, &gd) < 0.3 * layers_mean(xavier, &gd) {
+                ": the factor φ'(a^k) in (7) removes what arrives, and the gradients are small next to the weights."
+            } else {
+                ": here the large weights make up for the small φ'(a^k) in (7)."
+            }
+        );
         let _ = writeln!(
             s,
             "{}\n",
-            if l > 2.0 * x {
+            if slow.ratio >= 5.0 {
                 format!(
-                    "The loss shows it: after {} steps the saturated network is at {l:.3e}, the Xavier network at {x:.3e}.",
-                    args.steps
+                    "The loss shows it: {}. {} The saturated network {} and ends at {:.3e}. Here the output \
+                     layer cannot make up for frozen hidden layers: {}",
+                    slowdown_text(&slow),
+                    slow.best.map_or(String::new(), |(n, b)| format!(
+                        "The best fix, {n}, reaches E ≤ {:.0e} in {b} steps.",
+                        args.target
+                    )),
+                    match slow.saturated {
+                        Some(x) => format!("takes {x}"),
+                        None => format!("does not reach it within {} steps", args.steps),
+                    },
+                    large.final_loss(),
+                    if args.bottleneck > 0 {
+                        format!(
+                            "it sees only {} of the bottleneck, so fitting the target means moving the \
+                             hidden layers, whose gradients the saturated φ' has removed.",
+                            if args.bottleneck == 1 {
+                                "the one unit".to_string()
+                            } else {
+                                format!("the {} units", args.bottleneck)
+                            }
+                        )
+                    } else {
+                        "the target needs features the random, saturated layers do not provide.".to_string()
+                    }
                 )
             } else {
                 format!(
-                    "The loss hardly shows it here: the saturated network ends at {l:.3e}, the Xavier network at \
-                     {x:.3e}. On a problem this easy the output layer fits the target from the frozen, nearly \
-                     binary features of the saturated layers, and the large W^(k+1) in (7) multiplies δ on its way \
-                     down, offsetting part of the small φ'. The hidden layers are still not learning — the \
-                     network is a random-feature model, not a trained deep network."
+                    "The loss hardly shows it here: {} ({}), and it ends at {:.3e}; the tanh fixes take {}. On \
+                     this problem the output layer fits the target from the frozen, nearly binary features of the \
+                     saturated layers, and the large W^(k+1) in (7) multiplies δ on its way down, offsetting part \
+                     of the small φ'. The hidden layers are still not learning — the network is a random-feature \
+                     model, not a trained deep network. A narrow last hidden layer (`--bottleneck 1`, the \
+                     default) takes that way out away.",
+                    slowdown_text(&slow),
+                    steps_text(large, args.target),
+                    large.final_loss(),
+                    results
+                        .iter()
+                        .filter(|r| r.variant.role == Role::Fix && r.variant.phi == Activation::Tanh)
+                        .map(|r| format!("{} ({})", steps_text(r, args.target), r.variant.name))
+                        .collect::<Vec<_>>()
+                        .join(" and "),
                 )
             }
         );
     }
     if let (Some(sig), Some(relu), Some(tanh)) =
-        (by("sigmoid, torch init"), by("relu, torch init"), by("tanh, torch init"))
+        (by("sigmoid, torch init"), by("relu, He"), by("tanh, torch init"))
     {
         let ratio0 = |r: &VariantResult| {
             let g = r.grad_norms(0);
@@ -395,43 +980,62 @@ pub fn markdown(args: &StudyArgs, results: &[VariantResult]) -> String {
             "The sigmoid's derivative is at most ¼ (φ' = φ(1 − φ), eq. (8)), so each layer scales δ down by at \
              least 4: at step 0 the first layer's gradient is {:.1e} times the last layer's with sigmoid, {:.1e} \
              with tanh (φ' ≤ 1) and {:.1e} with relu, whose derivative is exactly 1 wherever the unit is active. \
-             Remedies: keep pre-activations in the linear range with a fan-in-scaled initialisation (Xavier for \
-             tanh, He for relu), or use an activation that does not saturate for positive inputs (relu and its \
-             relatives: leaky-relu, elu, gelu, silu) — relu's own failure mode is the dead unit (z = 0 for every \
-             sample), which the table counts as its saturation.",
+             Remedies: keep pre-activations in the linear range with a fan-in-scaled initialisation (Xavier or \
+             5/3 / √fan-in for tanh, He for relu), or use an activation that does not saturate for positive \
+             inputs (relu and its relatives: leaky-relu, elu, gelu, silu) — relu's own failure mode is the dead \
+             unit (z = 0 for every sample), which the tables count; a bottleneck of one relu unit that dies takes \
+             the whole network with it.",
             ratio0(sig),
             ratio0(tanh),
             ratio0(relu),
         );
     }
-    s
+    Ok(s)
 }
 
-/// The `study` binary: run, write, print a line per variant; exit 0, or 2 on bad input.
+/// The `study` binary: run, write, print a line per variant; exit 0, 1 when a variant is not
+/// equivalent to libtorch, or 2 on bad input.
 pub fn main_study() -> i32 {
     run_tool(|args: &StudyArgs| {
+        validate(args)?;
+        widths(args)?;
         fsio::prepare_dir(&args.out)?;
-        let results = run(args, |name| {
-            if !args.quiet {
-                eprintln!("training: {name}");
+        let total = (VARIANTS.len() * args.steps) as u64;
+        let bar = if args.quiet || !std::io::stderr().is_terminal() {
+            indicatif::ProgressBar::hidden()
+        } else {
+            let bar = indicatif::ProgressBar::new(total);
+            if let Ok(style) = indicatif::ProgressStyle::with_template(
+                "{bar:40} {pos}/{len} steps of {msg} variants, {eta} left",
+            ) {
+                bar.set_style(style);
             }
-        })?;
+            bar.set_message(VARIANTS.len().to_string());
+            bar
+        };
+        let results = run(args, || bar.inc(1));
+        bar.finish_and_clear();
+        let results = results?;
         let written = write(&args.out, args, &results)?;
+        let slow = slowdown(&results, args.target);
         for r in &results {
             let o = &r.outcome;
             println!(
-                "{:<26} {}  loss {:.4e} -> {:.4e}",
+                "{:<26} {} (libtorch)  loss {:.4e} -> {:.4e}  E <= {:.0e}: {}",
                 r.variant.name,
-                if o.equivalent { "equivalent to libtorch" } else { "NOT equivalent to libtorch" },
+                check_text(o),
                 o.records[0].manual_loss,
-                o.records.last().map_or(f64::NAN, |x| x.manual_loss)
+                r.final_loss(),
+                args.target,
+                steps_text(r, args.target),
             );
         }
+        println!("{}", slowdown_text(&slow));
         if !args.quiet {
             for p in written {
                 println!("wrote {}", p.display());
             }
         }
-        Ok(0)
+        Ok(if results.iter().all(|r| r.outcome.equivalent) { 0 } else { 1 })
     })
 }

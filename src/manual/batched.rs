@@ -127,4 +127,9 @@ impl<T: Scalar> Workspace<T> {
     pub fn activations(&self, k: usize) -> &Matrix<T> {
         &self.z[k - 1]
     }
+
+    /// Error signals Δ^k = ∂E/∂A^k (k = 1..L), eq. (7), of the last [`Workspace::gradients`] call.
+    pub fn delta(&self, k: usize) -> &Matrix<T> {
+        &self.delta[k - 1]
+    }
 }
