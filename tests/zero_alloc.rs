@@ -170,3 +170,26 @@ fn every_optimizer_and_the_cross_entropy_step_without_allocating_once_warm() {
         }
     }
 }
+
+/// The batch split over two threads allocates nothing of its own on the calling thread once warm
+/// (the blocks' buffers are made with the workspace; rayon's `join` hands work over on the stack).
+#[test]
+fn the_split_step_allocates_nothing_of_its_own_once_warm() {
+    let spec =
+        Spec::new(vec![64, 256, 256, 10], vec![Activation::Tanh, Activation::Tanh, Activation::Identity])
+            .unwrap();
+    let mut mlp = Mlp::<f64>::new(spec.clone()).unwrap();
+    let mut ws = backprop::manual::SplitWorkspace::new(&spec, 128, 2);
+    let mut opt = backprop::Optimizer::<f64>::new(backprop::OptimConfig::sgd(1e-3), &spec);
+    let x = Matrix::<f64>::from_fn(128, 64, |i, j| ((i * 3 + j) % 7) as f64 / 7.0 - 0.5);
+    let y = Matrix::<f64>::from_fn(128, 10, |i, j| ((i + 2 * j) % 5) as f64 / 5.0 - 0.5);
+    for _ in 0..3 {
+        mlp.train_step_split(&mut ws, &mut opt, &x, &y);
+    }
+    let (own, _) = allocations_in(|| {
+        for _ in 0..5 {
+            mlp.train_step_split(&mut ws, &mut opt, &x, &y);
+        }
+    });
+    assert_eq!(own, 0, "{own} allocations in 5 steady-state split steps");
+}

@@ -3,7 +3,7 @@
 use anyhow::Result;
 use std::time::Instant;
 
-use crate::manual::{Mlp, Workspace};
+use crate::manual::{Mlp, SplitWorkspace, Workspace};
 use crate::model::matrix::Matrix;
 use crate::model::optim::OptimConfig;
 use crate::model::scalar::Scalar;
@@ -151,6 +151,11 @@ pub struct BenchArgs {
     /// of sizes (where a second thread starts to pay: `reference::PARALLEL_MIN_FLOPS`).
     #[arg(long)]
     pub crossover: bool,
+    /// Instead of the table: the manual step on one core against two, the products split by the
+    /// GEMM crate or the batch split in two (where splitting starts to pay:
+    /// `manual::split::SPLIT_MIN_FLOPS`).
+    #[arg(long)]
+    pub split: bool,
     /// Instead of the table: the wall time of `compare` and `study --steps 200`, quiet and beside
     /// one busy process (and beside a PyTorch job, when the setup's Python is found).
     #[arg(long)]
@@ -170,6 +175,8 @@ pub fn main_bench() -> i32 {
         }
         if args.busy {
             busy(args.quick)
+        } else if args.split {
+            split(args.quick)
         } else if args.crossover {
             crossover(args.quick)
         } else {
@@ -240,21 +247,24 @@ pub fn bookkeeping(reps: usize) -> Result<(f64, f64)> {
     Ok((median(&mut harness), median(&mut bare)))
 }
 
+/// Networks from 1e4 to 1e9 floating-point operations per step, and their batches.
+const CROSSOVER_SIZES: [(&[usize], usize); 8] = [
+    (&[2, 16, 1], 32),
+    (&[2, 32, 32, 1], 64),
+    (&[16, 64, 64, 1], 64),
+    (&[32, 128, 128, 4], 64),
+    (&[64, 128, 128, 10], 128),
+    (&[64, 256, 256, 10], 128),
+    (&[64, 256, 256, 256, 10], 128),
+    (&[784, 1024, 1024, 10], 256),
+];
+
 /// Time per libtorch SGD step (f32) with one intra-op thread and with two, medians of
 /// alternating runs, for tanh networks from 1e4 to 1e9 floating-point operations per step; prints
 /// a Markdown table with the ratio. Measured on a quiet machine: a second thread pays only
 /// above some size, and below it only spins.
 pub fn crossover(quick: bool) -> Result<()> {
-    let sizes: [(&[usize], usize); 8] = [
-        (&[2, 16, 1], 32),
-        (&[2, 32, 32, 1], 64),
-        (&[16, 64, 64, 1], 64),
-        (&[32, 128, 128, 4], 64),
-        (&[64, 128, 128, 10], 128),
-        (&[64, 256, 256, 10], 128),
-        (&[64, 256, 256, 256, 10], 128),
-        (&[784, 1024, 1024, 10], 256),
-    ];
+    let sizes = CROSSOVER_SIZES;
     println!("| network | batch | MFLOP/step | libtorch 1 thread | 2 threads | 1 thread ÷ 2 threads |");
     println!("|---|---|---|---|---|---|");
     for (widths, batch) in sizes {
@@ -289,6 +299,83 @@ pub fn crossover(quick: bool) -> Result<()> {
             fmt_time(t2),
             t1 / t2
         );
+    }
+    Ok(())
+}
+
+/// Seconds per manual training step (median of alternating rounds) of `spec` on a batch of `batch`
+/// with the batch split into `blocks` ([`SplitWorkspace`]) and the matrix products on
+/// `gemm_threads` threads each.
+fn manual_step_time<T: Scalar>(
+    spec: &crate::model::spec::Spec,
+    batch: usize,
+    blocks: usize,
+    gemm_threads: usize,
+    quick: bool,
+) -> Result<f64> {
+    let mut mlp = Mlp::<T>::new(spec.clone())?;
+    let x =
+        Matrix::<T>::from_fn(batch, spec.n_in(), |i, j| T::of(((i * 7 + j * 3) % 11) as f64 / 11.0 - 0.5));
+    let y = Matrix::<T>::from_fn(batch, spec.n_out(), |i, j| T::of(((i + j) % 5) as f64 / 5.0 - 0.5));
+    let mut ws = SplitWorkspace::<T>::new(spec, batch, blocks);
+    let mut opt = crate::model::optim::Optimizer::<T>::new(OptimConfig::sgd(1e-4), spec);
+    crate::model::matrix::set_threads(gemm_threads);
+    let start = Instant::now();
+    mlp.train_step_split(&mut ws, &mut opt, &x, &y);
+    let one = start.elapsed().as_secs_f64().max(1e-7);
+    let iters = (((if quick { 0.01 } else { 0.04 }) / one).ceil() as usize).clamp(1, 20000);
+    let mut times = Vec::new();
+    for _ in 0..if quick { 3 } else { 9 } {
+        let start = Instant::now();
+        for _ in 0..iters {
+            std::hint::black_box(mlp.train_step_split(&mut ws, &mut opt, &x, &y));
+        }
+        times.push(start.elapsed().as_secs_f64() / iters as f64);
+    }
+    crate::model::matrix::set_threads(1);
+    Ok(median(&mut times))
+}
+
+/// The manual step on one core against two, two ways: the matrix products split by the GEMM crate
+/// (rayon inside each product) and the batch split into two blocks of rows
+/// ([`SplitWorkspace`], one single-threaded pass per block); prints a Markdown table. Where the
+/// split starts to pay is `manual::split::SPLIT_MIN_FLOPS`.
+pub fn split(quick: bool) -> Result<()> {
+    println!("| network | batch | dtype | MFLOP/step | 1 thread | 2 threads in each product | ratio | batch split in 2 | ratio |");
+    println!("|---|---|---|---|---|---|---|---|---|");
+    for (widths, batch) in CROSSOVER_SIZES {
+        let case = Case { widths: widths.to_vec(), batch, target: 0.0 };
+        for dtype in ["f32", "f64"] {
+            let (one, inner, halves) = match dtype {
+                "f32" => {
+                    let spec = case_spec::<f32>(&case)?;
+                    (
+                        manual_step_time::<f32>(&spec, batch, 1, 1, quick)?,
+                        manual_step_time::<f32>(&spec, batch, 1, 2, quick)?,
+                        manual_step_time::<f32>(&spec, batch, 2, 1, quick)?,
+                    )
+                }
+                _ => {
+                    let spec = case_spec::<f64>(&case)?;
+                    (
+                        manual_step_time::<f64>(&spec, batch, 1, 1, quick)?,
+                        manual_step_time::<f64>(&spec, batch, 1, 2, quick)?,
+                        manual_step_time::<f64>(&spec, batch, 2, 1, quick)?,
+                    )
+                }
+            };
+            let spec = case_spec::<f64>(&case)?;
+            println!(
+                "| {} | {batch} | {dtype} | {:.3} | {} | {} | {:.2}× | {} | {:.2}× |",
+                widths.iter().map(|w| w.to_string()).collect::<Vec<_>>().join("-"),
+                flops(&spec, batch) / 1e6,
+                fmt_time(one),
+                fmt_time(inner),
+                one / inner,
+                fmt_time(halves),
+                one / halves,
+            );
+        }
     }
     Ok(())
 }

@@ -10,7 +10,7 @@ use crate::commands::{progress_bar, run_tool, NetArgs, Setup};
 use crate::data::{self, Dataset};
 use crate::fsio;
 use crate::harness::batch_order;
-use crate::manual::{Mlp, Workspace};
+use crate::manual::{Mlp, SplitWorkspace};
 use crate::model::matrix::Matrix;
 use crate::model::optim::Optimizer;
 use crate::model::params::Params;
@@ -145,7 +145,7 @@ pub fn train(
 
 /// The model being trained, by one implementation or the other.
 enum Learner<T: Scalar> {
-    Manual(Box<(Mlp<T>, Workspace<T>, Optimizer<T>)>),
+    Manual(Box<(Mlp<T>, SplitWorkspace<T>, Optimizer<T>)>),
     #[cfg(feature = "torch")]
     Torch(Box<Trainer>),
 }
@@ -155,7 +155,7 @@ impl<T: Scalar> Learner<T> {
         match self {
             Learner::Manual(m) => {
                 let (mlp, ws, opt) = &mut **m;
-                mlp.train_step_with(ws, opt, x, y).to64()
+                mlp.train_step_split(ws, opt, x, y).to64()
             }
             #[cfg(feature = "torch")]
             Learner::Torch(t) => t.step(&matrix_to_tensor(x), &matrix_to_tensor(y)),
@@ -207,7 +207,9 @@ fn train_in<T: Scalar>(
 
     let mut learner: Learner<T> = match implementation {
         Impl::Manual => {
-            Learner::Manual(Box::new((mlp, Workspace::new(spec, batch), Optimizer::new(setup.optim, spec))))
+            let threads = SplitWorkspace::<T>::threads_for(spec, batch, setup.threads);
+            let ws = SplitWorkspace::new(spec, batch, threads);
+            Learner::Manual(Box::new((mlp, ws, Optimizer::new(setup.optim, spec))))
         }
         #[cfg(not(feature = "torch"))]
         Impl::Torch => bail!("--impl torch: this build has no libtorch (built without the `torch` feature)"),

@@ -169,7 +169,7 @@ pub fn run_with<T: Scalar>(
         //    the lockstep reference (and the f64 witness) take theirs.
         lane.start(&params, &xb, &yb);
         if !plain {
-            before.clone_from(&params);
+            before.copy_from(&params);
         }
         let loss_m = step_under_test(implementation, cfg, t, &mut params, &xb, &yb, &mut grads);
         let r = lockstep.step(&xb, &yb);

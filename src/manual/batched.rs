@@ -66,19 +66,27 @@ impl<T: Scalar> Workspace<T> {
     /// Forward and backward pass of a batch; returns the loss E, and leaves ∂E/∂W^k, ∂E/∂b^k in
     /// [`Workspace::grads`].
     pub fn gradients(&mut self, params: &Params<T>, x: &Matrix<T>, y: &Matrix<T>) -> T {
+        self.gradients_in(params, x, y, x.rows())
+    }
+
+    /// [`Workspace::gradients`] of a block of rows of a batch of `batch` samples: the block's share
+    /// of E and of ∂E/∂W^k, ∂E/∂b^k (normalised as the whole batch is: the mean losses divide by
+    /// `batch`, not by the block's rows). The shares of a batch's blocks sum to its loss and
+    /// gradient ([`crate::manual::SplitWorkspace`]).
+    pub fn gradients_in(&mut self, params: &Params<T>, x: &Matrix<T>, y: &Matrix<T>, batch: usize) -> T {
         let depth = self.spec.depth();
         let loss_kind = self.spec.loss();
         self.forward(params, x);
         let n = x.rows();
         let out = &self.z[depth - 1];
         let (n_out, smoothing) = (self.spec.n_out(), self.spec.label_smoothing());
-        let loss = loss_kind.value(out.as_slice(), y.as_slice(), n_out, smoothing);
+        let loss = loss_kind.value_in(out.as_slice(), y.as_slice(), n_out, batch, smoothing);
 
         // Δ^L = φ'_L(A^L) ⊙ ∂E/∂Y (φ'_L = 1 for an identity output layer).
         let phi = self.spec.activations()[depth - 1];
         let d = &mut self.delta[depth - 1];
         d.set_rows(n);
-        loss_kind.batch_grad(out.as_slice(), y.as_slice(), n_out, smoothing, d.as_mut_slice());
+        loss_kind.batch_grad(out.as_slice(), y.as_slice(), n_out, batch, smoothing, d.as_mut_slice());
         if phi != crate::model::activation::Activation::Identity {
             for ((d, &a), &z) in
                 d.as_mut_slice().iter_mut().zip(self.a[depth - 1].as_slice()).zip(out.as_slice())

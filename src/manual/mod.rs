@@ -9,6 +9,7 @@ pub mod batched;
 pub mod gradcheck;
 pub mod literal;
 pub mod mutants;
+pub mod split;
 
 use anyhow::{bail, Result};
 
@@ -20,6 +21,7 @@ use crate::model::spec::Spec;
 
 pub use batched::Workspace;
 pub use mutants::{Mutant, MutantKind};
+pub use split::SplitWorkspace;
 
 /// A multilayer perceptron with hand-written backpropagation: a [`Spec`] and its parameters.
 ///
@@ -102,6 +104,20 @@ impl<T: Scalar> Mlp<T> {
         loss
     }
 
+    /// [`Mlp::train_step_with`] on several cores: the batch split into one block of rows per
+    /// thread of `ws` ([`SplitWorkspace`]). Allocates nothing once `ws` has seen a batch this large.
+    pub fn train_step_split(
+        &mut self,
+        ws: &mut SplitWorkspace<T>,
+        opt: &mut Optimizer<T>,
+        x: &Matrix<T>,
+        y: &Matrix<T>,
+    ) -> T {
+        let loss = ws.gradients(&self.params, x, y);
+        opt.step(&mut self.params, ws.grads());
+        loss
+    }
+
     /// The network's outputs y(x) for a batch (N × n_L).
     pub fn predict(&self, x: &Matrix<T>) -> Matrix<T> {
         let mut ws = Workspace::new(&self.spec, x.rows());
@@ -175,7 +191,7 @@ impl<T: Scalar> Backprop<T> for Batched<T> {
 
     fn gradients(&mut self, params: &Params<T>, x: &Matrix<T>, y: &Matrix<T>, grads: &mut Params<T>) -> T {
         let loss = self.ws.gradients(params, x, y);
-        grads.clone_from(self.ws.grads());
+        grads.copy_from(self.ws.grads());
         loss
     }
 

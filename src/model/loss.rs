@@ -66,13 +66,15 @@ impl Loss {
         }
     }
 
-    /// ∂E/∂y of a whole batch (row-major, rows of `n_out` entries) into `g`: the same values as
-    /// [`Loss::sample_grad`] row by row, in one pass over the entries for the squared losses.
+    /// ∂E/∂y of rows of a batch of `batch` samples (row-major, rows of `n_out` entries; all of the
+    /// batch's rows, or a block of them) into `g`: the same values as [`Loss::sample_grad`] row by
+    /// row, in one pass over the entries for the squared losses.
     pub fn batch_grad<T: Scalar>(
         self,
         outputs: &[T],
         targets: &[T],
         n_out: usize,
+        batch: usize,
         smoothing: f64,
         g: &mut [T],
     ) {
@@ -84,14 +86,13 @@ impl Loss {
                 }
             }
             Loss::Mse => {
-                let count = T::of(outputs.len() as f64);
+                let count = T::of((batch * n_out) as f64);
                 for ((g, &y), &t) in g.iter_mut().zip(outputs).zip(targets) {
                     *g = T::of(2.0) * (y - t) / count;
                 }
             }
             Loss::CrossEntropy => {
                 let n = n_out.max(1);
-                let batch = outputs.len() / n;
                 for ((y, t), g) in outputs.chunks(n).zip(targets.chunks(n)).zip(g.chunks_mut(n)) {
                     self.sample_grad(y, t, batch, smoothing, g);
                 }
@@ -104,17 +105,27 @@ impl Loss {
     /// writes them (so both overflow, or neither, at the same batch); the cross-entropy sums its
     /// samples' shares.
     pub fn value<T: Scalar>(self, outputs: &[T], targets: &[T], n_out: usize, smoothing: f64) -> T {
+        self.value_in(outputs, targets, n_out, outputs.len() / n_out.max(1), smoothing)
+    }
+
+    /// The share of E of rows of a batch of `batch` samples (all of them: [`Loss::value`]; a block
+    /// of them: the block's share, normalised by the whole batch).
+    pub fn value_in<T: Scalar>(
+        self,
+        outputs: &[T],
+        targets: &[T],
+        n_out: usize,
+        batch: usize,
+        smoothing: f64,
+    ) -> T {
         assert_eq!(outputs.len(), targets.len());
         match self {
             Loss::HalfSse => T::of(0.5) * sum_sq(outputs, targets),
-            Loss::Mse => sum_sq(outputs, targets) / T::of(outputs.len() as f64),
-            Loss::CrossEntropy => {
-                let batch = outputs.len() / n_out.max(1);
-                outputs
-                    .chunks(n_out.max(1))
-                    .zip(targets.chunks(n_out.max(1)))
-                    .fold(T::zero(), |e, (y, t)| e + self.sample_value(y, t, batch, smoothing))
-            }
+            Loss::Mse => sum_sq(outputs, targets) / T::of((batch * n_out) as f64),
+            Loss::CrossEntropy => outputs
+                .chunks(n_out.max(1))
+                .zip(targets.chunks(n_out.max(1)))
+                .fold(T::zero(), |e, (y, t)| e + self.sample_value(y, t, batch, smoothing)),
         }
     }
 }

@@ -101,6 +101,16 @@ impl<T: Scalar> Params<T> {
         }
     }
 
+    /// Copies every entry of `other` (the same shapes) into `self`, allocating nothing.
+    pub fn copy_from(&mut self, other: &Params<T>) {
+        for (l, o) in self.layers.iter_mut().zip(&other.layers) {
+            l.w.as_mut_slice().copy_from_slice(o.w.as_slice());
+            if let (Some(b), Some(ob)) = (&mut l.b, &o.b) {
+                b.copy_from_slice(ob);
+            }
+        }
+    }
+
     /// Every entry, layer by layer, W^k row-major then b^k (the order [`Params::set_flat`] reads).
     pub fn flat(&self) -> Vec<T> {
         let mut out = Vec::new();
