@@ -13,11 +13,18 @@ pub use super::sizes::{case_spec, cases, flops, Case};
 
 /// Median time per step in seconds of (manual, torch), measured alternately: `reps` rounds, each
 /// timing `iters` manual steps and then `iters` torch steps, after a warm-up of each.
-pub fn time_case<T: Scalar>(case: &Case, reps: usize, iters: usize) -> Result<(f64, f64)> {
+///
+/// The manual step runs as `train` runs it: with `threads` > 1 and a step above
+/// `manual::split::SPLIT_MIN_FLOPS`, the batch split over that many threads of a rayon pool.
+pub fn time_case<T: Scalar>(case: &Case, reps: usize, iters: usize, threads: usize) -> Result<(f64, f64)> {
     let spec = case_spec::<T>(case)?;
     let mut mlp = Mlp::<T>::new(spec.clone())?;
     let lr = 1e-4;
     let mut torch = Trainer::new(&mlp, &OptimConfig::sgd(lr))?;
+    let blocks = SplitWorkspace::<T>::threads_for(&spec, case.batch, threads);
+    let pool = rayon::ThreadPoolBuilder::new().num_threads(blocks).build()?;
+    let mut split = SplitWorkspace::<T>::new(&spec, case.batch, blocks);
+    let mut opt = crate::model::optim::Optimizer::<T>::new(OptimConfig::sgd(lr), &spec);
     let x = Matrix::<T>::from_fn(case.batch, spec.n_in(), |i, j| {
         T::of(((i * 7 + j * 3) % 11) as f64 / 11.0 - 0.5)
     });
@@ -25,17 +32,40 @@ pub fn time_case<T: Scalar>(case: &Case, reps: usize, iters: usize) -> Result<(f
     let (xt, yt) = (matrix_to_tensor(&x), matrix_to_tensor(&y));
     let mut ws = Workspace::new(&spec, case.batch);
     let lr_t = T::of(lr);
+    // `iters` manual steps, timed: in the pool when the batch is split.
+    let mut manual = |iters: usize| -> f64 {
+        let mut go = || {
+            let start = Instant::now();
+            for _ in 0..iters {
+                if blocks > 1 {
+                    std::hint::black_box(mlp.train_step_split(&mut split, &mut opt, &x, &y));
+                } else {
+                    std::hint::black_box(mlp.train_step(&mut ws, &x, &y, lr_t));
+                }
+            }
+            start.elapsed().as_secs_f64()
+        };
+        if blocks > 1 {
+            pool.install(go)
+        } else {
+            go()
+        }
+    };
+    manual(iters.max(3));
     for _ in 0..iters.max(3) {
-        mlp.train_step(&mut ws, &x, &y, lr_t);
         torch.step(&xt, &yt);
     }
     let (mut m, mut t) = (Vec::with_capacity(reps), Vec::with_capacity(reps));
+    // Each timed block follows an untimed one of the same side: the other side's threads (libtorch's
+    // OpenMP workers spin for milliseconds after its last step, on the cores the split needs) have
+    // gone quiet, and the side's own are awake, as in a process of its own.
+    let warm = iters.max(3);
     for _ in 0..reps {
-        let start = Instant::now();
-        for _ in 0..iters {
-            std::hint::black_box(mlp.train_step(&mut ws, &x, &y, lr_t));
+        manual(warm);
+        m.push(manual(iters) / iters as f64);
+        for _ in 0..warm {
+            torch.step(&xt, &yt);
         }
-        m.push(start.elapsed().as_secs_f64() / iters as f64);
         let start = Instant::now();
         for _ in 0..iters {
             std::hint::black_box(torch.step(&xt, &yt));
@@ -73,21 +103,20 @@ pub struct Row {
 
 fn measure_all(threads: usize, quick: bool) -> Result<Vec<Row>> {
     tch::set_num_threads(threads as i32);
-    crate::model::matrix::set_threads(threads);
     let mut rows = Vec::new();
     for case in cases() {
         for dtype in ["f32", "f64"] {
             // Aim for ~30 ms per timed block (10 ms when quick), from one step's time of each side.
             let (m1, t1) = match dtype {
-                "f32" => time_case::<f32>(&case, 1, 1)?,
-                _ => time_case::<f64>(&case, 1, 1)?,
+                "f32" => time_case::<f32>(&case, 1, 1, threads)?,
+                _ => time_case::<f64>(&case, 1, 1, threads)?,
             };
             let budget = if quick { 0.01 } else { 0.03 };
             let iters = ((budget / m1.max(t1)).ceil() as usize).clamp(1, 2000);
             let reps = if quick { 3 } else { 9 };
             let (m, t) = match dtype {
-                "f32" => time_case::<f32>(&case, reps, iters)?,
-                _ => time_case::<f64>(&case, reps, iters)?,
+                "f32" => time_case::<f32>(&case, reps, iters, threads)?,
+                _ => time_case::<f64>(&case, reps, iters, threads)?,
             };
             let spec = case_spec::<f64>(&case)?;
             rows.push(Row {
@@ -320,19 +349,25 @@ fn manual_step_time<T: Scalar>(
     let mut ws = SplitWorkspace::<T>::new(spec, batch, blocks);
     let mut opt = crate::model::optim::Optimizer::<T>::new(OptimConfig::sgd(1e-4), spec);
     crate::model::matrix::set_threads(gemm_threads);
-    let start = Instant::now();
-    mlp.train_step_split(&mut ws, &mut opt, &x, &y);
-    let one = start.elapsed().as_secs_f64().max(1e-7);
-    let iters = (((if quick { 0.01 } else { 0.04 }) / one).ceil() as usize).clamp(1, 20000);
-    let mut times = Vec::new();
-    for _ in 0..if quick { 3 } else { 9 } {
+    // Inside the pool, as `train` runs: the hand-over to the other thread is a steal, not a wake-up.
+    let pool = rayon::ThreadPoolBuilder::new().num_threads(blocks.max(gemm_threads)).build()?;
+    let times = pool.install(|| {
         let start = Instant::now();
-        for _ in 0..iters {
-            std::hint::black_box(mlp.train_step_split(&mut ws, &mut opt, &x, &y));
+        mlp.train_step_split(&mut ws, &mut opt, &x, &y);
+        let one = start.elapsed().as_secs_f64().max(1e-7);
+        let iters = (((if quick { 0.01 } else { 0.04 }) / one).ceil() as usize).clamp(1, 20000);
+        let mut times = Vec::new();
+        for _ in 0..if quick { 3 } else { 9 } {
+            let start = Instant::now();
+            for _ in 0..iters {
+                std::hint::black_box(mlp.train_step_split(&mut ws, &mut opt, &x, &y));
+            }
+            times.push(start.elapsed().as_secs_f64() / iters as f64);
         }
-        times.push(start.elapsed().as_secs_f64() / iters as f64);
-    }
+        times
+    });
     crate::model::matrix::set_threads(1);
+    let mut times = times;
     Ok(median(&mut times))
 }
 

@@ -143,37 +143,51 @@ pub fn train(
     }
 }
 
-/// The model being trained, by one implementation or the other.
-enum Learner<T: Scalar> {
-    Manual(Box<(Mlp<T>, SplitWorkspace<T>, Optimizer<T>)>),
-    #[cfg(feature = "torch")]
-    Torch(Box<Trainer>),
+/// A model being trained, by one implementation or the other.
+trait Learn<T: Scalar> {
+    /// One training step on a batch; the loss before the update.
+    fn step(&mut self, x: &Matrix<T>, y: &Matrix<T>) -> f64;
+    /// The outputs for a batch.
+    fn predict(&self, x: &Matrix<T>) -> Matrix<T>;
+    /// The current weights.
+    fn params(&self) -> Params<T>;
 }
 
-impl<T: Scalar> Learner<T> {
-    fn step(&mut self, x: &Matrix<T>, y: &Matrix<T>) -> f64 {
-        match self {
-            Learner::Manual(m) => {
-                let (mlp, ws, opt) = &mut **m;
-                mlp.train_step_split(ws, opt, x, y).to64()
-            }
-            #[cfg(feature = "torch")]
-            Learner::Torch(t) => t.step(&matrix_to_tensor(x), &matrix_to_tensor(y)),
-        }
-    }
+/// The hand-written side: the batch split over the threads of the pool it runs in.
+struct Manual<T> {
+    mlp: Mlp<T>,
+    ws: SplitWorkspace<T>,
+    opt: Optimizer<T>,
+}
 
+impl<T: Scalar> Learn<T> for Manual<T> {
+    fn step(&mut self, x: &Matrix<T>, y: &Matrix<T>) -> f64 {
+        self.mlp.train_step_split(&mut self.ws, &mut self.opt, x, y).to64()
+    }
     fn predict(&self, x: &Matrix<T>) -> Matrix<T> {
-        match self {
-            Learner::Manual(m) => m.0.predict(x),
-            #[cfg(feature = "torch")]
-            Learner::Torch(t) => t.predict(x),
-        }
+        self.mlp.predict(x)
+    }
+    fn params(&self) -> Params<T> {
+        self.mlp.params().clone()
+    }
+}
+
+#[cfg(feature = "torch")]
+impl<T: Scalar> Learn<T> for Trainer {
+    fn step(&mut self, x: &Matrix<T>, y: &Matrix<T>) -> f64 {
+        Trainer::step(self, &matrix_to_tensor(x), &matrix_to_tensor(y))
+    }
+    fn predict(&self, x: &Matrix<T>) -> Matrix<T> {
+        Trainer::predict(self, x)
+    }
+    fn params(&self) -> Params<T> {
+        Trainer::params(self)
     }
 }
 
 /// Loss and accuracy (when the targets classify) of the current model on a dataset.
 fn evaluate<T: Scalar>(
-    learner: &Learner<T>,
+    learner: &impl Learn<T>,
     spec: &crate::model::spec::Spec,
     d: &Dataset,
 ) -> (f64, Option<f64>) {
@@ -181,6 +195,76 @@ fn evaluate<T: Scalar>(
     let loss =
         spec.loss().value(out.as_slice(), d.y.cast::<T>().as_slice(), spec.n_out(), spec.label_smoothing());
     (loss.to64(), d.classes().map(|c| c.accuracy(&out.cast(), &d.y)))
+}
+
+/// What the training loop found.
+struct Looped<T> {
+    losses: Vec<f64>,
+    epochs: Vec<EpochRecord>,
+    seconds: f64,
+    before: f64,
+    after: f64,
+    accuracy: Option<f64>,
+    params: Params<T>,
+}
+
+/// The training loop: the steps in `order`, an evaluation after every epoch of `per_epoch` steps.
+#[allow(clippy::too_many_arguments)]
+fn train_loop<T: Scalar>(
+    learner: &mut impl Learn<T>,
+    spec: &crate::model::spec::Spec,
+    data: &Dataset,
+    val: Option<&Dataset>,
+    order: &[Vec<usize>],
+    per_epoch: usize,
+    batch: usize,
+    quiet: bool,
+) -> Result<Looped<T>> {
+    let x: Matrix<T> = data.x.cast();
+    let y: Matrix<T> = data.y.cast();
+    let before = evaluate(learner, spec, data).0;
+    let mut losses = Vec::with_capacity(order.len());
+    let mut epochs = Vec::new();
+    let mut bar = progress_bar(order.len() as u64, quiet);
+    let (mut xb, mut yb) = (Matrix::<T>::zeros(batch, spec.n_in()), Matrix::<T>::zeros(batch, spec.n_out()));
+    let mut seconds = 0.0;
+    let mut epoch_start = 0;
+    for (t, idx) in order.iter().enumerate() {
+        xb.gather_rows(&x, idx);
+        yb.gather_rows(&y, idx);
+        let start = Instant::now();
+        let loss = learner.step(&xb, &yb);
+        seconds += start.elapsed().as_secs_f64();
+        losses.push(loss);
+        bar.tick_to(t as u64 + 1);
+        if !loss.is_finite() {
+            bail!("training diverged: the loss is {loss} at step {t}; try a smaller --lr");
+        }
+        if (t + 1) % per_epoch == 0 || t + 1 == order.len() {
+            let epoch_losses = &losses[epoch_start..];
+            let train_loss = epoch_losses.iter().sum::<f64>() / epoch_losses.len() as f64;
+            let train_accuracy = data.classes().map(|_| evaluate(learner, spec, data).1.unwrap_or(f64::NAN));
+            let (val_loss, val_accuracy) = match val {
+                Some(v) => {
+                    let (l, a) = evaluate(learner, spec, v);
+                    (Some(l), a)
+                }
+                None => (None, None),
+            };
+            epochs.push(EpochRecord {
+                epoch: epochs.len() + 1,
+                step: t,
+                train_loss,
+                train_accuracy,
+                val_loss,
+                val_accuracy,
+            });
+            epoch_start = t + 1;
+        }
+    }
+    bar.finish();
+    let (after, accuracy) = evaluate(learner, spec, data);
+    Ok(Looped { losses, epochs, seconds, before, after, accuracy, params: learner.params() })
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -200,74 +284,33 @@ fn train_in<T: Scalar>(
         None => Params::init(spec),
     };
     let mlp = Mlp::with_params(spec.clone(), init)?;
-    let x: Matrix<T> = data.x.cast();
-    let y: Matrix<T> = data.y.cast();
     let order = batch_order(data.len(), batch, setup.steps, setup.seed);
     let per_epoch = data.len().div_ceil(batch.max(1));
 
-    let mut learner: Learner<T> = match implementation {
+    let looped: Looped<T> = match implementation {
         Impl::Manual => {
             let threads = SplitWorkspace::<T>::threads_for(spec, batch, setup.threads);
-            let ws = SplitWorkspace::new(spec, batch, threads);
-            Learner::Manual(Box::new((mlp, ws, Optimizer::new(setup.optim, spec))))
+            let mut manual = Manual { ws: SplitWorkspace::new(spec, batch, threads), opt: Optimizer::new(setup.optim, spec), mlp };
+            let mut go = || train_loop(&mut manual, spec, data, val, &order, per_epoch, batch, quiet);
+            if threads > 1 {
+                // Inside the pool the hand-over of a block to the other thread is a steal by a
+                // worker that is awake, not a wake-up (SplitWorkspace).
+                rayon::ThreadPoolBuilder::new().num_threads(threads).build()?.install(go)?
+            } else {
+                go()?
+            }
         }
         #[cfg(not(feature = "torch"))]
         Impl::Torch => bail!("--impl torch: this build has no libtorch (built without the `torch` feature)"),
         #[cfg(feature = "torch")]
         Impl::Torch => {
             crate::reference::use_threads(spec, batch, setup.threads);
-            Learner::Torch(Box::new(Trainer::new(&mlp, &setup.optim)?))
+            let mut torch = Trainer::new(&mlp, &setup.optim)?;
+            train_loop(&mut torch, spec, data, val, &order, per_epoch, batch, quiet)?
         }
     };
-    let before = evaluate(&learner, spec, data).0;
+    let Looped { losses, epochs, seconds, before, after, accuracy, params } = looped;
 
-    let mut losses = Vec::with_capacity(setup.steps);
-    let mut epochs = Vec::new();
-    let mut bar = progress_bar(setup.steps as u64, quiet);
-    let (mut xb, mut yb) = (Matrix::<T>::zeros(batch, spec.n_in()), Matrix::<T>::zeros(batch, spec.n_out()));
-    let mut seconds = 0.0;
-    let mut epoch_start = 0;
-    for (t, idx) in order.iter().enumerate() {
-        xb.gather_rows(&x, idx);
-        yb.gather_rows(&y, idx);
-        let start = Instant::now();
-        let loss = learner.step(&xb, &yb);
-        seconds += start.elapsed().as_secs_f64();
-        losses.push(loss);
-        bar.tick_to(t as u64 + 1);
-        if !loss.is_finite() {
-            bail!("training diverged: the loss is {loss} at step {t}; try a smaller --lr");
-        }
-        if (t + 1) % per_epoch == 0 || t + 1 == order.len() {
-            let epoch_losses = &losses[epoch_start..];
-            let train_loss = epoch_losses.iter().sum::<f64>() / epoch_losses.len() as f64;
-            let train_accuracy = data.classes().map(|_| evaluate(&learner, spec, data).1.unwrap_or(f64::NAN));
-            let (val_loss, val_accuracy) = match val {
-                Some(v) => {
-                    let (l, a) = evaluate(&learner, spec, v);
-                    (Some(l), a)
-                }
-                None => (None, None),
-            };
-            epochs.push(EpochRecord {
-                epoch: epochs.len() + 1,
-                step: t,
-                train_loss,
-                train_accuracy,
-                val_loss,
-                val_accuracy,
-            });
-            epoch_start = t + 1;
-        }
-    }
-    bar.finish();
-
-    let (after, accuracy) = evaluate(&learner, spec, data);
-    let params: Params<T> = match &learner {
-        Learner::Manual(m) => m.0.params().clone(),
-        #[cfg(feature = "torch")]
-        Learner::Torch(t) => t.params(),
-    };
     let mut config = setup.config_json(batch);
     config["impl"] = serde_json::json!(match implementation {
         Impl::Manual => "manual",

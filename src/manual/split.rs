@@ -4,8 +4,11 @@
 //! blocks' shares add up to the batch's gradient).
 //!
 //! The blocks and the order of the sum are fixed by the batch size and the thread count alone, so
-//! a run gives the same bits however the threads are scheduled. The threads are rayon's pool (its
-//! `join` hands a block to an idle worker without allocating).
+//! a run gives the same bits however the threads are scheduled. The threads are those of the rayon
+//! pool the caller runs in (its `join` hands a block to an idle worker without allocating, and a
+//! block no other thread has taken is run by the caller itself, so a descheduled thread delays
+//! nothing it has not started): run the training loop inside `ThreadPool::install`, as `train`
+//! does; called from outside a pool, each step pays a wake-up of rayon's global pool.
 
 use crate::manual::batched::Workspace;
 use crate::model::matrix::Matrix;
@@ -13,16 +16,20 @@ use crate::model::params::Params;
 use crate::model::scalar::Scalar;
 use crate::model::spec::Spec;
 
-/// Steps of fewer floating-point operations than this (6 · parameters · batch) are not split: a
-/// hand-over to another core costs a few microseconds, more than such a step saves (measured by
-/// `bench --split`).
-pub const SPLIT_MIN_FLOPS: f64 = 4e6;
+/// Steps of fewer floating-point operations than this (6 · parameters · batch) are not split.
+/// Measured by `bench --split` (README, "Performance"): run inside a rayon pool, where handing a
+/// block to the other thread is a steal, a step of 0.5 MFLOP gains 0.9–1.5× from a second thread
+/// and one of 2 MFLOP 1.55–1.6×; called from outside a pool each hand-over wakes a sleeping thread,
+/// about 15 µs, and nothing below 8 MFLOP gains.
+pub const SPLIT_MIN_FLOPS: f64 = 1e6;
 
 /// One [`Workspace`] per thread, and the blocks of the batch they work on.
 #[derive(Clone, Debug)]
 pub struct SplitWorkspace<T> {
     parts: Vec<Part<T>>,
     grads: Params<T>,
+    /// Whether the last batch went in one block (its gradient is then the first part's own).
+    single: bool,
 }
 
 #[derive(Clone, Debug)]
@@ -46,7 +53,7 @@ impl<T: Scalar> SplitWorkspace<T> {
                 loss: T::zero(),
             })
             .collect();
-        SplitWorkspace { parts, grads: Params::zeros(spec) }
+        SplitWorkspace { parts, grads: Params::zeros(spec), single: true }
     }
 
     /// The thread count `requested` for training `spec` on batches of `batch` samples: 1 below
@@ -71,11 +78,9 @@ impl<T: Scalar> SplitWorkspace<T> {
     pub fn gradients(&mut self, params: &Params<T>, x: &Matrix<T>, y: &Matrix<T>) -> T {
         let n = x.rows();
         let blocks = self.parts.len().min(n).max(1);
-        if blocks == 1 {
-            let p = &mut self.parts[0];
-            let loss = p.ws.gradients(params, x, y);
-            self.grads.copy_from(p.ws.grads());
-            return loss;
+        self.single = blocks == 1;
+        if self.single {
+            return self.parts[0].ws.gradients(params, x, y);
         }
         // Contiguous blocks, the first n mod blocks of them one row longer.
         let (base, extra) = (n / blocks, n % blocks);
@@ -111,7 +116,11 @@ impl<T: Scalar> SplitWorkspace<T> {
 
     /// ∂E/∂W^k and ∂E/∂b^k of the last [`SplitWorkspace::gradients`] call.
     pub fn grads(&self) -> &Params<T> {
-        &self.grads
+        if self.single {
+            self.parts[0].ws.grads()
+        } else {
+            &self.grads
+        }
     }
 }
 
