@@ -12,11 +12,17 @@ use crate::reference::{matrix_to_tensor, Trainer};
 pub use super::sizes::{case_spec, cases, flops, Case};
 
 /// Median time per step in seconds of (manual, torch), measured alternately: `reps` rounds, each
-/// timing `iters` manual steps and then `iters` torch steps, after a warm-up of each.
+/// timing `iters.0` manual steps and then `iters.1` torch steps, each block after an untimed one
+/// of the same length.
 ///
 /// The manual step runs as `train` runs it: with `threads` > 1 and a step above
 /// `manual::split::SPLIT_MIN_FLOPS`, the batch split over that many threads of a rayon pool.
-pub fn time_case<T: Scalar>(case: &Case, reps: usize, iters: usize, threads: usize) -> Result<(f64, f64)> {
+pub fn time_case<T: Scalar>(
+    case: &Case,
+    reps: usize,
+    iters: (usize, usize),
+    threads: usize,
+) -> Result<(f64, f64)> {
     let spec = case_spec::<T>(case)?;
     let mut mlp = Mlp::<T>::new(spec.clone())?;
     let lr = 1e-4;
@@ -51,26 +57,22 @@ pub fn time_case<T: Scalar>(case: &Case, reps: usize, iters: usize, threads: usi
             go()
         }
     };
-    manual(iters.max(3));
-    for _ in 0..iters.max(3) {
-        torch.step(&xt, &yt);
-    }
     let (mut m, mut t) = (Vec::with_capacity(reps), Vec::with_capacity(reps));
     // Each timed block follows an untimed one of the same side: the other side's threads (libtorch's
     // OpenMP workers spin for milliseconds after its last step, on the cores the split needs) have
     // gone quiet, and the side's own are awake, as in a process of its own.
-    let warm = iters.max(3);
+    let (mi, ti) = (iters.0.max(1), iters.1.max(1));
     for _ in 0..reps {
-        manual(warm);
-        m.push(manual(iters) / iters as f64);
-        for _ in 0..warm {
+        manual(mi.max(3));
+        m.push(manual(mi) / mi as f64);
+        for _ in 0..ti.max(3) {
             torch.step(&xt, &yt);
         }
         let start = Instant::now();
-        for _ in 0..iters {
+        for _ in 0..ti {
             std::hint::black_box(torch.step(&xt, &yt));
         }
-        t.push(start.elapsed().as_secs_f64() / iters as f64);
+        t.push(start.elapsed().as_secs_f64() / ti as f64);
     }
     Ok((median(&mut m), median(&mut t)))
 }
@@ -108,11 +110,12 @@ fn measure_all(threads: usize, quick: bool) -> Result<Vec<Row>> {
         for dtype in ["f32", "f64"] {
             // Aim for ~30 ms per timed block (10 ms when quick), from one step's time of each side.
             let (m1, t1) = match dtype {
-                "f32" => time_case::<f32>(&case, 1, 1, threads)?,
-                _ => time_case::<f64>(&case, 1, 1, threads)?,
+                "f32" => time_case::<f32>(&case, 1, (1, 1), threads)?,
+                _ => time_case::<f64>(&case, 1, (1, 1), threads)?,
             };
             let budget = if quick { 0.01 } else { 0.03 };
-            let iters = ((budget / m1.max(t1)).ceil() as usize).clamp(1, 2000);
+            let count = |one: f64| ((budget / one).ceil() as usize).clamp(1, 50_000);
+            let iters = (count(m1), count(t1));
             let reps = if quick { 3 } else { 9 };
             let (m, t) = match dtype {
                 "f32" => time_case::<f32>(&case, reps, iters, threads)?,
@@ -142,16 +145,18 @@ fn fmt_time(s: f64) -> String {
     }
 }
 
-/// The table as Markdown.
-pub fn table(rows: &[Row]) -> String {
+/// The table as Markdown; `peak` is one core's measured (f32, f64) GFLOP/s, against which each
+/// side's rate is put (times the threads).
+pub fn table(rows: &[Row], peak: (f64, f64)) -> String {
     let mut s = String::from(
-        "| network | batch | dtype | threads | manual / step | libtorch / step | torch ÷ manual | target | manual GFLOP/s | libtorch GFLOP/s |\n\
-         |---|---|---|---|---|---|---|---|---|---|\n",
+        "| network | batch | dtype | threads | manual / step | libtorch / step | torch ÷ manual | target | manual GFLOP/s | of peak | libtorch GFLOP/s | of peak |\n\
+         |---|---|---|---|---|---|---|---|---|---|---|---|\n",
     );
     for r in rows {
         let ratio = r.torch_s / r.manual_s;
+        let top = if r.dtype == "f32" { peak.0 } else { peak.1 } * r.threads as f64;
         s.push_str(&format!(
-            "| {} tanh | {} | {} | {} | {} | {} | {:.2}× | ≥ {}× {} | {:.1} | {:.1} |\n",
+            "| {} tanh | {} | {} | {} | {} | {} | {:.2}× | ≥ {}× {} | {:.1} | {:.0}% | {:.1} | {:.0}% |\n",
             r.network,
             r.batch,
             r.dtype,
@@ -162,7 +167,9 @@ pub fn table(rows: &[Row]) -> String {
             r.target,
             if ratio >= r.target { "met" } else { "missed" },
             r.gflop / r.manual_s,
+            100.0 * r.gflop / r.manual_s / top,
             r.gflop / r.torch_s,
+            100.0 * r.gflop / r.torch_s / top,
         ));
     }
     s
@@ -219,12 +226,17 @@ pub fn main_bench() -> i32 {
 /// intra-op threads), prints one Markdown table and the harness bookkeeping line; `quick` takes
 /// fewer, shorter samples.
 pub fn bench(quick: bool) -> Result<()> {
+    let (p32, p64, isa) = super::peak::fma_peak();
     let mut rows = Vec::new();
     for threads in [1, 2] {
         eprintln!("measuring with {threads} thread(s)...");
         rows.extend(measure_all(threads, quick)?);
     }
-    println!("{}", table(&rows));
+    println!(
+        "One core's peak, measured with a loop of independent FMAs ({isa}): {p32:.0} GFLOP/s in f32, {p64:.0} in \
+         f64; \"of peak\" is a side's rate over that times its threads.\n"
+    );
+    println!("{}", table(&rows, (p32, p64)));
     let (harness, bare) = bookkeeping(if quick { 3 } else { 7 })?;
     println!(
         "Default `compare` run (1000 steps, f64; medians of alternating runs): harness {:.0} ms, the same \

@@ -290,7 +290,11 @@ fn train_in<T: Scalar>(
     let looped: Looped<T> = match implementation {
         Impl::Manual => {
             let threads = SplitWorkspace::<T>::threads_for(spec, batch, setup.threads);
-            let mut manual = Manual { ws: SplitWorkspace::new(spec, batch, threads), opt: Optimizer::new(setup.optim, spec), mlp };
+            let mut manual = Manual {
+                ws: SplitWorkspace::new(spec, batch, threads),
+                opt: Optimizer::new(setup.optim, spec),
+                mlp,
+            };
             let mut go = || train_loop(&mut manual, spec, data, val, &order, per_epoch, batch, quiet);
             if threads > 1 {
                 // Inside the pool the hand-over of a block to the other thread is a steal by a
