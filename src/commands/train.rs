@@ -360,8 +360,9 @@ fn setup_split(train: usize, val: Option<&Dataset>) -> f64 {
 fn curve_csv(losses: &[f64], epochs: &[EpochRecord], per_epoch: usize) -> String {
     let mut csv = String::from("step,epoch,loss,val_loss,val_accuracy\n");
     let opt = |v: Option<f64>| v.map_or(String::new(), |v| format!("{v:e}"));
+    let mut ends = epochs.iter().peekable();
     for (t, l) in losses.iter().enumerate() {
-        let end = epochs.iter().find(|e| e.step == t);
+        let end = ends.next_if(|e| e.step == t);
         csv.push_str(&format!(
             "{t},{},{l:e},{},{}\n",
             t / per_epoch.max(1) + 1,
