@@ -1,5 +1,6 @@
 //! `cargo bench`: one SGD step, manual and libtorch, for each size of the performance table (f32,
-//! one thread). `cargo run --release --bin bench` prints the full table with ratios.
+//! one thread; and the manual step with the batch split over two threads of a rayon pool, as
+//! `train` runs it). `cargo run --release --bin bench` prints the full table with ratios.
 
 use backprop::commands::bench::{case_spec, cases};
 use backprop::reference::{matrix_to_tensor, Trainer};
@@ -22,6 +23,12 @@ fn steps(c: &mut Criterion) {
         group.sample_size(20).measurement_time(std::time::Duration::from_secs(2));
         group.bench_function("manual", |b| b.iter(|| mlp.train_step(&mut ws, &x, &y, 1e-4)));
         group.bench_function("libtorch", |b| b.iter(|| torch.step(&xt, &yt)));
+        let pool = rayon::ThreadPoolBuilder::new().num_threads(2).build().unwrap();
+        let mut split = backprop::manual::SplitWorkspace::new(&spec, case.batch, 2);
+        let mut opt = backprop::Optimizer::<f32>::new(backprop::OptimConfig::sgd(1e-4), &spec);
+        group.bench_function("manual, batch split over 2 threads", |b| {
+            pool.install(|| b.iter(|| mlp.train_step_split(&mut split, &mut opt, &x, &y)))
+        });
         group.finish();
     }
 }
