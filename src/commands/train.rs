@@ -10,7 +10,7 @@ use crate::commands::{progress_bar, run_tool, NetArgs, Setup};
 use crate::data::{self, Dataset};
 use crate::fsio;
 use crate::harness::batch_order;
-use crate::manual::{Mlp, SplitWorkspace};
+use crate::manual::{Mlp, SplitWorkspace, Workspace};
 use crate::model::matrix::Matrix;
 use crate::model::optim::Optimizer;
 use crate::model::params::Params;
@@ -147,8 +147,8 @@ pub fn train(
 trait Learn<T: Scalar> {
     /// One training step on a batch; the loss before the update.
     fn step(&mut self, x: &Matrix<T>, y: &Matrix<T>) -> f64;
-    /// The outputs for a batch.
-    fn predict(&self, x: &Matrix<T>) -> Matrix<T>;
+    /// The outputs for a batch, in `out`.
+    fn predict(&mut self, x: &Matrix<T>, out: &mut Matrix<T>);
     /// The current weights.
     fn params(&self) -> Params<T>;
 }
@@ -158,14 +158,16 @@ struct Manual<T> {
     mlp: Mlp<T>,
     ws: SplitWorkspace<T>,
     opt: Optimizer<T>,
+    /// For the evaluations: grows to the largest dataset once.
+    eval: Workspace<T>,
 }
 
 impl<T: Scalar> Learn<T> for Manual<T> {
     fn step(&mut self, x: &Matrix<T>, y: &Matrix<T>) -> f64 {
         self.mlp.train_step_split(&mut self.ws, &mut self.opt, x, y).to64()
     }
-    fn predict(&self, x: &Matrix<T>) -> Matrix<T> {
-        self.mlp.predict(x)
+    fn predict(&mut self, x: &Matrix<T>, out: &mut Matrix<T>) {
+        out.clone_from(self.eval.forward(self.mlp.params(), x));
     }
     fn params(&self) -> Params<T> {
         self.mlp.params().clone()
@@ -177,24 +179,34 @@ impl<T: Scalar> Learn<T> for Trainer {
     fn step(&mut self, x: &Matrix<T>, y: &Matrix<T>) -> f64 {
         Trainer::step(self, &matrix_to_tensor(x), &matrix_to_tensor(y))
     }
-    fn predict(&self, x: &Matrix<T>) -> Matrix<T> {
-        Trainer::predict(self, x)
+    fn predict(&mut self, x: &Matrix<T>, out: &mut Matrix<T>) {
+        *out = Trainer::predict(self, x);
     }
     fn params(&self) -> Params<T> {
         Trainer::params(self)
     }
 }
 
-/// Loss and accuracy (when the targets classify) of the current model on a dataset.
-fn evaluate<T: Scalar>(
-    learner: &impl Learn<T>,
-    spec: &crate::model::spec::Spec,
-    d: &Dataset,
-) -> (f64, Option<f64>) {
-    let out = learner.predict(&d.x.cast::<T>());
-    let loss =
-        spec.loss().value(out.as_slice(), d.y.cast::<T>().as_slice(), spec.n_out(), spec.label_smoothing());
-    (loss.to64(), d.classes().map(|c| c.accuracy(&out.cast(), &d.y)))
+/// A dataset in the run's type, beside the f64 original, and a buffer for its outputs.
+struct Evaluated<'a, T> {
+    data: &'a Dataset,
+    x: Matrix<T>,
+    y: Matrix<T>,
+    out: Matrix<T>,
+}
+
+impl<'a, T: Scalar> Evaluated<'a, T> {
+    fn new(data: &'a Dataset) -> Evaluated<'a, T> {
+        Evaluated { data, x: data.x.cast(), y: data.y.cast(), out: Matrix::zeros(0, data.y.cols()) }
+    }
+
+    /// Loss and accuracy (when the targets classify) of the current model.
+    fn of(&mut self, learner: &mut impl Learn<T>, spec: &crate::model::spec::Spec) -> (f64, Option<f64>) {
+        learner.predict(&self.x, &mut self.out);
+        let loss =
+            spec.loss().value(self.out.as_slice(), self.y.as_slice(), spec.n_out(), spec.label_smoothing());
+        (loss.to64(), self.data.classes().map(|c| c.accuracy(&self.out.cast(), &self.data.y)))
+    }
 }
 
 /// What the training loop found.
@@ -220,9 +232,10 @@ fn train_loop<T: Scalar>(
     batch: usize,
     quiet: bool,
 ) -> Result<Looped<T>> {
-    let x: Matrix<T> = data.x.cast();
-    let y: Matrix<T> = data.y.cast();
-    let before = evaluate(learner, spec, data).0;
+    let mut train_set = Evaluated::<T>::new(data);
+    let mut val_set = val.map(Evaluated::<T>::new);
+    let (x, y) = (train_set.x.clone(), train_set.y.clone());
+    let before = train_set.of(learner, spec).0;
     let mut losses = Vec::with_capacity(order.len());
     let mut epochs = Vec::new();
     let mut bar = progress_bar(order.len() as u64, quiet);
@@ -243,10 +256,10 @@ fn train_loop<T: Scalar>(
         if (t + 1) % per_epoch == 0 || t + 1 == order.len() {
             let epoch_losses = &losses[epoch_start..];
             let train_loss = epoch_losses.iter().sum::<f64>() / epoch_losses.len() as f64;
-            let train_accuracy = data.classes().map(|_| evaluate(learner, spec, data).1.unwrap_or(f64::NAN));
-            let (val_loss, val_accuracy) = match val {
+            let train_accuracy = data.classes().map(|_| train_set.of(learner, spec).1.unwrap_or(f64::NAN));
+            let (val_loss, val_accuracy) = match &mut val_set {
                 Some(v) => {
-                    let (l, a) = evaluate(learner, spec, v);
+                    let (l, a) = v.of(learner, spec);
                     (Some(l), a)
                 }
                 None => (None, None),
@@ -263,7 +276,7 @@ fn train_loop<T: Scalar>(
         }
     }
     bar.finish();
-    let (after, accuracy) = evaluate(learner, spec, data);
+    let (after, accuracy) = train_set.of(learner, spec);
     Ok(Looped { losses, epochs, seconds, before, after, accuracy, params: learner.params() })
 }
 
@@ -293,6 +306,7 @@ fn train_in<T: Scalar>(
             let mut manual = Manual {
                 ws: SplitWorkspace::new(spec, batch, threads),
                 opt: Optimizer::new(setup.optim, spec),
+                eval: Workspace::new(spec, 0),
                 mlp,
             };
             let mut go = || train_loop(&mut manual, spec, data, val, &order, per_epoch, batch, quiet);
