@@ -129,8 +129,13 @@ fn the_saturated_network_needs_five_times_the_steps_of_the_best_fix() {
 
 #[test]
 fn bad_study_flags_are_one_line_and_exit_2() {
-    for flags in [&["--target", "0"][..], &["--threads", "0"], &["--dataset", "csv:x.csv"], &["--steps", "0"]]
-    {
+    for flags in [
+        &["--target", "0"][..],
+        &["--threads", "0"],
+        &["--dataset", "csv:x.csv"],
+        &["--steps", "0"],
+        &["--loss", "cross-entropy"],
+    ] {
         let out = std::process::Command::new(env!("CARGO_BIN_EXE_study"))
             .args(flags)
             .args(["--quiet", "--out"])
@@ -141,4 +146,22 @@ fn bad_study_flags_are_one_line_and_exit_2() {
         assert_eq!(out.status.code(), Some(2), "{flags:?}: {err}");
         assert_eq!(err.trim_end().lines().count(), 1, "{flags:?}: {err}");
     }
+}
+
+/// The loss a network with zero outputs starts at, which study.md puts next to the measured one:
+/// mean(ŷ²) = 1/C for one-hot targets under the mean squared error, ln C under the cross-entropy
+/// (the softmax of zero logits is uniform).
+#[test]
+fn the_zero_output_loss_is_1_over_c_or_ln_c_on_the_spirals() {
+    let args = |loss| StudyArgs {
+        dataset: "spirals".into(),
+        bottleneck: 0,
+        loss,
+        out: temp_dir("study-zero"),
+        ..StudyArgs::default()
+    };
+    let mse = study::zero_output_loss(&args(backprop::Loss::Mse)).unwrap();
+    let ce = study::zero_output_loss(&args(backprop::Loss::CrossEntropy)).unwrap();
+    assert!((mse - 0.5).abs() < 1e-15, "{mse}");
+    assert!((ce - 2f64.ln()).abs() < 1e-15, "{ce}");
 }

@@ -51,9 +51,12 @@ pub struct StudyArgs {
     /// Full-batch SGD steps per variant.
     #[arg(long, default_value_t = 2000)]
     pub steps: usize,
-    /// Learning rate η, the same for every variant (the loss is the mean squared error).
+    /// Learning rate η, the same for every variant.
     #[arg(long, default_value_t = 0.05)]
     pub lr: f64,
+    /// The loss: mse (default), half-sse, or cross-entropy (a classification dataset: spirals).
+    #[arg(long, value_enum, default_value_t = Loss::Mse)]
+    pub loss: Loss,
     /// The loss whose first crossing is counted as "steps to target".
     #[arg(long, default_value_t = 1e-2)]
     pub target: f64,
@@ -379,11 +382,13 @@ fn run_variant(
     let mut acts = vec![variant.phi; widths.len() - 2];
     acts.push(Activation::Identity);
     let spec = Spec::new(widths.to_vec(), acts)?
-        .with_loss(Loss::Mse)
+        .with_loss(args.loss)
         .with_dtype(DType::F64)
         .with_init(variant.init)
         .with_seed(args.seed);
+    spec.check_loss()?;
     let data = data::load(&dataset, &spec, args.samples, None, args.seed)?;
+    data::check_targets(&data, &spec, &args.dataset)?;
     if variant.scale != Scale::AsInit && variant.init != Init::He {
         bail!("variant {:?}: a rescaled initialisation rescales He's normal draws (init he)", variant.name);
     }
@@ -485,14 +490,24 @@ fn drawn(results: &[VariantResult]) -> Vec<&VariantResult> {
     DRAWN.iter().filter_map(|n| results.iter().find(|r| r.variant.name == *n)).collect()
 }
 
-/// The loss of the zero output, mean(ŷ²) under the mean squared error: what a network whose
-/// outputs start near 0 should start at (1/C for one-hot targets of C classes; with a
-/// cross-entropy loss it would be −ln(1/C)).
+/// The loss of the zero output: what a network whose outputs start near 0 should start at —
+/// mean(ŷ²) under the mean squared error (1/C for one-hot targets of C classes), ln C = −ln(1/C)
+/// under the cross-entropy (the zero logits' softmax is uniform).
 pub fn zero_output_loss(args: &StudyArgs) -> Result<f64> {
     let widths = widths(args)?;
     let spec = Spec::new(widths.clone(), vec![Activation::Identity; widths.len() - 1])?.with_seed(args.seed);
     let data = data::load(&args.dataset.parse()?, &spec, args.samples, None, args.seed)?;
-    Ok(mean(&data.y.as_slice().iter().map(|y| y * y).collect::<Vec<_>>()))
+    let zeros = vec![0.0; data.y.as_slice().len()];
+    Ok(args.loss.value(&zeros, data.y.as_slice(), data.y.cols(), 0.0))
+}
+
+/// The loss in words, for titles and axes.
+fn loss_words(loss: Loss) -> &'static str {
+    match loss {
+        Loss::Mse => "mean squared error",
+        Loss::HalfSse => "half the summed squared error",
+        Loss::CrossEntropy => "cross-entropy",
+    }
 }
 
 /// Writes the study's PNGs (loss, saturation over time, gradient norms, histograms of z^k,
@@ -531,7 +546,7 @@ pub fn write(out: &Path, args: &StudyArgs, results: &[VariantResult]) -> Result<
     );
     let target_line =
         vec![(format!("target E = {:.0e} (steps to it in the legend)", args.target), args.target)];
-    line_chart(&path, &title, "step t", "mean squared error", &series, true, &target_line)?;
+    line_chart(&path, &title, "step t", loss_words(args.loss), &series, true, &target_line)?;
     written.push(path);
 
     let hidden = widths(args)?.len() - 2;
@@ -767,11 +782,12 @@ pub fn report(args: &StudyArgs, results: &[VariantResult]) -> Result<String> {
     let _ = writeln!(
         s,
         "A {arch} network ({h} hidden layers of {w}{bn}, identity output) trained on the {data} dataset ({n} \
-         samples), full-batch SGD with η = {lr} for every variant, mean squared error, f64, seed {seed}, {steps} \
+         samples), full-batch SGD with η = {lr} for every variant, {loss_name}, f64, seed {seed}, {steps} \
          steps. Saturated means |z| > {sat} for tanh, z outside [{lo:.2}, {sat}] for sigmoid, and for relu a dead \
          unit (z = 0 for every sample). Every variant is checked against libtorch, step by step. Regenerate with \
          `cargo run --release --bin study`.\n",
         arch = arch(args),
+        loss_name = loss_words(args.loss),
         h = args.hidden,
         w = args.width,
         bn = if args.bottleneck > 0 { format!(", then a bottleneck of {}", args.bottleneck) } else { String::new() },
@@ -817,9 +833,13 @@ pub fn report(args: &StudyArgs, results: &[VariantResult]) -> Result<String> {
     }
     let _ = writeln!(
         s,
-        "\nA network whose outputs start near 0 starts near the loss of the zero output, mean(ŷ²) = {zero:.3e} here \
-         (for one-hot targets of C classes that is 1/C; with a cross-entropy loss it would be −ln(1/C)). A loss at \
-         step 0 far above it means large initial outputs, which the first steps only undo.\n"
+        "\nA network whose outputs start near 0 starts near the loss of the zero output, {what} = {zero:.3e} here. \
+         A loss at step 0 far above it means large initial outputs, which the first steps only undo.\n",
+        what = match args.loss {
+            Loss::CrossEntropy => "−ln(1/C) = ln C (uniform softmax)",
+            Loss::Mse => "mean(ŷ²) (1/C for one-hot targets of C classes)",
+            Loss::HalfSse => "½ Σ ŷ²",
+        }
     );
 
     let _ = writeln!(s, "## Per hidden layer\n");
