@@ -6,7 +6,7 @@
 
 mod common;
 
-use common::{report, run_compare as compare, temp_dir};
+use common::{python, replay_in_pytorch, report, run_compare as compare, temp_dir};
 use safetensors::tensor::{Dtype, TensorView};
 use safetensors::SafeTensors;
 use std::collections::HashMap;
@@ -211,28 +211,31 @@ fn traces_that_cannot_be_checked_are_refused_naming_the_tensor_or_field() {
 }
 
 /// The setup's Python (numpy, safetensors; torch is there too, but the recorder does not use it).
-fn python() -> PathBuf {
-    let torch = std::fs::canonicalize(concat!(env!("CARGO_MANIFEST_DIR"), "/.libtorch")).expect(".libtorch");
-    torch.ancestors().nth(4).unwrap().join("bin/python")
+/// Runs `examples/python/NAME` (with `--mistake` when asked), which records its trace into `dir`
+/// and checks it with this build's `check`: (exit status, stdout and stderr).
+fn run_example(name: &str, dir: &Path, mistake: bool) -> (Option<i32>, String) {
+    let mut cmd = std::process::Command::new(python());
+    cmd.arg(format!("{}/examples/python/{name}", env!("CARGO_MANIFEST_DIR")))
+        .arg("--out")
+        .arg(dir)
+        .arg("--check")
+        .arg(env!("CARGO_BIN_EXE_check"));
+    if mistake {
+        cmd.arg("--mistake");
+    }
+    let out = cmd.output().unwrap();
+    (
+        out.status.code(),
+        format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr)),
+    )
 }
 
 #[test]
 fn a_numpy_backprop_recorded_in_python_is_judged_right_and_its_mistake_named() {
-    let root = env!("CARGO_MANIFEST_DIR");
     for (mistake, code_want) in [(false, 0), (true, 1)] {
         let dir = temp_dir(&format!("check-numpy-{mistake}"));
-        let mut cmd = std::process::Command::new(python());
-        cmd.arg(format!("{root}/examples/python/sheet_numpy.py"))
-            .arg("--out")
-            .arg(&dir)
-            .arg("--check")
-            .arg(env!("CARGO_BIN_EXE_check"));
-        if mistake {
-            cmd.arg("--mistake");
-        }
-        let out = cmd.output().unwrap();
-        let (stdout, stderr) = (String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
-        assert_eq!(out.status.code(), Some(code_want), "{stdout}{stderr}");
+        let (code, stdout) = run_example("sheet_numpy.py", &dir, mistake);
+        assert_eq!(code, Some(code_want), "{stdout}");
         let r = report(&dir);
         if mistake {
             let d = &r["first_divergence"];
@@ -388,21 +391,10 @@ fn optimizer_traces_are_checked_and_gaps_in_their_state_refused() {
 /// corrections left out, check names step 0 and the updated weights, while the gradients agree.
 #[test]
 fn a_numpy_adam_is_judged_right_and_its_missing_bias_correction_named() {
-    let root = env!("CARGO_MANIFEST_DIR");
     for (mistake, code_want) in [(false, 0), (true, 1)] {
         let dir = temp_dir(&format!("check-adam-numpy-{mistake}"));
-        let mut cmd = std::process::Command::new(python());
-        cmd.arg(format!("{root}/examples/python/adam_numpy.py"))
-            .arg("--out")
-            .arg(&dir)
-            .arg("--check")
-            .arg(env!("CARGO_BIN_EXE_check"));
-        if mistake {
-            cmd.arg("--mistake");
-        }
-        let out = cmd.output().unwrap();
-        let (stdout, stderr) = (String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
-        assert_eq!(out.status.code(), Some(code_want), "{stdout}{stderr}");
+        let (code, stdout) = run_example("adam_numpy.py", &dir, mistake);
+        assert_eq!(code, Some(code_want), "{stdout}");
         let r = report(&dir);
         assert_eq!(r["config"]["optimizer"], "adam");
         if mistake {
@@ -415,13 +407,8 @@ fn a_numpy_adam_is_judged_right_and_its_missing_bias_correction_named() {
                 .all(|f| !f["name"].as_str().unwrap().starts_with('d')));
         } else {
             assert_eq!(r["verdict"], "equivalent", "{stdout}");
-            let replay = std::process::Command::new(python())
-                .arg(format!("{root}/scripts/replay_trace.py"))
-                .arg(dir.join("trace.safetensors"))
-                .output()
-                .unwrap();
-            let text = String::from_utf8_lossy(&replay.stdout);
-            assert!(replay.status.success() && text.contains("max exp_avg_sq error"), "{text}");
+            let (ok, text) = replay_in_pytorch(&dir.join("trace.safetensors"));
+            assert!(ok && text.contains("max exp_avg_sq error"), "{text}");
         }
     }
 }

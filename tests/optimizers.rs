@@ -6,30 +6,15 @@
 //! in the updated weights, while the gradients still agree.
 #![cfg(feature = "torch")]
 
+mod common;
+
 use backprop::data::Dataset;
-use backprop::harness::{self, Form, Judge, Outcome, RunConfig, Verdict};
+use backprop::harness::{self, Outcome, RunConfig, Verdict};
 use backprop::manual::Backprop;
 use backprop::{Activation, DType, Loss, Matrix, OptimConfig, OptimizerKind, Params, Spec, Workspace};
+use common::run_config;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
-
-fn config(spec: &Spec, optim: OptimConfig, steps: usize, batch: usize) -> RunConfig {
-    RunConfig {
-        spec: spec.clone(),
-        optim,
-        steps,
-        batch_size: batch,
-        shuffle_seed: spec.seed(),
-        judge: Judge::round_off(),
-        drift_tol: 1.0,
-        fault: None,
-        form: Form::Batched,
-        mutant: None,
-        snapshot_steps: vec![],
-        saturation: 0.97,
-        threads: 1,
-    }
-}
 
 /// `n` samples with inputs uniform in ±1 and one-hot targets (a class from the inputs' signs),
 /// seeded: targets every loss accepts.
@@ -127,7 +112,7 @@ fn every_optimizer_and_loss_matches_libtorch() {
                         .with_dtype(dtype)
                         .with_seed(i as u64 + 3);
                     let d = data(&spec, 48, i as u64);
-                    let o = run(&config(&spec, optim, 25, 16), &d);
+                    let o = run(&run_config(&spec, optim, 25, 16), &d);
                     let what = format!("{name}, {dtype}, {loss}, {widths:?}");
                     assert_eq!(o.verdict, Verdict::Equivalent, "{what}: {:?}", o.first_divergence);
                     let m = o.max_ratio.loss.max(o.max_ratio.grad).max(o.max_ratio.weight);
@@ -277,7 +262,7 @@ fn optimizer_mistakes_are_caught_in_the_update_at_their_first_step() {
     ];
     backprop::reference::use_threads(&spec, 32, 1);
     for (mistake, optim, step) in cases {
-        let cfg = config(&spec, optim, 10, 16);
+        let cfg = run_config(&spec, optim, 10, 16);
         let mut wrong =
             Wrong { ws: Workspace::new(&spec, 16), cfg: optim, mistake, t: 0, m: vec![], v: vec![] };
         let o = harness::run_with::<f64>(&cfg, &d, &Params::init(&spec), &mut wrong, None, |_| {}).unwrap();
@@ -307,7 +292,7 @@ fn optimizer_mistakes_are_caught_in_the_update_at_their_first_step() {
         v: vec![],
     };
     let o = harness::run_with::<f64>(
-        &config(&spec, optim, 10, 16),
+        &run_config(&spec, optim, 10, 16),
         &d,
         &Params::init(&spec),
         &mut right,
@@ -335,7 +320,7 @@ fn cross_entropy_agrees_on_huge_logits() {
         for l in &mut init.layers {
             l.w.as_mut_slice().iter_mut().for_each(|w| *w *= 30.0);
         }
-        let cfg = config(&spec, OptimConfig::new(OptimizerKind::Adam, 0.01), 10, 32);
+        let cfg = run_config(&spec, OptimConfig::new(OptimizerKind::Adam, 0.01), 10, 32);
         backprop::reference::use_threads(&spec, 32, 1);
         let o = match dtype {
             DType::F64 => harness::run::<f64>(&cfg, &d, &init, None, |_| {}).unwrap(),

@@ -5,9 +5,8 @@
 mod common;
 
 use backprop::{Activation, Loss, Matrix, Mlp, Params, Spec};
-use common::{report, run_compare as compare, temp_dir};
+use common::{replay_in_pytorch, report, run_compare as compare, temp_dir};
 use safetensors::SafeTensors;
-use std::path::{Path, PathBuf};
 
 fn f64s(st: &SafeTensors, name: &str) -> (Vec<usize>, Vec<f64>) {
     let t = st.tensor(name).unwrap_or_else(|_| panic!("trace lacks {name}"));
@@ -167,17 +166,6 @@ fn a_traces_config_reproduces_the_run_byte_for_byte() {
     }
 }
 
-/// The Python that the setup script installed PyTorch into (or `BACKPROP_PYTHON`).
-fn python() -> PathBuf {
-    if let Some(p) = std::env::var_os("BACKPROP_PYTHON") {
-        return PathBuf::from(p);
-    }
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let torch = std::fs::canonicalize(root.join(".libtorch"))
-        .expect(".libtorch missing: run `bash scripts/setup-libtorch.sh` (README, Quick start)");
-    torch.ancestors().nth(4).unwrap().join("bin/python")
-}
-
 #[test]
 fn pytorch_loads_and_replays_a_fresh_trace() {
     for dtype in ["f64", "f32"] {
@@ -186,15 +174,8 @@ fn pytorch_loads_and_replays_a_fresh_trace() {
         flags.extend(["--dtype", dtype, "--loss", "mse"]);
         let (code, ..) = compare(&dir, &flags);
         assert_eq!(code, 0);
-        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/replay_trace.py");
-        let out = std::process::Command::new(python())
-            .arg(script)
-            .arg(dir.join("trace.safetensors"))
-            .output()
-            .expect("running the replay script");
-        let text =
-            format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
-        assert!(out.status.success(), "replay_trace.py failed:\n{text}");
+        let (ok, text) = replay_in_pytorch(&dir.join("trace.safetensors"));
+        assert!(ok, "replay_trace.py failed:\n{text}");
         assert!(text.contains("replayed 12 steps"), "{text}");
     }
 }
@@ -232,15 +213,8 @@ fn pytorch_replays_optimizer_and_cross_entropy_traces_with_their_state() {
         flags.extend(opt.iter());
         let (code, out, err) = compare(&dir, &flags);
         assert_eq!(code, 0, "{out}{err}");
-        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/replay_trace.py");
-        let run = std::process::Command::new(python())
-            .arg(script)
-            .arg(dir.join("trace.safetensors"))
-            .output()
-            .expect("running the replay script");
-        let text =
-            format!("{}{}", String::from_utf8_lossy(&run.stdout), String::from_utf8_lossy(&run.stderr));
-        assert!(run.status.success(), "replay_trace.py failed:\n{text}");
+        let (ok, text) = replay_in_pytorch(&dir.join("trace.safetensors"));
+        assert!(ok, "replay_trace.py failed:\n{text}");
         assert!(text.contains("replayed 10 steps") && text.contains("optimizer state tensors"), "{text}");
     }
 }

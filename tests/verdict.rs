@@ -8,7 +8,7 @@
 mod common;
 
 use backprop::data::Dataset;
-use backprop::harness::{self, Form, Judge, Outcome, RunConfig, Verdict};
+use backprop::harness::{self, Form, Outcome, RunConfig, Verdict};
 use backprop::manual::{literal, Mutant, MutantKind};
 use backprop::{Activation, DType, Loss, Matrix, Params, Scalar, Spec};
 use common::{report, run_compare as compare, temp_dir};
@@ -16,21 +16,7 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
 fn config(spec: &Spec, lr: f64, steps: usize, batch: usize) -> RunConfig {
-    RunConfig {
-        spec: spec.clone(),
-        optim: backprop::OptimConfig::sgd(lr),
-        steps,
-        batch_size: batch,
-        shuffle_seed: spec.seed(),
-        judge: Judge::round_off(),
-        drift_tol: 1.0,
-        fault: None,
-        form: Form::Batched,
-        mutant: None,
-        snapshot_steps: vec![],
-        saturation: 0.97,
-        threads: 1,
-    }
+    common::run_config(spec, backprop::OptimConfig::sgd(lr), steps, batch)
 }
 
 /// `n` samples, inputs uniform in ±`scale`, targets uniform in ±1, seeded.
@@ -195,9 +181,7 @@ fn hard_regimes_with_optimizers_and_cross_entropy_raise_no_false_alarm() {
                 }
             }
         }
-        let mut cfg = config(&spec, optim.lr, 12, 8);
-        cfg.optim = optim;
-        let o = run(&cfg, &d, gain);
+        let o = run(&common::run_config(&spec, optim, 12, 8), &d, gain);
         let what = format!("{spec:?}, {}, inputs ×{scale}, weights ×{gain}", optim.describe());
         assert!(
             o.first_divergence.is_none(),

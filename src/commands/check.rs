@@ -101,9 +101,7 @@ fn check_main(args: &CheckArgs) -> Result<i32> {
         "dtype": spec.dtype().name(),
         "tolerance": judge,
     });
-    if let (Some(obj), serde_json::Value::Object(o)) = (config.as_object_mut(), rec.optim.to_json()) {
-        obj.extend(o);
-    }
+    rec.optim.write_json(&mut config);
     let mut written = Vec::new();
     let report_path = args.out.join("report.json");
     report::write_report(&report_path, &run, &config, &outcome)?;

@@ -356,9 +356,7 @@ impl Setup {
             "samples": self.samples,
             "targets": self.targets,
         });
-        if let (Some(obj), serde_json::Value::Object(o)) = (v.as_object_mut(), self.optim.to_json()) {
-            obj.extend(o);
-        }
+        self.optim.write_json(&mut v);
         v
     }
 }

@@ -167,7 +167,9 @@ impl<T: Scalar> Learn<T> for Manual<T> {
         self.mlp.train_step_split(&mut self.ws, &mut self.opt, x, y).to64()
     }
     fn predict(&mut self, x: &Matrix<T>, out: &mut Matrix<T>) {
-        out.clone_from(self.eval.forward(self.mlp.params(), x));
+        let z = self.eval.forward(self.mlp.params(), x);
+        out.set_rows(z.rows());
+        out.as_mut_slice().copy_from_slice(z.as_slice());
     }
     fn params(&self) -> Params<T> {
         self.mlp.params().clone()
@@ -187,25 +189,28 @@ impl<T: Scalar> Learn<T> for Trainer {
     }
 }
 
-/// A dataset in the run's type, beside the f64 original, and a buffer for its outputs.
+/// A dataset in the run's type, beside the f64 original: cast once for the whole run.
 struct Evaluated<'a, T> {
     data: &'a Dataset,
     x: Matrix<T>,
     y: Matrix<T>,
-    out: Matrix<T>,
 }
 
 impl<'a, T: Scalar> Evaluated<'a, T> {
     fn new(data: &'a Dataset) -> Evaluated<'a, T> {
-        Evaluated { data, x: data.x.cast(), y: data.y.cast(), out: Matrix::zeros(0, data.y.cols()) }
+        Evaluated { data, x: data.x.cast(), y: data.y.cast() }
     }
 
-    /// Loss and accuracy (when the targets classify) of the current model.
-    fn of(&mut self, learner: &mut impl Learn<T>, spec: &crate::model::spec::Spec) -> (f64, Option<f64>) {
-        learner.predict(&self.x, &mut self.out);
-        let loss =
-            spec.loss().value(self.out.as_slice(), self.y.as_slice(), spec.n_out(), spec.label_smoothing());
-        (loss.to64(), self.data.classes().map(|c| c.accuracy(&self.out.cast(), &self.data.y)))
+    /// Loss and accuracy (when the targets classify) of the current model; its outputs go to `out`.
+    fn of(
+        &self,
+        learner: &mut impl Learn<T>,
+        spec: &crate::model::spec::Spec,
+        out: &mut Matrix<T>,
+    ) -> (f64, Option<f64>) {
+        learner.predict(&self.x, out);
+        let loss = spec.loss().value(out.as_slice(), self.y.as_slice(), spec.n_out(), spec.label_smoothing());
+        (loss.to64(), self.data.classes().map(|c| c.accuracy(&out.cast(), &self.data.y)))
     }
 }
 
@@ -232,10 +237,11 @@ fn train_loop<T: Scalar>(
     batch: usize,
     quiet: bool,
 ) -> Result<Looped<T>> {
-    let mut train_set = Evaluated::<T>::new(data);
-    let mut val_set = val.map(Evaluated::<T>::new);
-    let (x, y) = (train_set.x.clone(), train_set.y.clone());
-    let before = train_set.of(learner, spec).0;
+    let train_set = Evaluated::<T>::new(data);
+    let val_set = val.map(Evaluated::<T>::new);
+    let (x, y) = (&train_set.x, &train_set.y);
+    let mut out = Matrix::<T>::zeros(0, spec.n_out());
+    let before = train_set.of(learner, spec, &mut out).0;
     let mut losses = Vec::with_capacity(order.len());
     let mut epochs = Vec::new();
     let mut bar = progress_bar(order.len() as u64, quiet);
@@ -243,8 +249,8 @@ fn train_loop<T: Scalar>(
     let mut seconds = 0.0;
     let mut epoch_start = 0;
     for (t, idx) in order.iter().enumerate() {
-        xb.gather_rows(&x, idx);
-        yb.gather_rows(&y, idx);
+        xb.gather_rows(x, idx);
+        yb.gather_rows(y, idx);
         let start = Instant::now();
         let loss = learner.step(&xb, &yb);
         seconds += start.elapsed().as_secs_f64();
@@ -256,10 +262,11 @@ fn train_loop<T: Scalar>(
         if (t + 1) % per_epoch == 0 || t + 1 == order.len() {
             let epoch_losses = &losses[epoch_start..];
             let train_loss = epoch_losses.iter().sum::<f64>() / epoch_losses.len() as f64;
-            let train_accuracy = data.classes().map(|_| train_set.of(learner, spec).1.unwrap_or(f64::NAN));
-            let (val_loss, val_accuracy) = match &mut val_set {
+            let train_accuracy =
+                data.classes().map(|_| train_set.of(learner, spec, &mut out).1.unwrap_or(f64::NAN));
+            let (val_loss, val_accuracy) = match &val_set {
                 Some(v) => {
-                    let (l, a) = v.of(learner, spec);
+                    let (l, a) = v.of(learner, spec, &mut out);
                     (Some(l), a)
                 }
                 None => (None, None),
@@ -276,7 +283,7 @@ fn train_loop<T: Scalar>(
         }
     }
     bar.finish();
-    let (after, accuracy) = train_set.of(learner, spec);
+    let (after, accuracy) = train_set.of(learner, spec, &mut out);
     Ok(Looped { losses, epochs, seconds, before, after, accuracy, params: learner.params() })
 }
 
@@ -334,7 +341,9 @@ fn train_in<T: Scalar>(
         Impl::Manual => "manual",
         Impl::Torch => "torch",
     });
-    config["val_split"] = serde_json::json!(val.map_or(0.0, |_| setup_split(data.len(), val)));
+    // The share of all samples held out (the flag's value as realised: it gives the same split).
+    let n_val = val.map_or(0, Dataset::len);
+    config["val_split"] = serde_json::json!(n_val as f64 / (data.len() + n_val) as f64);
     let weights_path = out.join("weights.safetensors");
     weights::save(&weights_path, &params, &config)?;
     let curve_path = out.join("train_loss.csv");
@@ -361,12 +370,6 @@ fn train_in<T: Scalar>(
         seconds,
         written: vec![weights_path, curve_path, png_path],
     })
-}
-
-/// The share of all samples that validation holds, as recorded in the weights' config.
-fn setup_split(train: usize, val: Option<&Dataset>) -> f64 {
-    let v = val.map_or(0, Dataset::len);
-    v as f64 / (train + v) as f64
 }
 
 /// train_loss.csv: one row per step (its batch loss before the update); the epoch's last step

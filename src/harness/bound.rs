@@ -507,13 +507,11 @@ impl OptimBound {
         let mut out = grad_tol.clone();
         for k in 0..params.layers.len() {
             for bias in [false, true] {
-                let n = part(&params.layers[k], bias).len();
-                for i in 0..n {
-                    let theta = part(&params.layers[k], bias)[i];
-                    let g = part(&grads.layers[k], bias)[i];
-                    let e_g = part(&grad_tol.layers[k], bias)[i] / both;
-                    let e = self.entry(k, bias, i, theta, g, e_g);
-                    part_mut(&mut out.layers[k], bias)[i] = both * e + self.tiny;
+                let (theta, g, tol) =
+                    (params.layers[k].part(bias), grads.layers[k].part(bias), grad_tol.layers[k].part(bias));
+                for i in 0..theta.len() {
+                    let e = self.entry(k, bias, i, theta[i], g[i], tol[i] / both);
+                    out.layers[k].part_mut(bias)[i] = both * e + self.tiny;
                 }
             }
         }
@@ -523,15 +521,15 @@ impl OptimBound {
     /// Reads and writes slot `s`'s value and error at one entry.
     fn get(&self, s: usize, k: usize, bias: bool, i: usize) -> (f64, f64) {
         match (&self.value[s], &self.error[s]) {
-            (Some(v), Some(e)) => (part(&v.layers[k], bias)[i], part(&e.layers[k], bias)[i]),
+            (Some(v), Some(e)) => (v.layers[k].part(bias)[i], e.layers[k].part(bias)[i]),
             _ => (0.0, 0.0),
         }
     }
 
     fn set(&mut self, s: usize, k: usize, bias: bool, i: usize, (v, e): (f64, f64)) {
         if let (Some(vs), Some(es)) = (&mut self.value[s], &mut self.error[s]) {
-            part_mut(&mut vs.layers[k], bias)[i] = v;
-            part_mut(&mut es.layers[k], bias)[i] = e;
+            vs.layers[k].part_mut(bias)[i] = v;
+            es.layers[k].part_mut(bias)[i] = e;
         }
     }
 
@@ -648,22 +646,5 @@ impl OptimBound {
                 lr * e_d + u * (2.0 * lr * d.abs() + new.abs())
             }
         }
-    }
-}
-
-/// One tensor of a layer, flattened: W^k row-major, or b^k.
-fn part(l: &Layer<f64>, bias: bool) -> &[f64] {
-    if bias {
-        l.b.as_deref().unwrap_or(&[])
-    } else {
-        l.w.as_slice()
-    }
-}
-
-fn part_mut(l: &mut Layer<f64>, bias: bool) -> &mut [f64] {
-    if bias {
-        l.b.as_deref_mut().unwrap_or(&mut [])
-    } else {
-        l.w.as_mut_slice()
     }
 }

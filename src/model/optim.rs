@@ -183,10 +183,13 @@ impl OptimConfig {
         }
     }
 
-    /// The optimizer's fields of a run's configuration (report.json, the trace's `config`), by
-    /// PyTorch's names: `optimizer`, `lr`, and the hyperparameters the optimizer takes.
-    pub fn to_json(&self) -> serde_json::Value {
-        let mut v = serde_json::json!({ "optimizer": self.kind.name(), "lr": self.lr, "weight_decay": self.weight_decay });
+    /// Writes the optimizer's fields into a run's configuration `v` (a JSON object: report.json, the
+    /// trace's `config`), by PyTorch's names: `optimizer`, `lr`, and the hyperparameters the
+    /// optimizer takes.
+    pub fn write_json(&self, v: &mut serde_json::Value) {
+        v["optimizer"] = self.kind.name().into();
+        v["lr"] = self.lr.into();
+        v["weight_decay"] = self.weight_decay.into();
         match self.kind {
             OptimizerKind::Sgd => {
                 v["momentum"] = self.momentum.into();
@@ -205,10 +208,9 @@ impl OptimConfig {
                 v["centered"] = self.centered.into();
             }
         }
-        v
     }
 
-    /// Reads the fields [`OptimConfig::to_json`] writes (missing `optimizer`: plain SGD; missing
+    /// Reads the fields [`OptimConfig::write_json`] writes (missing `optimizer`: plain SGD; missing
     /// hyperparameters: PyTorch's defaults), validated. Errors name the field.
     pub fn from_json(config: &serde_json::Value, lr: f64) -> Result<OptimConfig> {
         let kind = match config.get("optimizer") {
@@ -301,25 +303,6 @@ pub struct Optimizer<T> {
     slots: [Option<(&'static str, Params<T>)>; 3],
 }
 
-/// One parameter tensor's entries, flattened: W^k row-major, or b^k.
-fn part<T: Scalar>(p: &Params<T>, k: usize, bias: bool) -> &[T] {
-    let l = &p.layers[k];
-    if bias {
-        l.b.as_deref().unwrap_or(&[])
-    } else {
-        l.w.as_slice()
-    }
-}
-
-fn part_mut<T: Scalar>(p: &mut Params<T>, k: usize, bias: bool) -> &mut [T] {
-    let l = &mut p.layers[k];
-    if bias {
-        l.b.as_deref_mut().unwrap_or(&mut [])
-    } else {
-        l.w.as_mut_slice()
-    }
-}
-
 impl<T: Scalar> Optimizer<T> {
     /// The optimizer `cfg` for `spec`'s parameters, with zeroed state.
     pub fn new(cfg: OptimConfig, spec: &Spec) -> Optimizer<T> {
@@ -369,13 +352,13 @@ impl<T: Scalar> Optimizer<T> {
         let first = self.t == 1;
         for k in 0..params.layers.len() {
             for bias in [false, true] {
-                let p = part_mut(params, k, bias);
-                let g = part(grads, k, bias);
+                let p = params.layers[k].part_mut(bias);
+                let g = grads.layers[k].part(bias);
                 // The three slots are distinct elements: borrowed at once.
                 let [s0, s1, s2] = &mut self.slots;
-                let b0 = s0.as_mut().map(|(_, buf)| part_mut(buf, k, bias));
-                let b1 = s1.as_mut().map(|(_, buf)| part_mut(buf, k, bias));
-                let b2 = s2.as_mut().map(|(_, buf)| part_mut(buf, k, bias));
+                let b0 = s0.as_mut().map(|(_, buf)| buf.layers[k].part_mut(bias));
+                let b1 = s1.as_mut().map(|(_, buf)| buf.layers[k].part_mut(bias));
+                let b2 = s2.as_mut().map(|(_, buf)| buf.layers[k].part_mut(bias));
                 match c.kind {
                     OptimizerKind::Sgd => sgd(&c, &sc, first, p, g, b0),
                     OptimizerKind::Adam | OptimizerKind::AdamW => {
@@ -556,7 +539,9 @@ mod tests {
             c.momentum = if kind == OptimizerKind::Adam || kind == OptimizerKind::AdamW { 0.0 } else { 0.5 };
             c.centered = kind == OptimizerKind::RmsProp;
             c.amsgrad = kind == OptimizerKind::AdamW;
-            let back = OptimConfig::from_json(&c.to_json(), 0.01).unwrap();
+            let mut v = serde_json::json!({});
+            c.write_json(&mut v);
+            let back = OptimConfig::from_json(&v, 0.01).unwrap();
             assert_eq!(back, c);
         }
     }

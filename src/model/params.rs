@@ -21,6 +21,27 @@ pub struct Layer<T> {
     pub b: Option<Vec<T>>,
 }
 
+impl<T: Scalar> Layer<T> {
+    /// One of the layer's tensors, flattened: W^k row-major, or (with `bias`) b^k (empty when the
+    /// layer has none). What the optimizers walk entry by entry.
+    pub fn part(&self, bias: bool) -> &[T] {
+        if bias {
+            self.b.as_deref().unwrap_or(&[])
+        } else {
+            self.w.as_slice()
+        }
+    }
+
+    /// [`Layer::part`], mutable.
+    pub fn part_mut(&mut self, bias: bool) -> &mut [T] {
+        if bias {
+            self.b.as_deref_mut().unwrap_or(&mut [])
+        } else {
+            self.w.as_mut_slice()
+        }
+    }
+}
+
 /// Parameters (or gradients) of every layer; `layers[k − 1]` is layer k.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Params<T> {

@@ -206,3 +206,54 @@ pub fn assert_picture(path: &std::path::Path, width: u32, min_height: u32) -> u3
     assert!(non_white * 100 > pixels.len(), "{}: {non_white} non-white pixels", path.display());
     info.height
 }
+
+/// The lockstep run the verdict tests use: `spec` trained with `optim` for `steps` steps of `batch`
+/// samples (batch order seeded by the spec's seed), judged by round-off, one thread.
+pub fn run_config(
+    spec: &Spec,
+    optim: backprop::OptimConfig,
+    steps: usize,
+    batch: usize,
+) -> backprop::harness::RunConfig {
+    use backprop::harness::{Form, Judge, RunConfig};
+    RunConfig {
+        spec: spec.clone(),
+        optim,
+        steps,
+        batch_size: batch,
+        shuffle_seed: spec.seed(),
+        judge: Judge::round_off(),
+        drift_tol: 1.0,
+        fault: None,
+        form: Form::Batched,
+        mutant: None,
+        snapshot_steps: vec![],
+        saturation: 0.97,
+        threads: 1,
+    }
+}
+
+/// The Python that the setup script installed PyTorch into (or `BACKPROP_PYTHON`).
+pub fn python() -> std::path::PathBuf {
+    if let Some(p) = std::env::var_os("BACKPROP_PYTHON") {
+        return std::path::PathBuf::from(p);
+    }
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let torch = std::fs::canonicalize(root.join(".libtorch"))
+        .expect(".libtorch missing: run `bash scripts/setup-libtorch.sh` (README, Quick start)");
+    torch.ancestors().nth(4).unwrap().join("bin/python")
+}
+
+/// Runs `scripts/replay_trace.py TRACE` with that Python: (success, stdout and stderr).
+pub fn replay_in_pytorch(trace: &std::path::Path) -> (bool, String) {
+    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/replay_trace.py");
+    let out = std::process::Command::new(python())
+        .arg(script)
+        .arg(trace)
+        .output()
+        .expect("running the replay script");
+    (
+        out.status.success(),
+        format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr)),
+    )
+}
