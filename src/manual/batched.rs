@@ -46,16 +46,11 @@ impl<T: Scalar> Workspace<T> {
             let z_prev = if k == 0 { x } else { &before[k - 1] };
             let a = &mut self.a[k];
             a.set_rows(n);
-            let beta = match &layer.b {
-                Some(b) => {
-                    for r in 0..n {
-                        a.row_mut(r).copy_from_slice(b);
-                    }
-                    T::one()
-                }
-                None => T::zero(),
-            };
-            gemm(T::one(), z_prev, Op::N, &layer.w, Op::N, beta, a);
+            gemm(T::one(), z_prev, Op::N, &layer.w, Op::N, T::zero(), a);
+            if let Some(b) = &layer.b {
+                // The same single rounding of Σ + b as a GEMM that accumulates onto b.
+                a.add_to_rows(b);
+            }
             let z = &mut after[0];
             z.set_rows(n);
             self.spec.activations()[k].forward_slice(a.as_slice(), z.as_mut_slice());
@@ -104,12 +99,7 @@ impl<T: Scalar> Workspace<T> {
             gemm(T::one(), z_prev, Op::T, delta, Op::N, T::zero(), &mut grad.w);
             // ∇b^k = column sums of Δ^k.
             if let Some(db) = &mut grad.b {
-                db.fill(T::zero());
-                for r in 0..n {
-                    for (s, &v) in db.iter_mut().zip(delta.row(r)) {
-                        *s = *s + v;
-                    }
-                }
+                delta.column_sums(db);
             }
             if k > 1 {
                 // Δ^{k−1} = φ'_{k−1}(A^{k−1}) ⊙ (Δ^k (W^k)ᵀ), eq. (7).

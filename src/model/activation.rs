@@ -378,28 +378,7 @@ mod simd {
     use super::{backward_generic, forward_generic, Activation};
     use crate::model::scalar::Scalar;
 
-    /// The widest instruction set this CPU offers, of those the kernels are compiled for.
-    #[derive(Clone, Copy)]
-    pub(super) enum Level {
-        Avx512,
-        Avx2,
-        Base,
-    }
-
-    #[inline]
-    pub(super) fn level() -> Level {
-        #[cfg(target_arch = "x86_64")]
-        {
-            // Cached by std after the first call: an atomic load.
-            if std::arch::is_x86_feature_detected!("avx512f") {
-                return Level::Avx512;
-            }
-            if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma") {
-                return Level::Avx2;
-            }
-        }
-        Level::Base
-    }
+    pub(super) use crate::model::simd::{level, Level};
 
     macro_rules! versions {
         ($feature:literal, $fwd:ident, $bwd:ident) => {

@@ -2,6 +2,7 @@
 //! crate: its small-matrix kernels need no packing, which is what small networks spend on).
 
 use crate::model::scalar::Scalar;
+use crate::model::simd::{level, Level};
 use std::ops::{Index, IndexMut};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
@@ -84,6 +85,37 @@ impl<T: Scalar> Matrix<T> {
         self.data.resize(rows * self.cols, T::zero());
     }
 
+    /// Adds the row vector `b` to every row: the `1 (b^k)ᵀ` term of `A^k = Z^{k−1} W^k + 1 (b^k)ᵀ`,
+    /// eq. (1) with a bias. Panics unless `b.len() == cols`.
+    pub fn add_to_rows(&mut self, b: &[T]) {
+        assert_eq!(
+            b.len(),
+            self.cols,
+            "add_to_rows: the vector has {} entries, the rows {}",
+            b.len(),
+            self.cols
+        );
+        // SAFETY: each version runs only on a CPU that `level` found to have its features.
+        match level() {
+            Level::Avx512 => unsafe { rows::add_to_rows_avx512(&mut self.data, b) },
+            Level::Avx2 => unsafe { rows::add_to_rows_avx2(&mut self.data, b) },
+            Level::Base => rows::add_to_rows(&mut self.data, b),
+        }
+    }
+
+    /// The column sums Σ_r M[r][j] into `out` (`cols` entries): `∇b^k = (Δ^k)ᵀ 1`, eq. (6) for
+    /// the bias. Each column is summed from the first row to the last, so the result does not
+    /// depend on the instruction set. Panics unless `out.len() == cols`.
+    pub fn column_sums(&self, out: &mut [T]) {
+        assert_eq!(out.len(), self.cols, "column_sums: {} outputs for {} columns", out.len(), self.cols);
+        // SAFETY: as in `add_to_rows`.
+        match level() {
+            Level::Avx512 => unsafe { rows::column_sums_avx512(&self.data, out) },
+            Level::Avx2 => unsafe { rows::column_sums_avx2(&self.data, out) },
+            Level::Base => rows::column_sums(&self.data, out),
+        }
+    }
+
     /// Copies rows `idx[0], idx[1], ...` of `src` into this matrix, which becomes `idx.len() × cols`.
     pub fn gather_rows(&mut self, src: &Matrix<T>, idx: &[usize]) {
         assert_eq!(src.cols, self.cols, "gather_rows: column counts differ");
@@ -93,6 +125,228 @@ impl<T: Scalar> Matrix<T> {
             self.data[r * cols..(r + 1) * cols].copy_from_slice(src.row(i));
         }
     }
+}
+
+/// The row loops, written once and compiled per instruction set.
+mod rows {
+    use crate::model::scalar::Scalar;
+
+    #[inline(always)]
+    pub(super) fn add_to_rows<T: Scalar>(data: &mut [T], b: &[T]) {
+        for row in data.chunks_exact_mut(b.len().max(1)) {
+            for (v, &c) in row.iter_mut().zip(b) {
+                *v = *v + c;
+            }
+        }
+    }
+
+    /// Sums `W` adjacent columns from column `j` on, in registers, row after row.
+    #[inline(always)]
+    fn sum_block<T: Scalar, const W: usize>(data: &[T], cols: usize, j: usize, out: &mut [T]) {
+        let mut acc = [T::zero(); W];
+        for row in data.chunks_exact(cols) {
+            let part = &row[j..j + W];
+            for l in 0..W {
+                acc[l] = acc[l] + part[l];
+            }
+        }
+        out[j..j + W].copy_from_slice(&acc);
+    }
+
+    #[inline(always)]
+    pub(super) fn column_sums<T: Scalar>(data: &[T], out: &mut [T]) {
+        let cols = out.len();
+        if cols == 0 {
+            return;
+        }
+        let mut j = 0;
+        while cols - j >= 32 {
+            sum_block::<T, 32>(data, cols, j, out);
+            j += 32;
+        }
+        while cols - j >= 8 {
+            sum_block::<T, 8>(data, cols, j, out);
+            j += 8;
+        }
+        while j < cols {
+            sum_block::<T, 1>(data, cols, j, out);
+            j += 1;
+        }
+    }
+
+    /// `C = A·B` (`m × n`, row-major, overwritten) for small operands, read through their strides
+    /// (entry (i, p) of A at `a[i·rsa + p·csa]`, (p, j) of B at `b[p·rsb + j·csb]`; the caller
+    /// checks that B's rows or B's columns and A's rows are contiguous). Every sum runs over p in
+    /// registers: where B's rows are contiguous, blocks of C's columns accumulate A[i][p]·B[p][·]
+    /// (the forward product and ∇W); otherwise each entry is a dot product in eight lanes (Δ Wᵀ).
+    /// A one-column C is a one-row C in the same memory, so it takes whichever form reads its
+    /// operands with unit stride.
+    #[inline(always)]
+    #[allow(clippy::too_many_arguments)]
+    pub(super) fn small_product<T: Scalar>(
+        m: usize,
+        n: usize,
+        k: usize,
+        a: &[T],
+        rsa: isize,
+        csa: isize,
+        b: &[T],
+        rsb: isize,
+        csb: isize,
+        c: &mut [T],
+    ) {
+        let (rsa, csa, rsb, csb) = (rsa as usize, csa as usize, rsb as usize, csb as usize);
+        if n == 0 || m == 0 {
+            return;
+        }
+        if k == 0 {
+            c[..m * n].fill(T::zero());
+        } else if n == 1 && csa == 1 {
+            dots(m, n, k, a, rsa, b, csb, c);
+        } else if n == 1 && rsa == 1 {
+            // C (m × 1) = A·b read as Cᵀ (1 × m) = bᵀ·Aᵀ: Aᵀ's rows are A's contiguous columns.
+            rows_of(1, m, k, b, csb, rsb, a, csa, c);
+        } else if csb == 1 {
+            rows_of(m, n, k, a, rsa, csa, b, rsb, c);
+        } else {
+            dots(m, n, k, a, rsa, b, csb, c);
+        }
+    }
+
+    /// C[i][j..j+W] = Σ_p A[i][p]·B[p][j..j+W] for R rows i at once, the R·W sums in registers.
+    #[inline(always)]
+    #[allow(clippy::too_many_arguments)]
+    fn block<T: Scalar, const R: usize, const W: usize>(
+        i: usize,
+        j: usize,
+        n: usize,
+        k: usize,
+        a: &[T],
+        rsa: usize,
+        csa: usize,
+        b: &[T],
+        rsb: usize,
+        c: &mut [T],
+    ) {
+        let mut acc = [[T::zero(); W]; R];
+        for p in 0..k {
+            let bp: &[T; W] = b[p * rsb + j..p * rsb + j + W].try_into().expect("W entries");
+            for r in 0..R {
+                let aip = a[(i + r) * rsa + p * csa];
+                for l in 0..W {
+                    acc[r][l] = aip.mul_add(bp[l], acc[r][l]);
+                }
+            }
+        }
+        for (r, row) in acc.iter().enumerate() {
+            c[(i + r) * n + j..(i + r) * n + j + W].copy_from_slice(row);
+        }
+    }
+
+    /// The row form: B's rows contiguous (csb = 1), C's columns in blocks of 16, 8 and 1, its
+    /// rows four at a time.
+    #[inline(always)]
+    #[allow(clippy::too_many_arguments)]
+    fn rows_of<T: Scalar>(
+        m: usize,
+        n: usize,
+        k: usize,
+        a: &[T],
+        rsa: usize,
+        csa: usize,
+        b: &[T],
+        rsb: usize,
+        c: &mut [T],
+    ) {
+        macro_rules! columns {
+            ($rows:literal, $i:expr) => {{
+                let mut j = 0;
+                while n - j >= 16 {
+                    block::<T, $rows, 16>($i, j, n, k, a, rsa, csa, b, rsb, c);
+                    j += 16;
+                }
+                while n - j >= 8 {
+                    block::<T, $rows, 8>($i, j, n, k, a, rsa, csa, b, rsb, c);
+                    j += 8;
+                }
+                while j < n {
+                    block::<T, $rows, 1>($i, j, n, k, a, rsa, csa, b, rsb, c);
+                    j += 1;
+                }
+            }};
+        }
+        let mut i = 0;
+        while m - i >= 4 {
+            columns!(4, i);
+            i += 4;
+        }
+        while i < m {
+            columns!(1, i);
+            i += 1;
+        }
+    }
+
+    /// The dot form: A's rows and B's columns contiguous, each entry a sum in eight lanes.
+    #[inline(always)]
+    #[allow(clippy::too_many_arguments)]
+    fn dots<T: Scalar>(m: usize, n: usize, k: usize, a: &[T], rsa: usize, b: &[T], csb: usize, c: &mut [T]) {
+        const LANES: usize = 8;
+        let body = k - k % LANES;
+        for i in 0..m {
+            let a_row = &a[i * rsa..i * rsa + k];
+            for j in 0..n {
+                let b_col = &b[j * csb..j * csb + k];
+                let mut acc = [T::zero(); LANES];
+                for (ac, bc) in a_row[..body].chunks_exact(LANES).zip(b_col[..body].chunks_exact(LANES)) {
+                    for l in 0..LANES {
+                        acc[l] = ac[l].mul_add(bc[l], acc[l]);
+                    }
+                }
+                let mut sum = acc.iter().fold(T::zero(), |s, &v| s + v);
+                for (&x, &y) in a_row[body..].iter().zip(&b_col[body..]) {
+                    sum = x.mul_add(y, sum);
+                }
+                c[i * n + j] = sum;
+            }
+        }
+    }
+
+    macro_rules! versions {
+        ($feature:literal, $add:ident, $sums:ident, $product:ident) => {
+            /// # Safety
+            /// The CPU must support the target features.
+            #[cfg_attr(target_arch = "x86_64", target_feature(enable = $feature))]
+            #[allow(clippy::too_many_arguments)]
+            pub(super) unsafe fn $product<T: Scalar>(
+                m: usize,
+                n: usize,
+                k: usize,
+                a: &[T],
+                rsa: isize,
+                csa: isize,
+                b: &[T],
+                rsb: isize,
+                csb: isize,
+                c: &mut [T],
+            ) {
+                small_product(m, n, k, a, rsa, csa, b, rsb, csb, c)
+            }
+            /// # Safety
+            /// The CPU must support the target features.
+            #[cfg_attr(target_arch = "x86_64", target_feature(enable = $feature))]
+            pub(super) unsafe fn $add<T: Scalar>(data: &mut [T], b: &[T]) {
+                add_to_rows(data, b)
+            }
+            /// # Safety
+            /// The CPU must support the target features.
+            #[cfg_attr(target_arch = "x86_64", target_feature(enable = $feature))]
+            pub(super) unsafe fn $sums<T: Scalar>(data: &[T], out: &mut [T]) {
+                column_sums(data, out)
+            }
+        };
+    }
+    versions!("avx2,fma", add_to_rows_avx2, column_sums_avx2, small_product_avx2);
+    versions!("avx512f,avx2,fma", add_to_rows_avx512, column_sums_avx512, small_product_avx512);
 }
 
 impl<T> Index<(usize, usize)> for Matrix<T> {
@@ -142,6 +396,20 @@ pub fn gemm<T: Scalar>(
     };
     assert_eq!(k, kb, "gemm: inner dimensions differ ({m}×{k} by {kb}×{n})");
     assert_eq!((c.rows, c.cols), (m, n), "gemm: output is {}×{}, product is {m}×{n}", c.rows, c.cols);
+    if beta == T::zero()
+        && alpha == T::one()
+        && m * n * k <= SMALL_GEMM
+        && (csb == 1 || (rsb == 1 && csa == 1))
+    {
+        let (a, b, c) = (a.as_slice(), b.as_slice(), c.as_mut_slice());
+        // SAFETY: each version runs only on a CPU that `level` found to have its features.
+        match level() {
+            Level::Avx512 => unsafe { rows::small_product_avx512(m, n, k, a, rsa, csa, b, rsb, csb, c) },
+            Level::Avx2 => unsafe { rows::small_product_avx2(m, n, k, a, rsa, csa, b, rsb, csb, c) },
+            Level::Base => rows::small_product(m, n, k, a, rsa, csa, b, rsb, csb, c),
+        }
+        return;
+    }
     let parallelism = match THREADS.load(Ordering::Relaxed) {
         t if t > 1 => gemm::Parallelism::Rayon(t),
         _ => gemm::Parallelism::None,
@@ -176,6 +444,12 @@ pub fn gemm<T: Scalar>(
     }
     IN_GEMM.with(|g| g.set(false));
 }
+
+/// Products of at most this many multiply-adds (m·n·k) skip the GEMM crate: its set-up per
+/// call costs more than such a product's arithmetic (a 2-16-1 network's step is six of these).
+/// Measured by `bench` on the shapes of a training step: below this size the plain loops of
+/// `rows::small_product` are faster, above it the crate's register-blocked kernels win.
+pub const SMALL_GEMM: usize = 4096;
 
 thread_local! {
     static IN_GEMM: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };

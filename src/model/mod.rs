@@ -9,6 +9,7 @@ pub mod matrix;
 pub mod optim;
 pub mod params;
 pub mod scalar;
+pub(crate) mod simd;
 pub mod spec;
 pub mod vmath;
 
