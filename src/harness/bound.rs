@@ -109,6 +109,118 @@ fn spread(f: impl Fn(f64) -> f64, a: f64, e: f64) -> f64 {
     }
 }
 
+/// Whether a's error may carry it past a kink of φ, or is too large for the Taylor terms: there
+/// the change is measured, φ(a ± e(a)) − φ(a), instead.
+#[inline(always)]
+fn near_kink(phi: Activation, av: f64, e: f64) -> bool {
+    phi.kink().is_some_and(|k| (av - k).abs() <= e) || e > 1e-3 * (1.0 + av.abs())
+}
+
+/// (B2) and (B3) of one entry: e(z) and e(φ'), from a, e(a), z = φ(a), d = φ'(a).
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+fn element_bounds(
+    phi: Activation,
+    av: f64,
+    e: f64,
+    zv: f64,
+    dv: f64,
+    eps: f64,
+    normal: f64,
+    near: bool,
+) -> (f64, f64) {
+    let curvature = phi.second_derivative(av, zv).abs();
+    // Near a kink the two sides may take different branches, and a large e(a) reaches past
+    // what the Taylor terms describe: there the change is measured, φ(a ± e(a)) − φ(a).
+    // (B2): e(z) ≤ |φ'(a)| e(a) + ½|φ''(a)| e(a)² (or, at a kink, |φ(a ± e(a)) − φ(a)|)
+    // + ULPS ulps of the terms φ rounds.
+    let mut carried_z = dv.abs() * e + 0.5 * curvature * e * e;
+    if near {
+        carried_z = carried_z.max(spread(|a| phi.apply(a), av, e));
+    }
+    let ezv = carried_z + ULPS * eps * phi.value_scale(av, zv) + normal;
+    // (B3): φ' from z (sigmoid, tanh) carries e(z); from a, e(a); plus its own rounding.
+    let carried = if phi.derivative_from_value() {
+        match phi {
+            Activation::Tanh => 2.0 * zv.abs() * ezv,
+            _ => (1.0 - 2.0 * zv).abs() * ezv,
+        }
+    } else if near {
+        (curvature * e).max(spread(|a| phi.derivative(a, phi.apply(a)), av, e))
+    } else {
+        curvature * e
+    };
+    (ezv, carried + ULPS * eps * phi.derivative_scale(av, zv, dv) + normal)
+}
+
+/// [`element_bounds`] of a whole layer with no kink near, the choice of φ made once so that each
+/// φ's loop is straight-line code; compiled for the widest SIMD the CPU has. No fused
+/// multiply-adds are formed, so every instruction set gives the same bits.
+#[allow(clippy::too_many_arguments)]
+fn smooth_bounds(
+    phi: Activation,
+    a: &[f64],
+    ea: &[f64],
+    z: &[f64],
+    d: &[f64],
+    ez: &mut [f64],
+    ed: &mut [f64],
+    eps: f64,
+    normal: f64,
+) {
+    #[inline(always)]
+    #[allow(clippy::too_many_arguments)]
+    fn each(
+        phi: Activation,
+        a: &[f64],
+        ea: &[f64],
+        z: &[f64],
+        d: &[f64],
+        ez: &mut [f64],
+        ed: &mut [f64],
+        eps: f64,
+        normal: f64,
+    ) {
+        macro_rules! fixed {
+            ($($phi:ident),*) => {
+                match phi {
+                    $(Activation::$phi => {
+                        for p in 0..ez.len() {
+                            (ez[p], ed[p]) =
+                                element_bounds(Activation::$phi, a[p], ea[p], z[p], d[p], eps, normal, false);
+                        }
+                    })*
+                }
+            };
+        }
+        fixed!(Identity, Sigmoid, Tanh, Relu, LeakyRelu, Elu, Softplus, Gelu, Silu);
+    }
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx512f,avx2")]
+    #[allow(clippy::too_many_arguments)]
+    unsafe fn each_avx512(
+        phi: Activation,
+        a: &[f64],
+        ea: &[f64],
+        z: &[f64],
+        d: &[f64],
+        ez: &mut [f64],
+        ed: &mut [f64],
+        eps: f64,
+        normal: f64,
+    ) {
+        each(phi, a, ea, z, d, ez, ed, eps, normal)
+    }
+    let n = ez.len();
+    let (a, ea, z, d, ed) = (&a[..n], &ea[..n], &z[..n], &d[..n], &mut ed[..n]);
+    #[cfg(target_arch = "x86_64")]
+    if crate::model::simd::level() == crate::model::simd::Level::Avx512 {
+        // SAFETY: the CPU has the features the copy is compiled for.
+        return unsafe { each_avx512(phi, a, ea, z, d, ez, ed, eps, normal) };
+    }
+    each(phi, a, ea, z, d, ez, ed, eps, normal)
+}
+
 fn forward_layer(
     phi: Activation,
     z_prev: &Matrix<f64>,
@@ -128,13 +240,13 @@ fn forward_layer(
     let mut a = Matrix::zeros(z_prev.rows(), layer.w.cols());
     gemm(1.0, z_prev, Op::N, &layer.w, Op::N, 0.0, &mut a);
     let mut ea = product(&plus_scaled(ez_prev, g, z_prev), Op::N, abs_w, Op::N);
-    let cols = a.cols();
-    for r in 0..a.rows() {
-        for j in 0..cols {
-            let b = layer.b.as_ref().map_or(0.0, |b| b[j]);
-            a[(r, j)] += b;
-            ea[(r, j)] += g * b.abs() + n_in as f64 * tiny;
+    match &layer.b {
+        Some(b) => {
+            a.add_to_rows(b);
+            let eb: Vec<f64> = b.iter().map(|b| g * b.abs() + n_in as f64 * tiny).collect();
+            ea.add_to_rows(&eb);
         }
+        None => ea.as_mut_slice().iter_mut().for_each(|e| *e += n_in as f64 * tiny),
     }
     let (rows, cols) = a.shape();
     // z = φ(a) and φ'(a) for the whole layer at once, by the vectorised loops.
@@ -143,36 +255,18 @@ fn forward_layer(
     let mut d = Matrix::from_vec(rows, cols, vec![1.0; rows * cols]);
     phi.backward_slice(a.as_slice(), z.as_slice(), d.as_mut_slice());
     let (mut ez, mut ed) = (Matrix::zeros(rows, cols), Matrix::zeros(rows, cols));
-    let value = |a: f64| phi.apply(a);
-    let slope = |a: f64| phi.derivative(a, phi.apply(a));
-    for p in 0..rows * cols {
-        let (av, e) = (a.as_slice()[p], ea.as_slice()[p]);
-        let (zv, dv) = (z.as_slice()[p], d.as_slice()[p]);
-        let curvature = phi.second_derivative(av, zv).abs();
-        // Near a kink the two sides may take different branches, and a large e(a) reaches past
-        // what the Taylor terms describe: there the change is measured, φ(a ± e(a)) − φ(a).
-        let near_kink = phi.kink().is_some_and(|k| (av - k).abs() <= e) || e > 1e-3 * (1.0 + av.abs());
-        // (B2): e(z) ≤ |φ'(a)| e(a) + ½|φ''(a)| e(a)² (or, at a kink, |φ(a ± e(a)) − φ(a)|)
-        // + ULPS ulps of the terms φ rounds.
-        let mut carried_z = dv.abs() * e + 0.5 * curvature * e * e;
-        if near_kink {
-            carried_z = carried_z.max(spread(value, av, e));
+    let (a, ea) = (a.as_slice(), ea.as_slice());
+    // Every entry as if no kink were near, in loops the compiler vectorises; then the few
+    // entries near a kink (or with a large e(a)) again, with the measured spread.
+    smooth_bounds(phi, a, ea, z.as_slice(), d.as_slice(), ez.as_mut_slice(), ed.as_mut_slice(), eps, normal);
+    let nears = a.iter().zip(ea).filter(|&(&av, &e)| near_kink(phi, av, e)).count();
+    for p in (0..rows * cols).filter(|_| nears > 0) {
+        if near_kink(phi, a[p], ea[p]) {
+            let (ezv, edv) =
+                element_bounds(phi, a[p], ea[p], z.as_slice()[p], d.as_slice()[p], eps, normal, true);
+            ez.as_mut_slice()[p] = ezv;
+            ed.as_mut_slice()[p] = edv;
         }
-        let ezv = carried_z + ULPS * eps * phi.value_scale(av, zv) + normal;
-        // (B3): φ' from z (sigmoid, tanh) carries e(z); from a, e(a); plus its own rounding.
-        let carried = if phi.derivative_from_value() {
-            match phi {
-                Activation::Tanh => 2.0 * zv.abs() * ezv,
-                _ => (1.0 - 2.0 * zv).abs() * ezv,
-            }
-        } else if near_kink {
-            (curvature * e).max(spread(slope, av, e))
-        } else {
-            curvature * e
-        };
-        let edv = carried + ULPS * eps * phi.derivative_scale(av, zv, dv) + normal;
-        ez.as_mut_slice()[p] = ezv;
-        ed.as_mut_slice()[p] = edv;
     }
     Forward { z, ez, d, ed }
 }
@@ -365,17 +459,14 @@ pub fn step_bounds_with<T: Scalar>(
             let l = &mut gv.layers[k - 1];
             l.w = product(z_prev, Op::T, &delta, Op::N);
             if let Some(b) = &mut l.b {
-                for (j, v) in b.iter_mut().enumerate() {
-                    *v = (0..n).map(|r| delta[(r, j)]).sum();
-                }
+                delta.column_sums(b);
             }
         }
         let layer = &p.layers[k - 1];
         grads.layers[k - 1].w = egw;
         if let Some(egb) = &mut grads.layers[k - 1].b {
-            for (j, e) in egb.iter_mut().enumerate() {
-                *e = (0..n).map(|r| e_sum[(r, j)]).sum::<f64>() + n as f64 * tiny;
-            }
+            e_sum.column_sums(egb);
+            egb.iter_mut().for_each(|e| *e += n as f64 * tiny);
         }
         if k > 1 {
             // (B6): s = Δ^k (W^k)ᵀ, eq. (7): e(s) ≤ Σ_i |W_ji| (e(δ_i) + γ_{n_k} |δ_i|);
@@ -387,13 +478,13 @@ pub fn step_bounds_with<T: Scalar>(
             let (rows, cols) = s.shape();
             let mut nd = Matrix::zeros(rows, cols);
             let mut ned = Matrix::zeros(rows, cols);
+            let (s, es, d, ed) = (s.as_slice(), es.as_slice(), below.d.as_slice(), below.ed.as_slice());
+            let (nd_s, ned_s) = (nd.as_mut_slice(), ned.as_mut_slice());
             for q in 0..rows * cols {
-                let (sv, esv) = (s.as_slice()[q], es.as_slice()[q]);
-                let (dv, edv) = (below.d.as_slice()[q], below.ed.as_slice()[q]);
-                nd.as_mut_slice()[q] = dv * sv;
+                let (sv, esv, dv, edv) = (s[q], es[q], d[q], ed[q]);
+                nd_s[q] = dv * sv;
                 let esv = esv + cols as f64 * tiny;
-                ned.as_mut_slice()[q] =
-                    dv.abs() * esv + sv.abs() * edv + edv * esv + u * (dv * sv).abs() + tiny;
+                ned_s[q] = dv.abs() * esv + sv.abs() * edv + edv * esv + u * (dv * sv).abs() + tiny;
             }
             delta = nd;
             e_delta = ned;

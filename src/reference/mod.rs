@@ -25,10 +25,58 @@ pub fn weight_to_torch<T: Scalar>(w: &Matrix<T>) -> Tensor {
 
 /// torch's `Linear.weight` (or its gradient), `n_k × n_{k−1}`, as the seed's `W^k`.
 pub fn weight_from_torch<T: Scalar>(t: &Tensor) -> Matrix<T> {
-    tensor_to_matrix::<T>(t).transpose()
+    match (cpu_slice::<T>(t), t.size().as_slice()) {
+        // One pass from libtorch's buffer, transposed on the way.
+        (Some(v), &[rows, cols]) => {
+            let (rows, cols) = (rows as usize, cols as usize);
+            Matrix::from_fn(cols, rows, |i, j| v[j * cols + i])
+        }
+        _ => tensor_to_matrix::<T>(t).transpose(),
+    }
+}
+
+/// Writes the seed's `W^k` into torch's `Linear.weight` in place (`n_k × n_{k−1}`, converting
+/// the kind when it differs).
+fn weight_into_torch<T: Scalar>(w: &Matrix<T>, t: &mut Tensor) {
+    let cols = w.cols();
+    match cpu_slice_mut::<T>(t) {
+        Some(v) if v.len() == w.rows() * cols => {
+            for (p, x) in v.iter_mut().enumerate() {
+                *x = w[(p % w.rows(), p / w.rows())];
+            }
+        }
+        _ => {
+            t.copy_(&weight_to_torch(w));
+        }
+    }
 }
 
 // ----------------------------------------------------------------------------------------------------
+
+/// The entries of `t`, borrowed from libtorch's buffer, when `t` is a contiguous CPU tensor of
+/// `T`'s kind: a crossing with no libtorch operator call (each costs microseconds of dispatch,
+/// which on a small network is more than the step's arithmetic). None otherwise.
+fn cpu_slice<T: Scalar>(t: &Tensor) -> Option<&[T]> {
+    if t.device() != Device::Cpu || t.kind() != kind::<T>() || !t.is_contiguous() {
+        return None;
+    }
+    let (ptr, n) = (t.data_ptr() as *const T, t.numel());
+    if n == 0 || ptr.is_null() || !ptr.is_aligned() {
+        return None;
+    }
+    // SAFETY: a contiguous CPU tensor of T's kind holds `numel` initialised, aligned values of T
+    // from `data_ptr` on; the buffer lives as long as the tensor, which the borrow outlives.
+    Some(unsafe { std::slice::from_raw_parts(ptr, n) })
+}
+
+/// [`cpu_slice`], writable: for overwriting a parameter in place, as `copy_` under `no_grad`
+/// does.
+fn cpu_slice_mut<T: Scalar>(t: &mut Tensor) -> Option<&mut [T]> {
+    let n = cpu_slice::<T>(t)?.len();
+    // SAFETY: as in `cpu_slice`; the tensor is borrowed mutably, so no other slice of this
+    // handle's buffer exists while this one does.
+    Some(unsafe { std::slice::from_raw_parts_mut(t.data_ptr() as *mut T, n) })
+}
 
 /// libtorch's kind for the scalar type `T`.
 pub fn kind<T: Scalar>() -> Kind {
@@ -56,6 +104,9 @@ pub fn tensor_to_matrix<T: Scalar>(t: &Tensor) -> Matrix<T> {
 /// Every entry of a tensor, in row-major order, as `T` (converted when the tensor is of another
 /// kind). One copy, straight from libtorch's buffer.
 pub fn tensor_to_vec<T: Scalar>(t: &Tensor) -> Vec<T> {
+    if let Some(v) = cpu_slice::<T>(t) {
+        return v.to_vec();
+    }
     let t = if t.kind() == kind::<T>() { t.shallow_clone() } else { t.to_kind(kind::<T>()) };
     let t = t.contiguous();
     let numel = t.numel();
@@ -205,9 +256,14 @@ impl Reference {
         tch::no_grad(|| {
             for (lin, p) in self.layers.iter_mut().zip(&params.layers) {
                 // copy_ converts the kind, when the parameters' differs.
-                lin.ws.copy_(&weight_to_torch(&p.w));
+                weight_into_torch(&p.w, &mut lin.ws);
                 if let (Some(bs), Some(b)) = (&mut lin.bs, &p.b) {
-                    bs.copy_(&slice_to_tensor(b, &[b.len() as i64]));
+                    match cpu_slice_mut::<T>(bs) {
+                        Some(v) if v.len() == b.len() => v.copy_from_slice(b),
+                        _ => {
+                            bs.copy_(&slice_to_tensor(b, &[b.len() as i64]));
+                        }
+                    }
                 }
             }
         });
