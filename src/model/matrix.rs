@@ -218,7 +218,7 @@ mod rows {
     /// C[i][j..j+W] = Σ_p A[i][p]·B[p][j..j+W] for R rows i at once, the R·W sums in registers.
     #[inline(always)]
     #[allow(clippy::too_many_arguments)]
-    fn block<T: Scalar, const R: usize, const W: usize>(
+    fn block<T: Scalar, const R: usize, const W: usize, const S: usize>(
         i: usize,
         j: usize,
         n: usize,
@@ -230,23 +230,48 @@ mod rows {
         rsb: usize,
         c: &mut [T],
     ) {
-        let mut acc = [[T::zero(); W]; R];
-        for p in 0..k {
-            let bp: &[T; W] = b[p * rsb + j..p * rsb + j + W].try_into().expect("W entries");
+        // S partial sums over interleaved p, so that few rows still keep the FMA units busy
+        // (one chain of dependent FMAs waits out each one's latency).
+        let mut acc = [[[T::zero(); W]; R]; S];
+        let full = k - k % S;
+        let mut p = 0;
+        while p < full {
+            for (s, acc) in acc.iter_mut().enumerate() {
+                let q = p + s;
+                let bp: &[T; W] = b[q * rsb + j..q * rsb + j + W].try_into().expect("W entries");
+                for r in 0..R {
+                    let aiq = a[(i + r) * rsa + q * csa];
+                    for l in 0..W {
+                        acc[r][l] = aiq.mul_add(bp[l], acc[r][l]);
+                    }
+                }
+            }
+            p += S;
+        }
+        for q in full..k {
+            let bp: &[T; W] = b[q * rsb + j..q * rsb + j + W].try_into().expect("W entries");
             for r in 0..R {
-                let aip = a[(i + r) * rsa + p * csa];
+                let aiq = a[(i + r) * rsa + q * csa];
                 for l in 0..W {
-                    acc[r][l] = aip.mul_add(bp[l], acc[r][l]);
+                    acc[0][r][l] = aiq.mul_add(bp[l], acc[0][r][l]);
                 }
             }
         }
-        for (r, row) in acc.iter().enumerate() {
-            c[(i + r) * n + j..(i + r) * n + j + W].copy_from_slice(row);
+        for r in 0..R {
+            let row = &mut c[(i + r) * n + j..(i + r) * n + j + W];
+            for l in 0..W {
+                let mut v = acc[0][r][l];
+                for part in &acc[1..] {
+                    v = v + part[r][l];
+                }
+                row[l] = v;
+            }
         }
     }
 
     /// The row form: B's rows contiguous (csb = 1), C's columns in blocks of 16, 8 and 1, its
-    /// rows four at a time.
+    /// rows four at a time, then two with two partial sums, then one with four (a 2 × 32 ∇W of
+    /// a two-input layer is a product of this shape).
     #[inline(always)]
     #[allow(clippy::too_many_arguments)]
     fn rows_of<T: Scalar>(
@@ -261,30 +286,33 @@ mod rows {
         c: &mut [T],
     ) {
         macro_rules! columns {
-            ($rows:literal, $i:expr) => {{
+            ($rows:literal, $sums:literal, $i:expr) => {{
                 let mut j = 0;
                 while n - j >= 16 {
-                    block::<T, $rows, 16>($i, j, n, k, a, rsa, csa, b, rsb, c);
+                    block::<T, $rows, 16, $sums>($i, j, n, k, a, rsa, csa, b, rsb, c);
                     j += 16;
                 }
                 while n - j >= 8 {
-                    block::<T, $rows, 8>($i, j, n, k, a, rsa, csa, b, rsb, c);
+                    block::<T, $rows, 8, $sums>($i, j, n, k, a, rsa, csa, b, rsb, c);
                     j += 8;
                 }
                 while j < n {
-                    block::<T, $rows, 1>($i, j, n, k, a, rsa, csa, b, rsb, c);
+                    block::<T, $rows, 1, 4>($i, j, n, k, a, rsa, csa, b, rsb, c);
                     j += 1;
                 }
             }};
         }
         let mut i = 0;
         while m - i >= 4 {
-            columns!(4, i);
+            columns!(4, 1, i);
             i += 4;
         }
-        while i < m {
-            columns!(1, i);
-            i += 1;
+        if m - i >= 2 {
+            columns!(2, 2, i);
+            i += 2;
+        }
+        if i < m {
+            columns!(1, 4, i);
         }
     }
 
