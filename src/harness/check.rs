@@ -250,11 +250,16 @@ pub fn compare_params<T: Scalar>(
 impl TensorReport {
     /// `loss`, or the tensor and its layer: `dW2`, `db2`, `W2`, `b2`.
     pub fn name(&self) -> String {
-        if self.layer == 0 {
-            self.kind.name().to_string()
-        } else {
-            format!("{}{}", self.kind.name(), self.layer)
-        }
+        tensor_name(self.layer, self.kind)
+    }
+}
+
+/// `loss`, or a tensor and its layer: `dW2`, `db2`, `W2`, `b2` (layer 0 is the loss).
+pub fn tensor_name(layer: usize, kind: TensorKind) -> String {
+    if layer == 0 {
+        kind.name().to_string()
+    } else {
+        format!("{}{}", kind.name(), layer)
     }
 }
 

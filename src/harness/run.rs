@@ -16,6 +16,7 @@
 use anyhow::{bail, Result};
 use std::sync::mpsc;
 use std::thread::JoinHandle;
+use tch::Tensor;
 
 use crate::data::Dataset;
 use crate::harness::bound::{step_bounds_with, OptimBound, StepBounds};
@@ -167,12 +168,13 @@ pub fn run_with<T: Scalar>(
         //    a second thread for a large step);
         // 3. the implementation under test takes its step (with the injected fault, if any), and
         //    the lockstep reference (and the f64 witness) take theirs.
-        lane.start(&params, &xb, &yb);
+        let batch = lockstep.batch(&xb, &yb);
+        lane.start(&params, &xb, &yb, &batch);
         if !plain {
             before.copy_from(&params);
         }
         let loss_m = step_under_test(implementation, cfg, t, &mut params, &xb, &yb, &mut grads);
-        let r = lockstep.step(&xb, &yb);
+        let r = lockstep.step_on(&batch.0, &batch.1);
         let w64: Option<RefStep<f64>> =
             witness.as_mut().map(|w| w.step(&xb.cast::<f64>(), &yb.cast::<f64>()));
         let (bounds, optim_tol, free_loss, free_params) = lane.finish();
@@ -305,13 +307,17 @@ fn lane_step<T: Scalar>(
     params: &Params<T>,
     xb: &Matrix<T>,
     yb: &Matrix<T>,
+    batch: Option<&(Tensor, Tensor)>,
 ) -> LaneResult<T> {
     let bounds = step_bounds_with(spec, params, xb, yb, optim.is_some());
     let optim_tol = optim.as_mut().map(|o| {
         let values = bounds.values.as_ref().expect("asked for the gradient's values");
         o.update(&params.cast(), values, &bounds.grads)
     });
-    let free_loss = free.train_step(xb, yb);
+    let free_loss = match batch {
+        Some((x, y)) => free.train_step_on(x, y),
+        None => free.train_step(xb, yb),
+    };
     (bounds, optim_tol, free_loss, free.params())
 }
 
@@ -329,7 +335,7 @@ impl<T: Scalar> Lane<T> {
             tch::set_num_threads(torch_threads);
             let (mut free, mut optim) = (free, optim);
             for (params, xb, yb) in inbox {
-                if outbox.send(lane_step(&spec, &mut free, &mut optim, &params, &xb, &yb)).is_err() {
+                if outbox.send(lane_step(&spec, &mut free, &mut optim, &params, &xb, &yb, None)).is_err() {
                     break;
                 }
             }
@@ -339,10 +345,12 @@ impl<T: Scalar> Lane<T> {
     }
 
     /// Starts the lane's work for a step from `params` on the batch (`xb`, `yb`).
-    fn start(&mut self, params: &Params<T>, xb: &Matrix<T>, yb: &Matrix<T>) {
+    /// `batch` is (`xb`, `yb`) as tensors, which the inline lane steps on; a worker converts its
+    /// own copy.
+    fn start(&mut self, params: &Params<T>, xb: &Matrix<T>, yb: &Matrix<T>, batch: &(Tensor, Tensor)) {
         match self {
             Lane::Inline { free, spec, optim, done } => {
-                *done = Some(Box::new(lane_step(spec, free, optim, params, xb, yb)))
+                *done = Some(Box::new(lane_step(spec, free, optim, params, xb, yb, Some(batch))))
             }
             Lane::Worker { jobs, .. } => {
                 jobs.send((params.clone(), xb.clone(), yb.clone())).expect("the lane's worker runs")
@@ -432,12 +440,12 @@ pub(crate) fn record<T: Scalar>(
     let bias = r.grads.layers.first().is_some_and(|l| l.b.is_some());
     // Every tensor of the step, in one order (metrics.csv's columns); a partial trace leaves some
     // unchecked.
-    let mut names = vec!["loss".to_string()];
-    for kinds in [["dW", "db"], ["W", "b"]] {
+    let mut slots = vec![(0, TensorKind::Loss)];
+    for kinds in [[TensorKind::GradW, TensorKind::GradB], [TensorKind::W, TensorKind::B]] {
         for k in 1..=depth {
-            names.push(format!("{}{k}", kinds[0]));
+            slots.push((k, kinds[0]));
             if bias {
-                names.push(format!("{}{k}", kinds[1]));
+                slots.push((k, kinds[1]));
             }
         }
     }
@@ -449,11 +457,11 @@ pub(crate) fn record<T: Scalar>(
         loss_abs: reports.iter().find(|r| r.kind == TensorKind::Loss).map_or(f64::NAN, |r| r.errors.max_abs),
         loss_bound: judge.tolerance().map_or(bounds.loss, |tol| tol.of(r.loss.to64())),
         layers: vec![LayerStep::default(); depth],
-        tensors: names
+        tensors: slots
             .into_iter()
-            .map(|name| match reports.iter().find(|rep| rep.name() == name) {
+            .map(|(layer, kind)| match reports.iter().find(|rep| rep.layer == layer && rep.kind == kind) {
                 Some(rep) => TensorStep {
-                    name,
+                    name: rep.name(),
                     max_abs: rep.errors.max_abs,
                     rel: rep.errors.rel,
                     ratio: rep.errors.ratio,
@@ -463,7 +471,7 @@ pub(crate) fn record<T: Scalar>(
                     torch_ulp: None,
                 },
                 None => TensorStep {
-                    name,
+                    name: crate::harness::check::tensor_name(layer, kind),
                     max_abs: f64::NAN,
                     rel: f64::NAN,
                     ratio: f64::NAN,

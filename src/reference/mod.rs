@@ -303,6 +303,13 @@ impl Reference {
 
     /// One step on a batch: loss, gradients by autograd, then libtorch's optimizer step.
     pub fn step<T: Scalar>(&mut self, x: &Matrix<T>, y: &Matrix<T>) -> RefStep<T> {
+        let (x, y) = self.batch(x, y);
+        self.step_on(&x, &y)
+    }
+
+    /// [`Reference::step`] on a batch already made tensors by [`Reference::batch`] (of this or
+    /// another reference of the same kind): two references stepping on one batch convert it once.
+    pub fn step_on<T: Scalar>(&mut self, x: &Tensor, y: &Tensor) -> RefStep<T> {
         let loss = self.backward(x, y);
         let grads = self.collect(|t| t.grad());
         self.opt.step();
@@ -311,18 +318,31 @@ impl Reference {
 
     /// One step on a batch with nothing copied out but the loss (before the update).
     pub fn train_step<T: Scalar>(&mut self, x: &Matrix<T>, y: &Matrix<T>) -> T {
+        let (x, y) = self.batch(x, y);
+        self.train_step_on(&x, &y)
+    }
+
+    /// [`Reference::train_step`] on a batch made tensors by [`Reference::batch`].
+    pub fn train_step_on<T: Scalar>(&mut self, x: &Tensor, y: &Tensor) -> T {
         let loss = self.backward(x, y);
         self.opt.step();
         loss
     }
 
-    fn backward<T: Scalar>(&mut self, x: &Matrix<T>, y: &Matrix<T>) -> T {
+    /// A batch as tensors of the reference's kind.
+    pub fn batch<T: Scalar>(&self, x: &Matrix<T>, y: &Matrix<T>) -> (Tensor, Tensor) {
         let run_kind = kind_of(self.spec.dtype());
         let (x, y) = (matrix_to_tensor(x), matrix_to_tensor(y));
-        let (x, y) =
-            if kind::<T>() == run_kind { (x, y) } else { (x.to_kind(run_kind), y.to_kind(run_kind)) };
+        if kind::<T>() == run_kind {
+            (x, y)
+        } else {
+            (x.to_kind(run_kind), y.to_kind(run_kind))
+        }
+    }
+
+    fn backward<T: Scalar>(&mut self, x: &Tensor, y: &Tensor) -> T {
         self.opt.zero_grad();
-        let loss = torch_loss(self.spec.loss(), self.spec.label_smoothing(), &self.forward(&x), &y);
+        let loss = torch_loss(self.spec.loss(), self.spec.label_smoothing(), &self.forward(x), y);
         loss.backward();
         T::of(loss.double_value(&[]))
     }
