@@ -1,19 +1,22 @@
 //! Runs the manual training step of one benchmark case in a loop, for a profiler:
-//! `cargo run --release --example profile_step -- CASE(0..3) f32|f64 SECONDS`.
+//! `cargo run --release --example profile_step -- CASE(0..3) f32|f64 SECONDS [THREADS]`; with
+//! THREADS > 1 the batch is split as `train` splits it, inside a rayon pool.
 use backprop::commands::bench::{case_spec, cases};
-use backprop::{Matrix, Mlp, Workspace};
+use backprop::manual::SplitWorkspace;
+use backprop::{Matrix, Mlp, OptimConfig, Optimizer, Workspace};
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();
     let case = &cases()[args.get(1).and_then(|a| a.parse().ok()).unwrap_or(1)];
     let secs: f64 = args.get(3).and_then(|a| a.parse().ok()).unwrap_or(3.0);
+    let threads: usize = args.get(4).and_then(|a| a.parse().ok()).unwrap_or(1);
     match args.get(2).map(String::as_str) {
-        Some("f64") => run::<f64>(case, secs),
-        _ => run::<f32>(case, secs),
+        Some("f64") => run::<f64>(case, secs, threads),
+        _ => run::<f32>(case, secs, threads),
     }
 }
 
-fn run<T: backprop::Scalar>(case: &backprop::commands::bench::Case, secs: f64) {
+fn run<T: backprop::Scalar>(case: &backprop::commands::bench::Case, secs: f64, threads: usize) {
     let spec = case_spec::<T>(case).unwrap();
     let mut mlp = Mlp::<T>::new(spec.clone()).unwrap();
     let x = Matrix::<T>::from_fn(case.batch, spec.n_in(), |i, j| {
@@ -21,13 +24,22 @@ fn run<T: backprop::Scalar>(case: &backprop::commands::bench::Case, secs: f64) {
     });
     let y = Matrix::<T>::from_fn(case.batch, spec.n_out(), |i, j| T::of(((i + j) % 5) as f64 / 5.0 - 0.5));
     let mut ws = Workspace::new(&spec, case.batch);
-    let start = std::time::Instant::now();
-    let mut n = 0u64;
-    while start.elapsed().as_secs_f64() < secs {
-        for _ in 0..100 {
-            std::hint::black_box(mlp.train_step(&mut ws, &x, &y, T::of(1e-4)));
+    let mut split = SplitWorkspace::new(&spec, case.batch, threads);
+    let mut opt = Optimizer::new(OptimConfig::sgd(1e-4), &spec);
+    let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().expect("a pool");
+    pool.install(|| {
+        let start = std::time::Instant::now();
+        let mut n = 0u64;
+        while start.elapsed().as_secs_f64() < secs {
+            for _ in 0..100 {
+                if threads > 1 {
+                    std::hint::black_box(mlp.train_step_split(&mut split, &mut opt, &x, &y));
+                } else {
+                    std::hint::black_box(mlp.train_step(&mut ws, &x, &y, T::of(1e-4)));
+                }
+            }
+            n += 100;
         }
-        n += 100;
-    }
-    println!("{:.2} µs/step", start.elapsed().as_secs_f64() * 1e6 / n as f64);
+        println!("{:.2} µs/step", start.elapsed().as_secs_f64() * 1e6 / n as f64);
+    });
 }
