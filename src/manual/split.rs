@@ -19,7 +19,8 @@ use crate::model::spec::Spec;
 /// Steps of fewer floating-point operations than this (6 · parameters · batch) are not split.
 /// Measured by `bench --split` on a 2-core AVX-512 machine: run inside a rayon pool, where handing
 /// a block to the other thread is a steal, a step of 0.012 MFLOP (2-16-1, batch 32) loses
-/// (0.6–0.8×), one of 0.46 MFLOP (2-32-32-1, batch 64) gains 1.3–1.4× and larger ones 1.4–1.6×;
+/// (0.6–0.9×), one of 0.46 MFLOP (2-32-32-1, batch 64) gains 1.15–1.2× in f32 and 1.35–1.4× in f64,
+/// and larger ones 1.3–1.6×;
 /// called from outside a pool each hand-over wakes a sleeping thread, about 15 µs, and nothing
 /// below 8 MFLOP gains.
 pub const SPLIT_MIN_FLOPS: f64 = 2e5;
