@@ -251,7 +251,9 @@ impl Reference {
     }
 
     /// Overwrites the reference's weights with `params` (seed layout → torch layout), in place:
-    /// the optimizer's state, keyed to the tensors, stays.
+    /// the optimizer's state, keyed to the tensors, stays. The values are written straight into
+    /// libtorch's buffers, which autograd's version counter does not see: the reference's own
+    /// steps call this only between steps, never between a forward pass and its backward.
     pub fn set_params<T: Scalar>(&mut self, params: &Params<T>) {
         tch::no_grad(|| {
             for (lin, p) in self.layers.iter_mut().zip(&params.layers) {
