@@ -105,7 +105,7 @@ impl<T: Scalar> Matrix<T> {
         }
     }
 
-    /// The column sums Σ_r M[r][j] into `out` (`cols` entries): `∇b^k = (Δ^k)ᵀ 1`, eq. (6) for
+    /// The column sums `Σ_r M[r][j]` into `out` (`cols` entries): `∇b^k = (Δ^k)ᵀ 1`, eq. (6) for
     /// the bias. Each column is summed from the first row to the last, so the result does not
     /// depend on the instruction set. Panics unless `out.len() == cols`.
     pub fn column_sums(&self, out: &mut [T]) {
