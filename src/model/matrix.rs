@@ -476,7 +476,7 @@ pub fn gemm<T: Scalar>(
 }
 
 /// Products of at most this many multiply-adds (m·n·k) skip the GEMM crate: its set-up per
-/// call costs more than such a product's arithmetic (a 2-16-1 network's step is six of these).
+/// call costs more than such a product's arithmetic (a 2-16-1 network's step is five of these).
 /// Measured on the bench's networks (`examples/profile_step`, AVX-512): these loops took the
 /// 2-16-1 step (batch 32) from 0.97 to 0.72 µs in f64, while routing 64×32×32 through them too
 /// made the 2-32-32-1 step 1.7× slower, where the crate's packed kernels are the better ones.
