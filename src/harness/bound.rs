@@ -153,11 +153,10 @@ fn element_bounds(
     (ezv, carried + ULPS * eps * phi.derivative_scale(av, zv, dv) + normal)
 }
 
-/// [`element_bounds`] of a whole layer with no kink near, the choice of φ made once so that each
-/// φ's loop is straight-line code; compiled for the widest SIMD the CPU has. No fused
-/// multiply-adds are formed, so every instruction set gives the same bits.
+/// [`element_bounds`] of every entry of a layer, each with its own `near`: the smooth form in
+/// vectorised loops, then the entries near a kink again.
 #[allow(clippy::too_many_arguments)]
-fn smooth_bounds(
+fn layer_bounds(
     phi: Activation,
     a: &[f64],
     ea: &[f64],
@@ -213,37 +212,25 @@ fn smooth_bounds(
     }
     let n = ez.len();
     let (a, ea, z, d, ed) = (&a[..n], &ea[..n], &z[..n], &d[..n], &mut ed[..n]);
+    // Every entry as if no kink were near: one straight loop per φ, compiled for the widest SIMD
+    // the CPU has. No fused multiply-adds are formed, so every instruction set gives the same
+    // bits.
     #[cfg(target_arch = "x86_64")]
     if crate::model::simd::level() == crate::model::simd::Level::Avx512 {
         // SAFETY: the CPU has the features the copy is compiled for.
-        return unsafe { each_avx512(phi, a, ea, z, d, ez, ed, eps, normal) };
+        unsafe { each_avx512(phi, a, ea, z, d, ez, ed, eps, normal) }
+    } else {
+        each(phi, a, ea, z, d, ez, ed, eps, normal)
     }
-    each(phi, a, ea, z, d, ez, ed, eps, normal)
-}
-
-/// [`element_bounds`] of every entry of a layer, each with its own `near`: the smooth form in
-/// vectorised loops, then the entries near a kink again.
-#[allow(clippy::too_many_arguments)]
-fn layer_bounds(
-    phi: Activation,
-    a: &[f64],
-    ea: &[f64],
-    z: &[f64],
-    d: &[f64],
-    ez: &mut [f64],
-    ed: &mut [f64],
-    eps: f64,
-    normal: f64,
-) {
-    // Every entry as if no kink were near, in loops the compiler vectorises; then the few
-    // entries near a kink (or with a large e(a)) again, with the measured spread.
-    smooth_bounds(phi, a, ea, z, d, ez, ed, eps, normal);
-    let nears = a.iter().zip(ea).filter(|&(&av, &e)| near_kink(phi, av, e)).count();
-    for p in (0..ez.len()).filter(|_| nears > 0) {
-        if near_kink(phi, a[p], ea[p]) {
-            let (ezv, edv) = element_bounds(phi, a[p], ea[p], z[p], d[p], eps, normal, true);
-            ez[p] = ezv;
-            ed[p] = edv;
+    #[cfg(not(target_arch = "x86_64"))]
+    each(phi, a, ea, z, d, ez, ed, eps, normal);
+    // Then the few entries near a kink (or with a large e(a)) again, with the measured spread
+    // (counted first: a count vectorises, a search for the first does not).
+    if a.iter().zip(ea).filter(|&(&av, &e)| near_kink(phi, av, e)).count() > 0 {
+        for p in 0..n {
+            if near_kink(phi, a[p], ea[p]) {
+                (ez[p], ed[p]) = element_bounds(phi, a[p], ea[p], z[p], d[p], eps, normal, true);
+            }
         }
     }
 }

@@ -38,11 +38,13 @@ pub fn weight_from_torch<T: Scalar>(t: &Tensor) -> Matrix<T> {
 /// Writes the seed's `W^k` into torch's `Linear.weight` in place (`n_k × n_{k−1}`, converting
 /// the kind when it differs).
 fn weight_into_torch<T: Scalar>(w: &Matrix<T>, t: &mut Tensor) {
-    let cols = w.cols();
     match cpu_slice_mut::<T>(t) {
-        Some(v) if v.len() == w.rows() * cols => {
-            for (p, x) in v.iter_mut().enumerate() {
-                *x = w[(p % w.rows(), p / w.rows())];
+        // Torch's row j is the seed's column j.
+        Some(v) if v.len() == w.rows() * w.cols() => {
+            for (j, row) in v.chunks_exact_mut(w.rows()).enumerate() {
+                for (i, x) in row.iter_mut().enumerate() {
+                    *x = w[(i, j)];
+                }
             }
         }
         _ => {
