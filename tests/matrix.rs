@@ -135,3 +135,21 @@ fn bias_rows_and_column_sums_are_the_plain_loops_bit_for_bit() {
         }
     }
 }
+
+/// Every edge of the register tiles (`backprop::model::tile`): row counts below, at and above a
+/// tile's 6 or 8 rows (whole products of fewer rows take wider tiles), and column counts that
+/// reach the wide, four-vector, two-vector and masked last tiles of 8- and 16-lane vectors.
+/// Run under `BACKPROP_SIMD=avx2` and `=base` too (CI does), to cover the other CPUs' loops.
+#[test]
+fn register_tiles_agree_with_a_triple_loop_at_every_edge() {
+    let mut s = vec![];
+    for m in [1, 2, 3, 4, 5, 6, 7, 8, 9, 13, 16, 17] {
+        for n in [2, 5, 16, 17, 24, 33, 123, 245] {
+            for k in [1, 7, 40] {
+                s.push((m, n, k));
+            }
+        }
+    }
+    let (w32, w64) = (worst_ratio::<f32>(&s), worst_ratio::<f64>(&s));
+    println!("worst test ratio: f32 {w32:.3}, f64 {w64:.3}");
+}

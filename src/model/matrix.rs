@@ -1,8 +1,11 @@
-//! A dense row-major matrix, and the one GEMM entry point the batched code uses: products of up
-//! to [`SMALL_GEMM`] multiply-adds in register-blocked loops of this module (a tiny network's
-//! step is all such products, and the per-call set-up of a general GEMM outweighs them), larger
-//! ones by the `gemm` crate, whose small-matrix kernels need no packing.
-
+//! A dense row-major matrix, and the one GEMM entry point the batched code uses. A product
+//! `C = A·B` (β = 0) goes, by its size m·n·k in multiply-adds:
+//! - up to [`MID_GEMM`], to the register tiles of `model::tile` (AVX-512 or AVX2), which
+//!   need no packing and no allocation; a B stored transposed is transposed first into a
+//!   per-thread scratch buffer (Δ^k (W^k)ᵀ reads W^k so);
+//! - a one-column C of up to [`SMALL_GEMM`], or any small product on a CPU without AVX2, to the
+//!   dot and row loops of this module;
+//! - everything else to the `gemm` crate, whose packing and cache blocking win on large operands.
 use crate::model::scalar::Scalar;
 use crate::model::simd::{level, Level};
 use std::ops::{Index, IndexMut};
@@ -426,19 +429,28 @@ pub fn gemm<T: Scalar>(
     };
     assert_eq!(k, kb, "gemm: inner dimensions differ ({m}×{k} by {kb}×{n})");
     assert_eq!((c.rows, c.cols), (m, n), "gemm: output is {}×{}, product is {m}×{n}", c.rows, c.cols);
-    if beta == T::zero()
-        && alpha == T::one()
-        && m * n * k <= SMALL_GEMM
-        && (csb == 1 || (rsb == 1 && csa == 1))
-    {
+    if beta == T::zero() && alpha == T::one() {
         let (a, b, c) = (a.as_slice(), b.as_slice(), c.as_mut_slice());
-        // SAFETY: each version runs only on a CPU that `level` found to have its features.
-        match level() {
-            Level::Avx512 => unsafe { rows::small_product_avx512(m, n, k, a, rsa, csa, b, rsb, csb, c) },
-            Level::Avx2 => unsafe { rows::small_product_avx2(m, n, k, a, rsa, csa, b, rsb, csb, c) },
-            Level::Base => rows::small_product(m, n, k, a, rsa, csa, b, rsb, csb, c),
+        let size = m * n * k;
+        let small = size <= SMALL_GEMM;
+        // Register tiles, where they measured faster: not for one column (the dot forms below
+        // are), nor for a transposed B that only a few rows would reuse.
+        if size <= MID_GEMM
+            && n > 1
+            && (csb == 1 || small || m >= 16)
+            && tiled(m, n, k, a, rsa as usize, csa as usize, b, (rsb as usize, csb as usize), c)
+        {
+            return;
         }
-        return;
+        if small && (csb == 1 || (rsb == 1 && csa == 1)) {
+            // SAFETY: each version runs only on a CPU that `level` found to have its features.
+            match level() {
+                Level::Avx512 => unsafe { rows::small_product_avx512(m, n, k, a, rsa, csa, b, rsb, csb, c) },
+                Level::Avx2 => unsafe { rows::small_product_avx2(m, n, k, a, rsa, csa, b, rsb, csb, c) },
+                Level::Base => rows::small_product(m, n, k, a, rsa, csa, b, rsb, csb, c),
+            }
+            return;
+        }
     }
     let parallelism = match THREADS.load(Ordering::Relaxed) {
         t if t > 1 => gemm::Parallelism::Rayon(t),
@@ -475,14 +487,100 @@ pub fn gemm<T: Scalar>(
     IN_GEMM.with(|g| g.set(false));
 }
 
-/// Products of at most this many multiply-adds (m·n·k) skip the GEMM crate: its set-up per
-/// call costs more than such a product's arithmetic (a 2-16-1 network's step is five of these).
-/// Measured on the bench's networks (`examples/profile_step`, AVX-512): these loops took the
-/// 2-16-1 step (batch 32) from 0.97 to 0.72 µs in f64, while routing 64×32×32 through them too
-/// made the 2-32-32-1 step 1.7× slower, where the crate's packed kernels are the better ones.
+/// `C = A·B` in `model::tile`'s register tiles, if this CPU and type have them (else
+/// false, C untouched). B stored as its transpose (B's rows strided) is first transposed into this
+/// thread's scratch buffer, which grows to the largest B seen and is then reused.
+#[allow(clippy::too_many_arguments)]
+fn tiled<T: Scalar>(
+    m: usize,
+    n: usize,
+    k: usize,
+    a: &[T],
+    rsa: usize,
+    csa: usize,
+    b: &[T],
+    (rsb, csb): (usize, usize),
+    c: &mut [T],
+) -> bool {
+    #[cfg(target_arch = "x86_64")]
+    {
+        use crate::model::tile::{avx2_f32, avx2_f64, avx512_f32, avx512_f64, transpose};
+        let wide = std::mem::size_of::<T>() == 8;
+        let level = level();
+        if level == Level::Base {
+            return false;
+        }
+        let (a, c) = (a.as_ptr(), c.as_mut_ptr());
+        let run = |b: *const T, rsb: usize| {
+            // SAFETY: the caller checked the shapes against the buffers; each version runs only on
+            // a CPU that `level` found to have its features; T is f64 or f32 as its size says.
+            unsafe {
+                match (level, wide) {
+                    (Level::Avx512, false) => {
+                        avx512_f32::product(m, n, k, a.cast(), rsa, csa, b.cast(), rsb, c.cast())
+                    }
+                    (Level::Avx512, true) => {
+                        avx512_f64::product(m, n, k, a.cast(), rsa, csa, b.cast(), rsb, c.cast())
+                    }
+                    (_, false) => avx2_f32::product(m, n, k, a.cast(), rsa, csa, b.cast(), rsb, c.cast()),
+                    (_, true) => avx2_f64::product(m, n, k, a.cast(), rsa, csa, b.cast(), rsb, c.cast()),
+                }
+            }
+        };
+        if csb == 1 {
+            run(b.as_ptr(), rsb);
+        } else {
+            // B is stored as its transpose: n rows of stride csb, k entries each (rsb = 1).
+            let mut scratch = SCRATCH.take();
+            let words = (k * n * std::mem::size_of::<T>()).div_ceil(8);
+            if scratch.len() < words {
+                scratch.resize(words, 0.0);
+            }
+            let bt = scratch.as_mut_ptr().cast::<T>();
+            // SAFETY: AVX2 is there (every level but Base has it); B's n rows of stride csb hold
+            // its entries, and the scratch holds k·n of T.
+            unsafe {
+                if wide {
+                    transpose::f64s(n, k, b.as_ptr().cast(), csb, bt.cast());
+                } else {
+                    transpose::f32s(n, k, b.as_ptr().cast(), csb, bt.cast());
+                }
+            }
+            run(bt, n);
+            SCRATCH.set(scratch);
+        }
+        true
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        let _ = (m, n, k, a, rsa, csa, b, rsb, csb, c);
+        false
+    }
+}
+
+/// One-column products of at most this many multiply-adds (m·n·k), and on a CPU without AVX2
+/// every product this small, run in this module's dot and row loops: the GEMM crate's set-up per
+/// call costs more than such a product's arithmetic. A one-column C is the output layer of a
+/// one-output network, where `model::tile`'s masked single vector would run one long
+/// chain per row: the dot form was 2.5–5× faster at 64×1×32 (AVX-512).
 pub const SMALL_GEMM: usize = 4096;
 
+/// Products of at most this many multiply-adds run in `model::tile`'s register tiles
+/// instead of the GEMM crate, on CPUs with AVX2 or AVX-512 (not a one-column C, see
+/// [`SMALL_GEMM`], nor a transposed B above [`SMALL_GEMM`] with fewer than 16 rows in C, where
+/// transposing B costs more than the tiles save).
+///
+/// Measured with products timed one by one (a 2-core AMD EPYC, AVX-512, best of 5): the tiles
+/// won at every shape tried up to 96×96×96 (8.8·10⁵), by 1.1–1.3× at 64×32×32 (NT: 1.6× in f32)
+/// and 1.5–15× below 4096; at 128×128×128 (2·10⁶) the crate won in f64 by 1.3–1.5×, its packed
+/// panels staying in L1 where a tile's strip of B no longer does. On the bench's networks the
+/// tiles took the 2-32-32-1 step (batch 64) from 4.4 to 3.5 µs in f32 and 7.9 to 7.0 µs in f64,
+/// and 64-256³-10 (batch 128, products of 3.3·10⁵ at its output layer) from 553 to 531 µs in
+/// f32, 1077 to 1028 in f64, with this bound at 2¹⁹ rather than 2¹⁸.
+pub const MID_GEMM: usize = 1 << 19;
+
 thread_local! {
+    static SCRATCH: std::cell::Cell<Vec<f64>> = const { std::cell::Cell::new(Vec::new()) };
     static IN_GEMM: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
 }
 

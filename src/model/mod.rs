@@ -11,6 +11,7 @@ pub mod params;
 pub mod scalar;
 pub(crate) mod simd;
 pub mod spec;
+mod tile;
 pub mod vmath;
 
 pub use activation::Activation;

@@ -1,24 +1,59 @@
 //! Run-time choice of the instruction set for the elementwise loops (activations, bias rows and
-//! column sums): each such loop is compiled three times, for AVX-512, AVX2+FMA and the baseline,
-//! and [`level`] picks the widest this CPU has.
+//! column sums) and the small products: each such loop is compiled three times, for AVX-512,
+//! AVX2+FMA and the baseline, and [`level`] picks the widest this CPU has.
+//!
+//! The environment variable `BACKPROP_SIMD` (`avx512`, `avx2` or `base`, read once per process)
+//! caps the choice, so that one machine can run, and test, the loops another CPU would run (a
+//! level above what the CPU has is never chosen).
+
+use std::sync::OnceLock;
 
 /// The widest instruction set this CPU offers, of those the loops are compiled for.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub(crate) enum Level {
-    Avx512,
-    Avx2,
     Base,
+    Avx2,
+    Avx512,
 }
 
-/// The level of this CPU (cached by std after the first call: an atomic load).
+/// The level of this CPU, capped by `BACKPROP_SIMD` (after the first call: one atomic load).
 #[inline]
 pub(crate) fn level() -> Level {
+    static LEVEL: OnceLock<Level> = OnceLock::new();
+    *LEVEL.get_or_init(|| {
+        let cpu = detected();
+        match std::env::var("BACKPROP_SIMD") {
+            Err(_) => cpu,
+            Ok(v) if v.trim().is_empty() => cpu,
+            Ok(v) => match cap(&v) {
+                Some(cap) => cpu.min(cap),
+                None => {
+                    eprintln!("warning: BACKPROP_SIMD={v:?} is not avx512, avx2 or base; ignored");
+                    cpu
+                }
+            },
+        }
+    })
+}
+
+/// The level a `BACKPROP_SIMD` value names.
+fn cap(v: &str) -> Option<Level> {
+    match v.trim().to_ascii_lowercase().as_str() {
+        "avx512" => Some(Level::Avx512),
+        "avx2" => Some(Level::Avx2),
+        "base" => Some(Level::Base),
+        _ => None,
+    }
+}
+
+fn detected() -> Level {
     #[cfg(target_arch = "x86_64")]
     {
-        if std::arch::is_x86_feature_detected!("avx512f") {
-            return Level::Avx512;
-        }
+        // The AVX-512 versions use AVX2 and FMA instructions too (every such CPU has them).
         if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma") {
+            if std::arch::is_x86_feature_detected!("avx512f") {
+                return Level::Avx512;
+            }
             return Level::Avx2;
         }
     }
