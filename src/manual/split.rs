@@ -100,19 +100,22 @@ impl<T: Scalar> SplitWorkspace<T> {
         let (first, rest) = self.parts[..blocks].split_first().expect("at least one block");
         self.grads.copy_from(first.ws.grads());
         let mut loss = first.loss;
-        for p in rest {
-            loss = loss + p.loss;
-            for (g, pg) in self.grads.layers.iter_mut().zip(&p.ws.grads().layers) {
-                for (a, &b) in g.w.as_mut_slice().iter_mut().zip(pg.w.as_slice()) {
-                    *a = *a + b;
-                }
-                if let (Some(a), Some(b)) = (&mut g.b, &pg.b) {
-                    for (a, &b) in a.iter_mut().zip(b) {
+        let grads = &mut self.grads;
+        crate::model::simd::dispatch(|| {
+            for p in rest {
+                loss = loss + p.loss;
+                for (g, pg) in grads.layers.iter_mut().zip(&p.ws.grads().layers) {
+                    for (a, &b) in g.w.as_mut_slice().iter_mut().zip(pg.w.as_slice()) {
                         *a = *a + b;
+                    }
+                    if let (Some(a), Some(b)) = (&mut g.b, &pg.b) {
+                        for (a, &b) in a.iter_mut().zip(b) {
+                            *a = *a + b;
+                        }
                     }
                 }
             }
-        }
+        });
         loss
     }
 

@@ -331,8 +331,10 @@ impl<T: Scalar> Optimizer<T> {
         let c = self.cfg;
         // The per-step scalars, in f64 as PyTorch computes them (Python floats, C++ doubles).
         let t = self.t as f64;
-        let bc1 = 1.0 - c.betas.0.powf(t);
-        let bc2_sqrt = (1.0 - c.betas.1.powf(t)).sqrt();
+        // Adam's bias corrections (two powers, which SGD and RMSprop need not pay for).
+        let corrected = matches!(c.kind, OptimizerKind::Adam | OptimizerKind::AdamW);
+        let bc1 = if corrected { 1.0 - c.betas.0.powf(t) } else { 1.0 };
+        let bc2_sqrt = if corrected { (1.0 - c.betas.1.powf(t)).sqrt() } else { 1.0 };
         let sc = Scalars {
             lr: T::of(c.lr),
             wd: T::of(c.weight_decay),
@@ -350,24 +352,28 @@ impl<T: Scalar> Optimizer<T> {
             decay: T::of(1.0 - c.lr * c.weight_decay),
         };
         let first = self.t == 1;
-        for k in 0..params.layers.len() {
-            for bias in [false, true] {
-                let p = params.layers[k].part_mut(bias);
-                let g = grads.layers[k].part(bias);
-                // The three slots are distinct elements: borrowed at once.
-                let [s0, s1, s2] = &mut self.slots;
-                let b0 = s0.as_mut().map(|(_, buf)| buf.layers[k].part_mut(bias));
-                let b1 = s1.as_mut().map(|(_, buf)| buf.layers[k].part_mut(bias));
-                let b2 = s2.as_mut().map(|(_, buf)| buf.layers[k].part_mut(bias));
-                match c.kind {
-                    OptimizerKind::Sgd => sgd(&c, &sc, first, p, g, b0),
-                    OptimizerKind::Adam | OptimizerKind::AdamW => {
-                        adam(&c, &sc, p, g, b0.expect("exp_avg"), b1.expect("exp_avg_sq"), b2)
+        let slots = &mut self.slots;
+        // Plain elementwise loops: vectorised for this CPU, the same bits on every level.
+        crate::model::simd::dispatch(|| {
+            for k in 0..params.layers.len() {
+                for bias in [false, true] {
+                    let p = params.layers[k].part_mut(bias);
+                    let g = grads.layers[k].part(bias);
+                    // The three slots are distinct elements: borrowed at once.
+                    let [s0, s1, s2] = &mut *slots;
+                    let b0 = s0.as_mut().map(|(_, buf)| buf.layers[k].part_mut(bias));
+                    let b1 = s1.as_mut().map(|(_, buf)| buf.layers[k].part_mut(bias));
+                    let b2 = s2.as_mut().map(|(_, buf)| buf.layers[k].part_mut(bias));
+                    match c.kind {
+                        OptimizerKind::Sgd => sgd(&c, &sc, first, p, g, b0),
+                        OptimizerKind::Adam | OptimizerKind::AdamW => {
+                            adam(&c, &sc, p, g, b0.expect("exp_avg"), b1.expect("exp_avg_sq"), b2)
+                        }
+                        OptimizerKind::RmsProp => rmsprop(&c, &sc, p, g, b0.expect("square_avg"), b1, b2),
                     }
-                    OptimizerKind::RmsProp => rmsprop(&c, &sc, p, g, b0.expect("square_avg"), b1, b2),
                 }
             }
-        }
+        });
     }
 }
 
@@ -390,6 +396,7 @@ struct Scalars<T> {
 }
 
 /// (O1), as `torch.optim.SGD` (single-tensor form).
+#[inline(always)]
 fn sgd<T: Scalar>(c: &OptimConfig, s: &Scalars<T>, first: bool, p: &mut [T], g: &[T], buf: Option<&mut [T]>) {
     match buf {
         None => {
@@ -411,6 +418,7 @@ fn sgd<T: Scalar>(c: &OptimConfig, s: &Scalars<T>, first: bool, p: &mut [T], g: 
 }
 
 /// (O2), (O3), as `torch.optim.Adam` and `AdamW` (single-tensor form).
+#[inline(always)]
 fn adam<T: Scalar>(
     c: &OptimConfig,
     s: &Scalars<T>,
@@ -447,6 +455,7 @@ fn adam<T: Scalar>(
 }
 
 /// (O4), as `torch.optim.RMSprop` (single-tensor form).
+#[inline(always)]
 fn rmsprop<T: Scalar>(
     c: &OptimConfig,
     s: &Scalars<T>,

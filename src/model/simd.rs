@@ -59,3 +59,34 @@ fn detected() -> Level {
     }
     Level::Base
 }
+
+/// Runs `f` compiled for the widest instruction set [`level`] allows: `f`'s body inlines into a
+/// `#[target_feature]` copy, where the compiler vectorises its plain loops (elementwise updates
+/// and sums, with no fused multiply-adds unless written, so the bits are every level's).
+#[inline(always)]
+pub(crate) fn dispatch<R>(f: impl FnOnce() -> R) -> R {
+    match level() {
+        // SAFETY: each copy runs only on a CPU that `level` found to have its features.
+        #[cfg(target_arch = "x86_64")]
+        Level::Avx512 => unsafe { with_avx512(f) },
+        #[cfg(target_arch = "x86_64")]
+        Level::Avx2 => unsafe { with_avx2(f) },
+        _ => f(),
+    }
+}
+
+/// # Safety
+/// The CPU must have AVX-512F, AVX2 and FMA.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,avx2,fma")]
+unsafe fn with_avx512<R>(f: impl FnOnce() -> R) -> R {
+    f()
+}
+
+/// # Safety
+/// The CPU must have AVX2 and FMA.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn with_avx2<R>(f: impl FnOnce() -> R) -> R {
+    f()
+}
