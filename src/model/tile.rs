@@ -449,3 +449,101 @@ pub(crate) mod transpose {
         }
     }
 }
+
+#[cfg(all(test, target_arch = "x86_64"))]
+mod tests {
+    /// Every entry of C is `fma(a_ip, b_pj, ·)` over p = 0..k in order from zero, bit for bit, at
+    /// every edge of the tiles, with A read as stored and transposed; nothing past C is written.
+    macro_rules! chain_test {
+        ($name:ident, $module:ident, $t:ty, $feature:tt) => {
+            #[test]
+            fn $name() {
+                if !std::arch::is_x86_feature_detected!($feature)
+                    || !std::arch::is_x86_feature_detected!("fma")
+                {
+                    return;
+                }
+                let mut seed = 1u64;
+                let mut next = move || {
+                    seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+                    ((seed >> 11) as f64 / (1u64 << 53) as f64 - 0.5) as $t
+                };
+                for m in [1, 2, 3, 4, 5, 6, 7, 8, 9, 13, 16, 17] {
+                    for n in [1, 2, 5, 8, 16, 17, 24, 33, 64, 123, 245] {
+                        for k in [0, 1, 7, 40] {
+                            let rsb = n + 2;
+                            let b: Vec<$t> = (0..k * rsb).map(|_| next()).collect();
+                            let a: Vec<$t> = (0..m * k).map(|_| next()).collect();
+                            // A as stored (m × k rows) and as the transpose of a k × m matrix.
+                            for (rsa, csa) in [(k, 1), (1, m)] {
+                                let guard = 64;
+                                let mut c = vec![<$t>::NAN; m * n + guard];
+                                // SAFETY: the features were checked; the strides stay in the buffers.
+                                unsafe {
+                                    super::$module::product(
+                                        m,
+                                        n,
+                                        k,
+                                        a.as_ptr(),
+                                        rsa,
+                                        csa,
+                                        b.as_ptr(),
+                                        rsb,
+                                        c.as_mut_ptr(),
+                                    )
+                                };
+                                for i in 0..m {
+                                    for j in 0..n {
+                                        let mut want: $t = 0.0;
+                                        for p in 0..k {
+                                            want = a[i * rsa + p * csa].mul_add(b[p * rsb + j], want);
+                                        }
+                                        let got = c[i * n + j];
+                                        assert_eq!(
+                                            got.to_bits(),
+                                            want.to_bits(),
+                                            "{m}×{n}×{k} ({rsa}, {csa}): C[{i}][{j}] = {got}, want {want}"
+                                        );
+                                    }
+                                }
+                                assert!(c[m * n..].iter().all(|v| v.is_nan()), "{m}×{n}×{k}: written past C");
+                            }
+                        }
+                    }
+                }
+            }
+        };
+    }
+    chain_test!(avx512_f32_tiles_are_the_fma_chain, avx512_f32, f32, "avx512f");
+    chain_test!(avx512_f64_tiles_are_the_fma_chain, avx512_f64, f64, "avx512f");
+    chain_test!(avx2_f32_tiles_are_the_fma_chain, avx2_f32, f32, "avx2");
+    chain_test!(avx2_f64_tiles_are_the_fma_chain, avx2_f64, f64, "avx2");
+
+    #[test]
+    fn the_blocked_transpose_moves_every_entry_and_nothing_else() {
+        if !std::arch::is_x86_feature_detected!("avx2") {
+            return;
+        }
+        for rows in 0..20 {
+            for cols in 0..20 {
+                let rs = cols + 3;
+                let src64: Vec<f64> = (0..rows * rs).map(|i| i as f64).collect();
+                let src32: Vec<f32> = src64.iter().map(|&v| v as f32).collect();
+                // One guard entry past the end catches a store beyond the last one.
+                let (mut d64, mut d32) = (vec![-1.0f64; rows * cols + 1], vec![-1.0f32; rows * cols + 1]);
+                // SAFETY: AVX2 is there; the buffers hold the entries the strides reach.
+                unsafe {
+                    super::transpose::f64s(rows, cols, src64.as_ptr(), rs, d64.as_mut_ptr());
+                    super::transpose::f32s(rows, cols, src32.as_ptr(), rs, d32.as_mut_ptr());
+                }
+                for i in 0..rows {
+                    for j in 0..cols {
+                        assert_eq!(d64[j * rows + i], src64[i * rs + j], "{rows}×{cols} f64 ({i}, {j})");
+                        assert_eq!(d32[j * rows + i], src32[i * rs + j], "{rows}×{cols} f32 ({i}, {j})");
+                    }
+                }
+                assert_eq!((d64[rows * cols], d32[rows * cols]), (-1.0, -1.0), "{rows}×{cols}: past the end");
+            }
+        }
+    }
+}
