@@ -1,6 +1,7 @@
 //! One core's floating-point peak, measured: a loop of independent fused multiply-adds in the
-//! widest vectors the CPU has (AVX-512, else AVX2 with FMA, else scalar), so that the benchmark can
-//! put each measured GFLOP/s next to what the machine allows.
+//! widest vectors the training loops use (AVX-512, else AVX2 with FMA, else scalar: the CPU's, as
+//! capped by `BACKPROP_SIMD`), so that the benchmark can put each measured GFLOP/s next to what the
+//! machine allows them.
 
 use std::time::Instant;
 
@@ -12,16 +13,17 @@ const ACC: usize = 12;
 pub fn fma_peak() -> (f64, f64, &'static str) {
     #[cfg(target_arch = "x86_64")]
     {
-        if std::arch::is_x86_feature_detected!("avx512f") {
-            // SAFETY: the CPU has AVX-512F, detected just above.
+        use crate::model::simd::{level, Level};
+        if level() == Level::Avx512 {
+            // SAFETY: the CPU has AVX-512F, detected by `level`.
             return (
                 rate(|n| unsafe { x86::f32_512(n) }, ACC * 16 * 2),
                 rate(|n| unsafe { x86::f64_512(n) }, ACC * 8 * 2),
                 "AVX-512",
             );
         }
-        if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma") {
-            // SAFETY: the CPU has AVX2 and FMA, detected just above.
+        if level() == Level::Avx2 {
+            // SAFETY: the CPU has AVX2 and FMA, detected by `level`.
             return (
                 rate(|n| unsafe { x86::f32_256(n) }, ACC * 8 * 2),
                 rate(|n| unsafe { x86::f64_256(n) }, ACC * 4 * 2),
