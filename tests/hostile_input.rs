@@ -234,3 +234,17 @@ fn optimizer_loss_and_split_settings_that_make_no_sense_are_refused() {
     }
     no_temporaries(&dir);
 }
+
+#[test]
+fn an_unknown_instruction_set_in_the_environment_is_refused_before_training() {
+    let dir = temp_dir("hostile-simd").join("out");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_train"))
+        .args(["--steps", "3", "--quiet", "--out"])
+        .arg(&dir)
+        .env("BACKPROP_SIMD", "avx3")
+        .output()
+        .expect("running train");
+    let (stdout, stderr) = (String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert_bad(out.status.code().unwrap_or(-1), &stdout, &stderr, "BACKPROP_SIMD=\"avx3\"");
+    assert!(!dir.exists(), "nothing is written");
+}

@@ -415,6 +415,10 @@ pub fn run_tool<P: Parser>(body: impl FnOnce(&P) -> Result<i32>) -> i32 {
             return 2;
         }
     };
+    if let Err(e) = crate::model::simd::check_env() {
+        eprintln!("error: {}", one_line(&e));
+        return 2;
+    }
     match body(&args) {
         Ok(code) => code,
         Err(e) => {

@@ -571,12 +571,13 @@ pub const SMALL_GEMM: usize = 4096;
 /// transposing B costs more than the tiles save).
 ///
 /// Measured with products timed one by one (a 2-core AMD EPYC, AVX-512, best of 5): the tiles
-/// won at every shape tried up to 96×96×96 (8.8·10⁵), by 1.1–1.3× at 64×32×32 (NT: 1.6× in f32)
-/// and 1.5–15× below 4096; at 128×128×128 (2·10⁶) the crate won in f64 by 1.3–1.5×, its packed
-/// panels staying in L1 where a tile's strip of B no longer does. On the bench's networks the
-/// tiles took the 2-32-32-1 step (batch 64) from 4.4 to 3.5 µs in f32 and 7.9 to 7.0 µs in f64,
-/// and 64-256³-10 (batch 128, products of 3.3·10⁵ at its output layer) from 553 to 531 µs in
-/// f32, 1077 to 1028 in f64, with this bound at 2¹⁹ rather than 2¹⁸.
+/// won at 1.1–1.3× at 64×32×32 (1.6× with B transposed, f32), 1.5–15× below 4096, and at nearly
+/// every other shape tried up to 96×96×96 (8.8·10⁵); they lost by 10–13% in f64 at 1×512×512 (one
+/// row, B streamed from L2 either way) and at 64×64×128 with B transposed. At 128×128×128 (2·10⁶)
+/// the crate won in f64 by 1.3–1.5×, its packed panels staying in L1 where a tile's strip of B no
+/// longer does. On the bench's networks the tiles took the 2-32-32-1 step (batch 64) from 4.4 to
+/// 3.5 µs in f32 and 7.9 to 7.0 µs in f64; 64-256³-10 (batch 128), whose output layer's products
+/// have 3.3·10⁵, took 553 µs with this bound at 2¹⁸ and 531 µs at 2¹⁹ in f32 (1077 and 1028 in f64).
 pub const MID_GEMM: usize = 1 << 19;
 
 thread_local! {

@@ -16,33 +16,43 @@ pub(crate) enum Level {
     Avx512,
 }
 
-/// The level of this CPU, capped by `BACKPROP_SIMD` (after the first call: one atomic load).
+/// The level of this CPU, capped by `BACKPROP_SIMD` (after the first call: one atomic load). An
+/// unknown value is ignored with a warning here; the command-line tools refuse it first
+/// ([`check_env`]).
 #[inline]
 pub(crate) fn level() -> Level {
     static LEVEL: OnceLock<Level> = OnceLock::new();
     *LEVEL.get_or_init(|| {
         let cpu = detected();
-        match std::env::var("BACKPROP_SIMD") {
-            Err(_) => cpu,
-            Ok(v) if v.trim().is_empty() => cpu,
-            Ok(v) => match cap(&v) {
-                Some(cap) => cpu.min(cap),
-                None => {
-                    eprintln!("warning: BACKPROP_SIMD={v:?} is not avx512, avx2 or base; ignored");
-                    cpu
-                }
-            },
+        match env_cap() {
+            Ok(Some(cap)) => cpu.min(cap),
+            Ok(None) => cpu,
+            Err(e) => {
+                eprintln!("warning: {e}; ignored");
+                cpu
+            }
         }
     })
 }
 
-/// The level a `BACKPROP_SIMD` value names.
-fn cap(v: &str) -> Option<Level> {
+/// An error naming the value if `BACKPROP_SIMD` is set to something other than `avx512`, `avx2`,
+/// `base` or nothing.
+pub(crate) fn check_env() -> anyhow::Result<()> {
+    env_cap().map(|_| ())
+}
+
+/// The level `BACKPROP_SIMD` caps the choice at, if set.
+fn env_cap() -> anyhow::Result<Option<Level>> {
+    let Some(v) = std::env::var_os("BACKPROP_SIMD") else {
+        return Ok(None);
+    };
+    let v = v.to_string_lossy();
     match v.trim().to_ascii_lowercase().as_str() {
-        "avx512" => Some(Level::Avx512),
-        "avx2" => Some(Level::Avx2),
-        "base" => Some(Level::Base),
-        _ => None,
+        "" => Ok(None),
+        "avx512" => Ok(Some(Level::Avx512)),
+        "avx2" => Ok(Some(Level::Avx2)),
+        "base" => Ok(Some(Level::Base)),
+        _ => anyhow::bail!("BACKPROP_SIMD={v:?} is not avx512, avx2 or base"),
     }
 }
 
