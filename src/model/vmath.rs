@@ -29,8 +29,8 @@ const EXP_TAYLOR: [f64; 15] = [
 
 /// (e^r − 1)/r for |r| ≤ ln2/2 in f64, as tanh evaluates it: 1 + r/2 + r²·Q(r), the first two
 /// terms exact and Q (degree 9) a Chebyshev fit to (e^r − 1 − r − r²/2)/r³ on that interval, whose
-/// error in the sum is below 2^−58 (`scripts/expm1-fit.py`, mpmath at 50 digits). Twelve terms where the Taylor series needs
-/// fourteen: f64 tanh's polynomial is most of its cost.
+/// error in the sum is below 2^−58 (`scripts/expm1-fit.py`, mpmath at 50 digits). Twelve terms
+/// where the Taylor series needs fourteen: f64 tanh's polynomial is most of its cost.
 const EXPM1_F64: [f64; 12] = [
     1.0,
     0.5,
