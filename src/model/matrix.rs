@@ -510,6 +510,11 @@ fn tiled<T: Scalar>(
         if level == Level::Base {
             return false;
         }
+        if k == 0 {
+            // An empty sum; and no pointer into an empty A or B is formed.
+            c[..m * n].fill(T::zero());
+            return true;
+        }
         let (a, c) = (a.as_ptr(), c.as_mut_ptr());
         let run = |b: *const T, rsb: usize| {
             // SAFETY: the caller checked the shapes against the buffers; each version runs only on
