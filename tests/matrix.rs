@@ -1,11 +1,12 @@
 //! The one GEMM entry point against a plain triple loop, on the shapes a training step makes (and
-//! a few awkward ones), both below and above `SMALL_GEMM`, where the product goes from the
-//! crate's own loops to the `gemm` crate. The tolerance is the product's conditioning: a dot
+//! a few awkward ones), through each of its paths: the register tiles (up to `MID_GEMM`), the dot
+//! and row loops (a one-column C up to `SMALL_GEMM`; every small product on a CPU without AVX2,
+//! `BACKPROP_SIMD=base`), and the `gemm` crate above. The tolerance is the product's conditioning: a dot
 //! product of k terms, each side computed in its own precision, differs from the exact one by at
 //! most γ_k Σ|a_ip b_pj| (Higham, Numerical Stability, §3.1), so the test ratio
 //! |C − C_ref| / (k·ε·Σ|a||b|) must stay ≤ 2 (both sides' bounds), as LAPACK's tests do.
 
-use backprop::model::matrix::{gemm, Op, SMALL_GEMM};
+use backprop::model::matrix::{gemm, Op, MID_GEMM, SMALL_GEMM};
 use backprop::{Matrix, Scalar};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -66,7 +67,8 @@ fn worst_ratio<T: Scalar>(shapes: &[(usize, usize, usize)]) -> f64 {
 }
 
 /// The shapes of the bench's small networks' steps, single rows and columns, lengths that are
-/// not multiples of a vector, an empty sum, and products on both sides of `SMALL_GEMM`.
+/// not multiples of a vector, an empty sum, and products on both sides of `SMALL_GEMM` and of
+/// `MID_GEMM`.
 fn shapes() -> Vec<(usize, usize, usize)> {
     let mut s = vec![
         (32, 2, 16),
@@ -86,6 +88,10 @@ fn shapes() -> Vec<(usize, usize, usize)> {
     // Just below and above the threshold.
     s.push((16, 16, SMALL_GEMM / 256));
     s.push((16, 16, SMALL_GEMM / 256 + 1));
+    s.push((SMALL_GEMM / 64, 1, 64));
+    s.push((SMALL_GEMM / 64 + 1, 1, 64));
+    s.push((64, 64, MID_GEMM / 4096));
+    s.push((64, 64, MID_GEMM / 4096 + 1));
     s
 }
 
