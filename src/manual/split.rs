@@ -101,32 +101,36 @@ impl<T: Scalar> SplitWorkspace<T> {
         let (second, rest) = rest.split_first().expect("two blocks or more");
         let mut loss = first.loss + second.loss;
         let grads = &mut self.grads;
-        crate::model::simd::dispatch(|| {
-            let (g0, g1) = (&first.ws.grads().layers, &second.ws.grads().layers);
-            for ((g, a), b) in grads.layers.iter_mut().zip(g0).zip(g1) {
-                for ((g, &a), &b) in g.w.as_mut_slice().iter_mut().zip(a.w.as_slice()).zip(b.w.as_slice()) {
-                    *g = a + b;
-                }
-                if let (Some(g), Some(a), Some(b)) = (&mut g.b, &a.b, &b.b) {
-                    for ((g, &a), &b) in g.iter_mut().zip(a).zip(b) {
+        crate::model::simd::dispatch(
+            #[inline(always)]
+            || {
+                let (g0, g1) = (&first.ws.grads().layers, &second.ws.grads().layers);
+                for ((g, a), b) in grads.layers.iter_mut().zip(g0).zip(g1) {
+                    for ((g, &a), &b) in g.w.as_mut_slice().iter_mut().zip(a.w.as_slice()).zip(b.w.as_slice())
+                    {
                         *g = a + b;
                     }
-                }
-            }
-            for p in rest {
-                loss = loss + p.loss;
-                for (g, pg) in grads.layers.iter_mut().zip(&p.ws.grads().layers) {
-                    for (a, &b) in g.w.as_mut_slice().iter_mut().zip(pg.w.as_slice()) {
-                        *a = *a + b;
-                    }
-                    if let (Some(a), Some(b)) = (&mut g.b, &pg.b) {
-                        for (a, &b) in a.iter_mut().zip(b) {
-                            *a = *a + b;
+                    if let (Some(g), Some(a), Some(b)) = (&mut g.b, &a.b, &b.b) {
+                        for ((g, &a), &b) in g.iter_mut().zip(a).zip(b) {
+                            *g = a + b;
                         }
                     }
                 }
-            }
-        });
+                for p in rest {
+                    loss = loss + p.loss;
+                    for (g, pg) in grads.layers.iter_mut().zip(&p.ws.grads().layers) {
+                        for (a, &b) in g.w.as_mut_slice().iter_mut().zip(pg.w.as_slice()) {
+                            *a = *a + b;
+                        }
+                        if let (Some(a), Some(b)) = (&mut g.b, &pg.b) {
+                            for (a, &b) in a.iter_mut().zip(b) {
+                                *a = *a + b;
+                            }
+                        }
+                    }
+                }
+            },
+        );
         loss
     }
 

@@ -354,26 +354,29 @@ impl<T: Scalar> Optimizer<T> {
         let first = self.t == 1;
         let slots = &mut self.slots;
         // Plain elementwise loops: vectorised for this CPU, the same bits on every level.
-        crate::model::simd::dispatch(|| {
-            for k in 0..params.layers.len() {
-                for bias in [false, true] {
-                    let p = params.layers[k].part_mut(bias);
-                    let g = grads.layers[k].part(bias);
-                    // The three slots are distinct elements: borrowed at once.
-                    let [s0, s1, s2] = &mut *slots;
-                    let b0 = s0.as_mut().map(|(_, buf)| buf.layers[k].part_mut(bias));
-                    let b1 = s1.as_mut().map(|(_, buf)| buf.layers[k].part_mut(bias));
-                    let b2 = s2.as_mut().map(|(_, buf)| buf.layers[k].part_mut(bias));
-                    match c.kind {
-                        OptimizerKind::Sgd => sgd(&c, &sc, first, p, g, b0),
-                        OptimizerKind::Adam | OptimizerKind::AdamW => {
-                            adam(&c, &sc, p, g, b0.expect("exp_avg"), b1.expect("exp_avg_sq"), b2)
+        crate::model::simd::dispatch(
+            #[inline(always)]
+            || {
+                for k in 0..params.layers.len() {
+                    for bias in [false, true] {
+                        let p = params.layers[k].part_mut(bias);
+                        let g = grads.layers[k].part(bias);
+                        // The three slots are distinct elements: borrowed at once.
+                        let [s0, s1, s2] = &mut *slots;
+                        let b0 = s0.as_mut().map(|(_, buf)| buf.layers[k].part_mut(bias));
+                        let b1 = s1.as_mut().map(|(_, buf)| buf.layers[k].part_mut(bias));
+                        let b2 = s2.as_mut().map(|(_, buf)| buf.layers[k].part_mut(bias));
+                        match c.kind {
+                            OptimizerKind::Sgd => sgd(&c, &sc, first, p, g, b0),
+                            OptimizerKind::Adam | OptimizerKind::AdamW => {
+                                adam(&c, &sc, p, g, b0.expect("exp_avg"), b1.expect("exp_avg_sq"), b2)
+                            }
+                            OptimizerKind::RmsProp => rmsprop(&c, &sc, p, g, b0.expect("square_avg"), b1, b2),
                         }
-                        OptimizerKind::RmsProp => rmsprop(&c, &sc, p, g, b0.expect("square_avg"), b1, b2),
                     }
                 }
-            }
-        });
+            },
+        );
     }
 }
 

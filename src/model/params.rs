@@ -110,18 +110,21 @@ impl<T: Scalar> Params<T> {
 
     /// The SGD update of eq. (6)'s gradient, ΔW^k = −η ∂E/∂W^k (and Δb^k = −η ∂E/∂b^k), in place.
     pub fn sgd_update(&mut self, grads: &Params<T>, lr: T) {
-        crate::model::simd::dispatch(|| {
-            for (p, g) in self.layers.iter_mut().zip(&grads.layers) {
-                for (w, &dw) in p.w.as_mut_slice().iter_mut().zip(g.w.as_slice()) {
-                    *w = *w - lr * dw;
-                }
-                if let (Some(b), Some(db)) = (&mut p.b, &g.b) {
-                    for (b, &db) in b.iter_mut().zip(db) {
-                        *b = *b - lr * db;
+        crate::model::simd::dispatch(
+            #[inline(always)]
+            || {
+                for (p, g) in self.layers.iter_mut().zip(&grads.layers) {
+                    for (w, &dw) in p.w.as_mut_slice().iter_mut().zip(g.w.as_slice()) {
+                        *w = *w - lr * dw;
+                    }
+                    if let (Some(b), Some(db)) = (&mut p.b, &g.b) {
+                        for (b, &db) in b.iter_mut().zip(db) {
+                            *b = *b - lr * db;
+                        }
                     }
                 }
-            }
-        })
+            },
+        )
     }
 
     /// Copies every entry of `other` (the same shapes) into `self`, allocating nothing.
