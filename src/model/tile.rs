@@ -152,101 +152,101 @@ macro_rules! tiled_product {
     };
 }
 
-/// AVX-512 in f32: 8 rows × 2 vectors (32 columns), 16 of the 32 registers; fewer rows, more vectors.
-#[cfg(target_arch = "x86_64")]
-pub(crate) mod avx512_f32 {
-    use std::arch::x86_64::*;
-    const LANES: usize = 16;
-    const MR: usize = 8;
-    const NV: usize = 2;
-    const WIDE1: usize = 8;
-    const WIDE2: usize = 8;
-    const WIDE4: usize = 4;
-    #[target_feature(enable = "avx512f")]
-    #[inline]
-    fn zero() -> __m512 {
-        _mm512_setzero_ps()
-    }
-    #[target_feature(enable = "avx512f")]
-    #[inline]
-    unsafe fn load(p: *const f32) -> __m512 {
-        _mm512_loadu_ps(p)
-    }
-    #[target_feature(enable = "avx512f")]
-    #[inline]
-    unsafe fn store(p: *mut f32, v: __m512) {
-        _mm512_storeu_ps(p, v)
-    }
-    #[target_feature(enable = "avx512f")]
-    #[inline]
-    unsafe fn load_part(p: *const f32, width: usize) -> __m512 {
-        _mm512_maskz_loadu_ps(((1u32 << width) - 1) as __mmask16, p)
-    }
-    #[target_feature(enable = "avx512f")]
-    #[inline]
-    unsafe fn store_part(p: *mut f32, width: usize, v: __m512) {
-        _mm512_mask_storeu_ps(p, ((1u32 << width) - 1) as __mmask16, v)
-    }
-    #[target_feature(enable = "avx512f")]
-    #[inline]
-    fn splat(x: f32) -> __m512 {
-        _mm512_set1_ps(x)
-    }
-    #[target_feature(enable = "avx512f")]
-    #[inline]
-    fn fma(a: __m512, b: __m512, c: __m512) -> __m512 {
-        _mm512_fmadd_ps(a, b, c)
-    }
-    tiled_product!("avx512f", f32);
+/// One instruction set's module: its vector primitives, from the intrinsics named, and the
+/// driver and tile of `tiled_product` over them. `MR` rows × 2 vectors a full tile; a whole
+/// product of 1, 2 or 3–4 rows takes tiles of `WIDE1`, `WIDE2` or `WIDE4` vectors.
+macro_rules! instruction_set {
+    (
+        $(#[$doc:meta])*
+        $module:ident, $feature:literal, $t:ty, $v:ty, lanes $lanes:literal, rows $mr:literal,
+        wide ($w1:literal, $w2:literal, $w4:literal),
+        $zero:ident, $load:ident, $store:ident, $splat:ident, $fma:ident,
+        load_part |$lp:ident, $lw:ident| $load_part:expr,
+        store_part |$sp:ident, $sw:ident, $sv:ident| $store_part:expr $(,)?
+    ) => {
+        $(#[$doc])*
+        #[cfg(target_arch = "x86_64")]
+        pub(crate) mod $module {
+            use std::arch::x86_64::*;
+            const LANES: usize = $lanes;
+            const MR: usize = $mr;
+            const NV: usize = 2;
+            const WIDE1: usize = $w1;
+            const WIDE2: usize = $w2;
+            const WIDE4: usize = $w4;
+            #[target_feature(enable = $feature)]
+            #[inline]
+            fn zero() -> $v {
+                $zero()
+            }
+            #[target_feature(enable = $feature)]
+            #[inline]
+            unsafe fn load(p: *const $t) -> $v {
+                $load(p)
+            }
+            #[target_feature(enable = $feature)]
+            #[inline]
+            unsafe fn store(p: *mut $t, v: $v) {
+                $store(p, v)
+            }
+            /// The first `width` < LANES entries at `p`, the rest zero (nothing past them is read).
+            #[target_feature(enable = $feature)]
+            #[inline]
+            unsafe fn load_part($lp: *const $t, $lw: usize) -> $v {
+                $load_part
+            }
+            /// Stores the first `width` < LANES lanes of `v` at `p`, nothing past them.
+            #[target_feature(enable = $feature)]
+            #[inline]
+            unsafe fn store_part($sp: *mut $t, $sw: usize, $sv: $v) {
+                $store_part
+            }
+            #[target_feature(enable = $feature)]
+            #[inline]
+            fn splat(x: $t) -> $v {
+                $splat(x)
+            }
+            #[target_feature(enable = $feature)]
+            #[inline]
+            fn fma(a: $v, b: $v, c: $v) -> $v {
+                $fma(a, b, c)
+            }
+            tiled_product!($feature, $t);
+        }
+    };
 }
 
-/// AVX-512 in f64: 8 rows × 2 vectors (16 columns), 16 of the 32 registers; fewer rows, more vectors.
-#[cfg(target_arch = "x86_64")]
-pub(crate) mod avx512_f64 {
-    use std::arch::x86_64::*;
-    const LANES: usize = 8;
-    const MR: usize = 8;
-    const NV: usize = 2;
-    const WIDE1: usize = 8;
-    const WIDE2: usize = 8;
-    const WIDE4: usize = 4;
-    #[target_feature(enable = "avx512f")]
-    #[inline]
-    fn zero() -> __m512d {
-        _mm512_setzero_pd()
-    }
-    #[target_feature(enable = "avx512f")]
-    #[inline]
-    unsafe fn load(p: *const f64) -> __m512d {
-        _mm512_loadu_pd(p)
-    }
-    #[target_feature(enable = "avx512f")]
-    #[inline]
-    unsafe fn store(p: *mut f64, v: __m512d) {
-        _mm512_storeu_pd(p, v)
-    }
-    #[target_feature(enable = "avx512f")]
-    #[inline]
-    unsafe fn load_part(p: *const f64, width: usize) -> __m512d {
-        _mm512_maskz_loadu_pd(((1u32 << width) - 1) as __mmask8, p)
-    }
-    #[target_feature(enable = "avx512f")]
-    #[inline]
-    unsafe fn store_part(p: *mut f64, width: usize, v: __m512d) {
-        _mm512_mask_storeu_pd(p, ((1u32 << width) - 1) as __mmask8, v)
-    }
-    #[target_feature(enable = "avx512f")]
-    #[inline]
-    fn splat(x: f64) -> __m512d {
-        _mm512_set1_pd(x)
-    }
-    #[target_feature(enable = "avx512f")]
-    #[inline]
-    fn fma(a: __m512d, b: __m512d, c: __m512d) -> __m512d {
-        _mm512_fmadd_pd(a, b, c)
-    }
-    tiled_product!("avx512f", f64);
-}
+instruction_set!(
+    /// AVX-512 in f32: 8 rows × 2 vectors (32 columns), 16 of the 32 registers.
+    avx512_f32, "avx512f", f32, __m512, lanes 16, rows 8, wide (8, 8, 4),
+    _mm512_setzero_ps, _mm512_loadu_ps, _mm512_storeu_ps, _mm512_set1_ps, _mm512_fmadd_ps,
+    load_part |p, width| _mm512_maskz_loadu_ps(((1u32 << width) - 1) as __mmask16, p),
+    store_part |p, width, v| _mm512_mask_storeu_ps(p, ((1u32 << width) - 1) as __mmask16, v),
+);
+
+instruction_set!(
+    /// AVX-512 in f64: 8 rows × 2 vectors (16 columns), 16 of the 32 registers.
+    avx512_f64, "avx512f", f64, __m512d, lanes 8, rows 8, wide (8, 8, 4),
+    _mm512_setzero_pd, _mm512_loadu_pd, _mm512_storeu_pd, _mm512_set1_pd, _mm512_fmadd_pd,
+    load_part |p, width| _mm512_maskz_loadu_pd(((1u32 << width) - 1) as __mmask8, p),
+    store_part |p, width, v| _mm512_mask_storeu_pd(p, ((1u32 << width) - 1) as __mmask8, v),
+);
+
+instruction_set!(
+    /// AVX2 in f32: 6 rows × 2 vectors (16 columns), 12 of the 16 registers.
+    avx2_f32, "avx2,fma", f32, __m256, lanes 8, rows 6, wide (6, 4, 2),
+    _mm256_setzero_ps, _mm256_loadu_ps, _mm256_storeu_ps, _mm256_set1_ps, _mm256_fmadd_ps,
+    load_part |p, width| _mm256_maskload_ps(p, super::avx2_mask32(width)),
+    store_part |p, width, v| _mm256_maskstore_ps(p, super::avx2_mask32(width), v),
+);
+
+instruction_set!(
+    /// AVX2 in f64: 6 rows × 2 vectors (8 columns), 12 of the 16 registers.
+    avx2_f64, "avx2,fma", f64, __m256d, lanes 4, rows 6, wide (6, 4, 2),
+    _mm256_setzero_pd, _mm256_loadu_pd, _mm256_storeu_pd, _mm256_set1_pd, _mm256_fmadd_pd,
+    load_part |p, width| _mm256_maskload_pd(p, super::avx2_mask64(width)),
+    store_part |p, width, v| _mm256_maskstore_pd(p, super::avx2_mask64(width), v),
+);
 
 /// The mask of AVX2's masked loads and stores: the first `width` of eight 32-bit lanes set.
 #[cfg(target_arch = "x86_64")]
@@ -266,102 +266,6 @@ fn avx2_mask64(width: usize) -> std::arch::x86_64::__m256i {
     use std::arch::x86_64::*;
     let w = width as i64;
     _mm256_cmpgt_epi64(_mm256_set1_epi64x(w), _mm256_setr_epi64x(0, 1, 2, 3))
-}
-
-/// AVX2 in f32: 6 rows × 2 vectors (16 columns), 12 of the 16 registers; fewer rows, more vectors.
-#[cfg(target_arch = "x86_64")]
-pub(crate) mod avx2_f32 {
-    use std::arch::x86_64::*;
-    const LANES: usize = 8;
-    const MR: usize = 6;
-    const NV: usize = 2;
-    const WIDE1: usize = 6;
-    const WIDE2: usize = 4;
-    const WIDE4: usize = 2;
-    #[target_feature(enable = "avx2,fma")]
-    #[inline]
-    fn zero() -> __m256 {
-        _mm256_setzero_ps()
-    }
-    #[target_feature(enable = "avx2,fma")]
-    #[inline]
-    unsafe fn load(p: *const f32) -> __m256 {
-        _mm256_loadu_ps(p)
-    }
-    #[target_feature(enable = "avx2,fma")]
-    #[inline]
-    unsafe fn store(p: *mut f32, v: __m256) {
-        _mm256_storeu_ps(p, v)
-    }
-    #[target_feature(enable = "avx2,fma")]
-    #[inline]
-    unsafe fn load_part(p: *const f32, width: usize) -> __m256 {
-        _mm256_maskload_ps(p, super::avx2_mask32(width))
-    }
-    #[target_feature(enable = "avx2,fma")]
-    #[inline]
-    unsafe fn store_part(p: *mut f32, width: usize, v: __m256) {
-        _mm256_maskstore_ps(p, super::avx2_mask32(width), v)
-    }
-    #[target_feature(enable = "avx2,fma")]
-    #[inline]
-    fn splat(x: f32) -> __m256 {
-        _mm256_set1_ps(x)
-    }
-    #[target_feature(enable = "avx2,fma")]
-    #[inline]
-    fn fma(a: __m256, b: __m256, c: __m256) -> __m256 {
-        _mm256_fmadd_ps(a, b, c)
-    }
-    tiled_product!("avx2,fma", f32);
-}
-
-/// AVX2 in f64: 6 rows × 2 vectors (8 columns), 12 of the 16 registers; fewer rows, more vectors.
-#[cfg(target_arch = "x86_64")]
-pub(crate) mod avx2_f64 {
-    use std::arch::x86_64::*;
-    const LANES: usize = 4;
-    const MR: usize = 6;
-    const NV: usize = 2;
-    const WIDE1: usize = 6;
-    const WIDE2: usize = 4;
-    const WIDE4: usize = 2;
-    #[target_feature(enable = "avx2,fma")]
-    #[inline]
-    fn zero() -> __m256d {
-        _mm256_setzero_pd()
-    }
-    #[target_feature(enable = "avx2,fma")]
-    #[inline]
-    unsafe fn load(p: *const f64) -> __m256d {
-        _mm256_loadu_pd(p)
-    }
-    #[target_feature(enable = "avx2,fma")]
-    #[inline]
-    unsafe fn store(p: *mut f64, v: __m256d) {
-        _mm256_storeu_pd(p, v)
-    }
-    #[target_feature(enable = "avx2,fma")]
-    #[inline]
-    unsafe fn load_part(p: *const f64, width: usize) -> __m256d {
-        _mm256_maskload_pd(p, super::avx2_mask64(width))
-    }
-    #[target_feature(enable = "avx2,fma")]
-    #[inline]
-    unsafe fn store_part(p: *mut f64, width: usize, v: __m256d) {
-        _mm256_maskstore_pd(p, super::avx2_mask64(width), v)
-    }
-    #[target_feature(enable = "avx2,fma")]
-    #[inline]
-    fn splat(x: f64) -> __m256d {
-        _mm256_set1_pd(x)
-    }
-    #[target_feature(enable = "avx2,fma")]
-    #[inline]
-    fn fma(a: __m256d, b: __m256d, c: __m256d) -> __m256d {
-        _mm256_fmadd_pd(a, b, c)
-    }
-    tiled_product!("avx2,fma", f64);
 }
 
 /// `dst` (`cols × rows`, row-major) = the transpose of `src` (`rows × cols`, row stride `rs`),
