@@ -167,63 +167,29 @@ fn layer_bounds(
     eps: f64,
     normal: f64,
 ) {
-    #[inline(always)]
-    #[allow(clippy::too_many_arguments)]
-    fn each(
-        phi: Activation,
-        a: &[f64],
-        ea: &[f64],
-        z: &[f64],
-        d: &[f64],
-        ez: &mut [f64],
-        ed: &mut [f64],
-        eps: f64,
-        normal: f64,
-    ) {
-        macro_rules! fixed {
-            ($($phi:ident),*) => {
-                match phi {
-                    $(Activation::$phi => {
-                        for p in 0..ez.len() {
-                            (ez[p], ed[p]) =
-                                element_bounds(Activation::$phi, a[p], ea[p], z[p], d[p], eps, normal, false);
-                        }
-                    })*
-                }
-            };
-        }
-        fixed!(Identity, Sigmoid, Tanh, Relu, LeakyRelu, Elu, Softplus, Gelu, Silu);
-    }
-    #[cfg(target_arch = "x86_64")]
-    #[target_feature(enable = "avx512f,avx2")]
-    #[allow(clippy::too_many_arguments)]
-    unsafe fn each_avx512(
-        phi: Activation,
-        a: &[f64],
-        ea: &[f64],
-        z: &[f64],
-        d: &[f64],
-        ez: &mut [f64],
-        ed: &mut [f64],
-        eps: f64,
-        normal: f64,
-    ) {
-        each(phi, a, ea, z, d, ez, ed, eps, normal)
-    }
     let n = ez.len();
     let (a, ea, z, d, ed) = (&a[..n], &ea[..n], &z[..n], &d[..n], &mut ed[..n]);
     // Every entry as if no kink were near: one straight loop per φ, compiled for the widest SIMD
     // the CPU has. No fused multiply-adds are formed, so every instruction set gives the same
     // bits.
-    #[cfg(target_arch = "x86_64")]
-    if crate::model::simd::level() == crate::model::simd::Level::Avx512 {
-        // SAFETY: the CPU has the features the copy is compiled for.
-        unsafe { each_avx512(phi, a, ea, z, d, ez, ed, eps, normal) }
-    } else {
-        each(phi, a, ea, z, d, ez, ed, eps, normal)
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    each(phi, a, ea, z, d, ez, ed, eps, normal);
+    crate::model::simd::dispatch(
+        #[inline(always)]
+        || {
+            macro_rules! fixed {
+                ($($phi:ident),*) => {
+                    match phi {
+                        $(Activation::$phi => {
+                            for p in 0..n {
+                                (ez[p], ed[p]) =
+                                    element_bounds(Activation::$phi, a[p], ea[p], z[p], d[p], eps, normal, false);
+                            }
+                        })*
+                    }
+                };
+            }
+            fixed!(Identity, Sigmoid, Tanh, Relu, LeakyRelu, Elu, Softplus, Gelu, Silu);
+        },
+    );
     // Then the few entries near a kink (or with a large e(a)) again, with the measured spread
     // (counted first: a count vectorises, a search for the first does not).
     if a.iter().zip(ea).filter(|&(&av, &e)| near_kink(phi, av, e)).count() > 0 {
