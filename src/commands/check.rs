@@ -89,6 +89,7 @@ fn check_main(args: &CheckArgs) -> Result<i32> {
         mutant: None,
         snapshot_steps: vec![],
         saturation: args.saturation,
+        witness_every: 0,
         threads,
     };
     let mut config = serde_json::json!({

@@ -68,6 +68,10 @@ pub struct CompareArgs {
     /// |z| above which a tanh unit counts as saturated (sigmoid: z outside [1 − s, s]).
     #[arg(long, default_value_t = 0.97)]
     pub saturation: f64,
+    /// The witness (the step recomputed in higher precision, docs/verdict.md) takes every N-th
+    /// step, from step 0. Default: every step, or every ⌈flops/10⁸⌉-th for larger steps.
+    #[arg(long, value_name = "N")]
+    pub witness_every: Option<usize>,
 }
 
 /// A validated compare run: the [`Setup`] and the harness's own settings.
@@ -87,6 +91,8 @@ pub struct Experiment {
     pub fault: Option<Fault>,
     /// Saturation threshold.
     pub saturation: f64,
+    /// Every how many steps the witness takes the step (0: the run decides).
+    pub witness_every: usize,
 }
 
 impl CompareArgs {
@@ -128,7 +134,21 @@ impl CompareArgs {
                 );
             }
         }
-        Ok(Experiment { setup, judge, form, mutant, drift_tol, fault, saturation: self.saturation })
+        let witness_every = match self.witness_every {
+            Some(0) => bail!("--witness-every: must be a positive integer (1 = every step)"),
+            Some(n) => n,
+            None => 0,
+        };
+        Ok(Experiment {
+            setup,
+            judge,
+            form,
+            mutant,
+            drift_tol,
+            fault,
+            saturation: self.saturation,
+            witness_every,
+        })
     }
 }
 
@@ -152,6 +172,7 @@ impl Experiment {
             mutant: self.mutant,
             snapshot_steps,
             saturation: self.saturation,
+            witness_every: self.witness_every,
             threads: s.threads,
         }
     }

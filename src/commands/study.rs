@@ -406,6 +406,7 @@ fn run_variant(
         fault: None,
         snapshot_steps: vec![],
         saturation: args.saturation,
+        witness_every: 0,
         threads: 1,
     };
     let outcome = harness::run::<f64>(&run, &data, &init, None, |_| progress())?;

@@ -34,6 +34,10 @@ pub const SAFETY: f64 = 2.0;
 /// libm's within 1, libtorch's (SLEEF) within 1 to 3.5.
 pub const ULPS: f64 = 4.0;
 
+/// The typical error of an activation, in ulps, for the estimate σ (S1): an accurate φ errs by
+/// about an ulp, and these errors are independent from unit to unit.
+pub const ULPS_TYPICAL: f64 = 1.0;
+
 /// The tolerance of every compared entry of one step: [`SAFETY`]·2·e, entry by entry, in the
 /// seed's layout. Those of the updated parameters come from [`StepBounds::update`], once the
 /// implementation has taken its step.
@@ -49,6 +53,11 @@ pub struct StepBounds {
     /// Z^k of the batch (k = 1..L, one sample per row), in f64, as the bound's forward pass
     /// computed them: what the saturation measures read.
     pub activations: Vec<Matrix<f64>>,
+    /// σ(E): the typical size of one correct implementation's error in the loss ((S1)–(S3) of
+    /// docs/verdict.md), the witness's floor.
+    pub loss_sigma: f64,
+    /// σ of every ∂E/∂W^k and ∂E/∂b^k entry, the same way.
+    pub sigma: Params<f64>,
     /// ε of the run's dtype.
     eps: f64,
     /// The subnormal spacing of the run's dtype.
@@ -86,6 +95,53 @@ fn product(a: &Matrix<f64>, op_a: Op, b: &Matrix<f64>, op_b: Op) -> Matrix<f64> 
     let mut c = Matrix::zeros(m, n);
     gemm(1.0, a, op_a, b, op_b, 0.0, &mut c);
     c
+}
+
+/// Which estimate a pass computes: the rigorous worst case e(q), or the typical size σ(q) of one
+/// correct implementation's error (docs/verdict.md, "The witness").
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Mode {
+    /// Every error term by its absolute value, sums of n terms by γ_n = nu/(1 − nu): (B1)–(B10).
+    Worst,
+    /// (S1)–(S3): independent errors add in quadrature through a product, √(Σ W² e²) in place of
+    /// Σ |W| e, and a sum of n terms rounds by √n·u (Higham and Mary's probabilistic γ̃_n, λ = 1).
+    Rms,
+}
+
+/// γ_n of a sum of n terms, worst-case or probabilistic.
+fn gam(mode: Mode, n: usize, u: f64) -> f64 {
+    match mode {
+        Mode::Worst => gamma(n, u),
+        Mode::Rms => (n as f64).sqrt() * u,
+    }
+}
+
+/// An error carried through a product of two nonnegative factors: A·B (Worst) or √((A∘A)·(B∘B))
+/// (Rms), each factor transposed as `op` says.
+fn carry(mode: Mode, a: &Matrix<f64>, op_a: Op, b: &Matrix<f64>, op_b: Op) -> Matrix<f64> {
+    match mode {
+        Mode::Worst => product(a, op_a, b, op_b),
+        Mode::Rms => {
+            let mut c = product(&squares(a), op_a, &squares(b), op_b);
+            c.as_mut_slice().iter_mut().for_each(|v| *v = v.sqrt());
+            c
+        }
+    }
+}
+
+fn squares(m: &Matrix<f64>) -> Matrix<f64> {
+    Matrix::from_vec(m.rows(), m.cols(), m.as_slice().iter().map(|v| v * v).collect())
+}
+
+/// The column sums of errors: Σ_n e (Worst) or √(Σ_n e²) (Rms).
+fn carry_sums(mode: Mode, e: &Matrix<f64>, out: &mut [f64]) {
+    match mode {
+        Mode::Worst => e.column_sums(out),
+        Mode::Rms => {
+            squares(e).column_sums(out);
+            out.iter_mut().for_each(|v| *v = v.sqrt());
+        }
+    }
 }
 
 /// One layer's forward quantities and their bounds, f64.
@@ -201,7 +257,9 @@ fn layer_bounds(
     }
 }
 
+#[allow(clippy::too_many_arguments)]
 fn forward_layer(
+    mode: Mode,
     phi: Activation,
     z_prev: &Matrix<f64>,
     ez_prev: &Matrix<f64>,
@@ -215,11 +273,11 @@ fn forward_layer(
     // flush such results to zero or round them on a coarser grid. Its absolute error is this.
     let normal = tiny / eps;
     let n_in = z_prev.cols() + usize::from(layer.b.is_some());
-    let g = gamma(n_in, u);
+    let g = gam(mode, n_in, u);
     // (B1): a^k_j = Σ_i W_ij z^{k−1}_i + b_j, eq. (2): e(a) ≤ Σ_i |W_ij| (e(z_i) + γ_n |z_i|) + γ_n |b_j|.
     let mut a = Matrix::zeros(z_prev.rows(), layer.w.cols());
     gemm(1.0, z_prev, Op::N, &layer.w, Op::N, 0.0, &mut a);
-    let mut ea = product(&plus_scaled(ez_prev, g, z_prev), Op::N, abs_w, Op::N);
+    let mut ea = carry(mode, &plus_scaled(ez_prev, g, z_prev), Op::N, abs_w, Op::N);
     match &layer.b {
         Some(b) => {
             a.add_to_rows(b);
@@ -243,7 +301,11 @@ fn forward_layer(
         d.as_slice(),
         ez.as_mut_slice(),
         ed.as_mut_slice(),
-        eps,
+        // The activation's own error: ULPS ulps (Worst) or ULPS_TYPICAL (Rms).
+        match mode {
+            Mode::Worst => eps,
+            Mode::Rms => eps * ULPS_TYPICAL / ULPS,
+        },
         normal,
     );
     Forward { z, ez, d, ed }
@@ -252,6 +314,7 @@ fn forward_layer(
 /// (B4), (B5) for the squared losses: ∂E/∂y and E from d = y − ŷ, each d rounded once; with
 /// (B6) at k = L, δ^L = φ'_L(a^L) ∂E/∂y. Returns δ^L, e(δ^L) and e(E).
 fn squared_output(
+    mode: Mode,
     loss: Loss,
     out: &Forward,
     y: &Matrix<f64>,
@@ -273,7 +336,10 @@ fn squared_output(
         let diff = zv - y.as_slice()[q];
         let e_diff = ezv + u * diff.abs();
         sum_sq += diff * diff;
-        e_loss += diff.abs() * e_diff;
+        e_loss += match mode {
+            Mode::Worst => diff.abs() * e_diff,
+            Mode::Rms => (diff * e_diff).powi(2),
+        };
         // (B4): ∂E/∂y = d (or 2d/(N n_L)), and (B6) at k = L: δ^L = φ'_L(a^L) ∂E/∂y.
         let g = scale * diff;
         let eg = scale * e_diff + 2.0 * u * g.abs();
@@ -284,9 +350,12 @@ fn squared_output(
         e_delta.as_mut_slice()[q] = dv.abs() * eg + g.abs() * edv + edv * eg + u * (dv * g).abs() + tiny;
     }
     // (B5): per-sample sums of squares, then the sum over samples (either order).
+    if mode == Mode::Rms {
+        e_loss = e_loss.sqrt();
+    }
     let e_loss = match loss {
-        Loss::Mse => scale * e_loss + gamma(count + 3, u) * sum_sq / count as f64,
-        _ => e_loss + gamma(count + 3, u) * 0.5 * sum_sq,
+        Loss::Mse => scale * e_loss + gam(mode, count + 3, u) * sum_sq / count as f64,
+        _ => e_loss + gam(mode, count + 3, u) * 0.5 * sum_sq,
     };
     (delta, e_delta, e_loss)
 }
@@ -301,6 +370,7 @@ fn squared_output(
 ///   u (|a_c − m| + |ℓ_c|) + e(ln s), e(ln s) ≤ γ_C + ULPS·ε (1 + ln s); then the sum of N·C
 ///   terms, γ_{NC+2}.
 fn cross_entropy_output(
+    mode: Mode,
     out: &Forward,
     y: &Matrix<f64>,
     smoothing: f64,
@@ -309,9 +379,12 @@ fn cross_entropy_output(
 ) -> (Matrix<f64>, Matrix<f64>, f64) {
     let (rows, c) = out.z.shape();
     let eps = 2.0 * u;
-    let ulp_fn = ULPS * eps;
+    let ulp_fn = match mode {
+        Mode::Worst => ULPS,
+        Mode::Rms => ULPS_TYPICAL,
+    } * eps;
     let n = rows as f64;
-    let g_c = gamma(c + 2, u);
+    let g_c = gam(mode, c + 2, u);
     let normal = tiny / eps;
     let mut delta = Matrix::zeros(rows, c);
     let mut e_delta = Matrix::zeros(rows, c);
@@ -337,7 +410,7 @@ fn cross_entropy_output(
             })
             .collect();
         let s_t: f64 = tt.iter().sum();
-        let e_s_t: f64 = e_tt.iter().sum::<f64>() + gamma(c, u) * tt.iter().map(|v| v.abs()).sum::<f64>();
+        let e_s_t: f64 = e_tt.iter().sum::<f64>() + gam(mode, c, u) * tt.iter().map(|v| v.abs()).sum::<f64>();
         let e_ln_s = g_c + ulp_fn * (1.0 + ln_s);
         for j in 0..c {
             let shift = (a[j] - m).abs();
@@ -355,11 +428,15 @@ fn cross_entropy_output(
                 + tiny;
             let ell = a[j] - m - ln_s;
             let e_ell = ea[j] + pe + u * (shift + ell.abs()) + e_ln_s;
-            e_loss += (tt[j].abs() * e_ell + e_tt[j] * ell.abs()) / n;
+            let term = (tt[j].abs() * e_ell + e_tt[j] * ell.abs()) / n;
+            e_loss += if mode == Mode::Rms { term * term } else { term };
             sum_abs += (tt[j] * ell).abs() / n;
         }
     }
-    (delta, e_delta, e_loss + gamma(rows * c + 2, u) * sum_abs)
+    if mode == Mode::Rms {
+        e_loss = e_loss.sqrt();
+    }
+    (delta, e_delta, e_loss + gam(mode, rows * c + 2, u) * sum_abs)
 }
 
 /// The tolerances of one lockstep step at `params` on the batch (`x`, `y`), for a run in `T`:
@@ -386,6 +463,49 @@ pub fn step_bounds_with<T: Scalar>(
     let p: Params<f64> = params.cast();
     let x: Matrix<f64> = x.cast();
     let y: Matrix<f64> = y.cast();
+    let worst = pass(Mode::Worst, spec, &p, &x, &y, values, u, tiny);
+    let typical = pass(Mode::Rms, spec, &p, &x, &y, false, u, tiny);
+
+    let both = 2.0 * SAFETY;
+    let mut grads = worst.grads;
+    for l in &mut grads.layers {
+        l.w.as_mut_slice().iter_mut().for_each(|v| *v *= both);
+        l.b.iter_mut().flatten().for_each(|v| *v *= both);
+    }
+    StepBounds {
+        loss: both * worst.loss,
+        grads,
+        values: worst.values,
+        activations: worst.activations,
+        loss_sigma: typical.loss,
+        sigma: typical.grads,
+        eps,
+        tiny,
+    }
+}
+
+/// One pass's results: e(E) or σ(E), e or σ of every gradient entry, the gradient's values when
+/// asked for, and Z^k.
+struct Pass {
+    loss: f64,
+    grads: Params<f64>,
+    values: Option<Params<f64>>,
+    activations: Vec<Matrix<f64>>,
+}
+
+/// The forward and backward pass of the bound (`Mode::Worst`) or of the typical error
+/// (`Mode::Rms`), unscaled.
+#[allow(clippy::too_many_arguments)]
+fn pass(
+    mode: Mode,
+    spec: &Spec,
+    p: &Params<f64>,
+    x: &Matrix<f64>,
+    y: &Matrix<f64>,
+    values: bool,
+    u: f64,
+    tiny: f64,
+) -> Pass {
     let n = x.rows();
     let depth = spec.depth();
 
@@ -394,40 +514,44 @@ pub fn step_bounds_with<T: Scalar>(
     for (k, layer) in p.layers.iter().enumerate() {
         let fwd = match layers.last() {
             None => forward_layer(
+                mode,
                 spec.activations()[k],
-                &x,
+                x,
                 &Matrix::zeros(n, x.cols()),
                 layer,
                 &abs_w[k],
                 u,
                 tiny,
             ),
-            Some(prev) => forward_layer(spec.activations()[k], &prev.z, &prev.ez, layer, &abs_w[k], u, tiny),
+            Some(prev) => {
+                forward_layer(mode, spec.activations()[k], &prev.z, &prev.ez, layer, &abs_w[k], u, tiny)
+            }
         };
         layers.push(fwd);
     }
 
     let out = &layers[depth - 1];
     let (mut delta, mut e_delta, e_loss) = match spec.loss() {
-        Loss::CrossEntropy => cross_entropy_output(out, &y, spec.label_smoothing(), u, tiny),
-        loss => squared_output(loss, out, &y, u, tiny),
+        Loss::CrossEntropy => cross_entropy_output(mode, out, y, spec.label_smoothing(), u, tiny),
+        loss => squared_output(mode, loss, out, y, u, tiny),
     };
 
-    let g_batch = gamma(n, u);
+    let g_batch = gam(mode, n, u);
     let mut grads = Params::<f64>::zeros(spec);
     let mut grad_values = values.then(|| Params::<f64>::zeros(spec));
     for k in (1..=depth).rev() {
         let (z_prev, ez_prev) = match k {
-            1 => (&x, None),
+            1 => (x, None),
             _ => (&layers[k - 2].z, Some(&layers[k - 2].ez)),
         };
         // (B7): ∂E/∂W^k_ij = Σ_n z^{k−1}_ni δ^k_nj, eq. (6):
         // e ≤ Σ_n |z_ni| (e(δ_nj) + γ_N |δ_nj|) + e(z_ni) (|δ_nj| + e(δ_nj)).
+        // (S2) in quadrature: √(Σ_n z_ni² (σ(δ_nj) + γ̃_N |δ_nj|)²) + √(Σ_n σ(z_ni)² (|δ_nj| + σ(δ_nj))²).
         let e_sum = plus_scaled(&e_delta, g_batch, &delta);
-        let mut egw = product(&abs(z_prev), Op::T, &e_sum, Op::N);
+        let mut egw = carry(mode, &abs(z_prev), Op::T, &e_sum, Op::N);
         // The input x is exact: no e(z^0) term.
         if let Some(ez_prev) = ez_prev {
-            let from_z = product(ez_prev, Op::T, &plus_scaled(&e_delta, 1.0, &delta), Op::N);
+            let from_z = carry(mode, ez_prev, Op::T, &plus_scaled(&e_delta, 1.0, &delta), Op::N);
             for (e, f) in egw.as_mut_slice().iter_mut().zip(from_z.as_slice()) {
                 *e += f;
             }
@@ -443,14 +567,14 @@ pub fn step_bounds_with<T: Scalar>(
         let layer = &p.layers[k - 1];
         grads.layers[k - 1].w = egw;
         if let Some(egb) = &mut grads.layers[k - 1].b {
-            e_sum.column_sums(egb);
+            carry_sums(mode, &e_sum, egb);
             egb.iter_mut().for_each(|e| *e += n as f64 * tiny);
         }
         if k > 1 {
             // (B6): s = Δ^k (W^k)ᵀ, eq. (7): e(s) ≤ Σ_i |W_ji| (e(δ_i) + γ_{n_k} |δ_i|);
             // δ^{k−1} = φ'(a^{k−1}) ⊙ s: e ≤ |φ'| e(s) + |s| e(φ') + e(φ') e(s) + u |δ^{k−1}|.
-            let g_width = gamma(layer.w.cols(), u);
-            let es = product(&plus_scaled(&e_delta, g_width, &delta), Op::N, &abs_w[k - 1], Op::T);
+            let g_width = gam(mode, layer.w.cols(), u);
+            let es = carry(mode, &plus_scaled(&e_delta, g_width, &delta), Op::N, &abs_w[k - 1], Op::T);
             let s = product(&delta, Op::N, &layer.w, Op::T);
             let below = &layers[k - 2];
             let (rows, cols) = s.shape();
@@ -468,14 +592,8 @@ pub fn step_bounds_with<T: Scalar>(
             e_delta = ned;
         }
     }
-
-    let both = 2.0 * SAFETY;
-    for l in &mut grads.layers {
-        l.w.as_mut_slice().iter_mut().for_each(|v| *v *= both);
-        l.b.iter_mut().flatten().for_each(|v| *v *= both);
-    }
     let activations = layers.into_iter().map(|l| l.z).collect();
-    StepBounds { loss: both * e_loss, grads, values: grad_values, activations, eps, tiny }
+    Pass { loss: e_loss, grads, values: grad_values, activations }
 }
 
 impl StepBounds {
@@ -489,6 +607,27 @@ impl StepBounds {
             lr * tau_g + both * (2.0 * u * lr * g.to64().abs() + u * w.to64().abs() + self.tiny)
         };
         let mut out = self.grads.clone();
+        for ((o, g), w) in out.layers.iter_mut().zip(&grads.layers).zip(&updated.layers) {
+            for ((t, &g), &w) in o.w.as_mut_slice().iter_mut().zip(g.w.as_slice()).zip(w.w.as_slice()) {
+                *t = one(*t, g, w);
+            }
+            if let (Some(ob), Some(gb), Some(wb)) = (&mut o.b, &g.b, &w.b) {
+                for ((t, &g), &w) in ob.iter_mut().zip(gb).zip(wb) {
+                    *t = one(*t, g, w);
+                }
+            }
+        }
+        out
+    }
+}
+
+impl StepBounds {
+    /// σ of the updated W^k, b^k under plain SGD, (S4): η σ(∂E/∂W) + u (2η|∂E/∂W| + |W'|), from an
+    /// implementation's gradient and updated parameters.
+    pub fn update_sigma<T: Scalar>(&self, grads: &Params<T>, updated: &Params<T>, lr: f64) -> Params<f64> {
+        let u = self.eps / 2.0;
+        let one = |s: f64, g: T, w: T| lr * s + u * (2.0 * lr * g.to64().abs() + w.to64().abs()) + self.tiny;
+        let mut out = self.sigma.clone();
         for ((o, g), w) in out.layers.iter_mut().zip(&grads.layers).zip(&updated.layers) {
             for ((t, &g), &w) in o.w.as_mut_slice().iter_mut().zip(g.w.as_slice()).zip(w.w.as_slice()) {
                 *t = one(*t, g, w);

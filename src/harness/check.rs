@@ -5,6 +5,7 @@
 
 use std::fmt;
 
+use crate::harness::witness::WitnessErrors;
 use crate::model::params::Params;
 use crate::model::scalar::Scalar;
 use crate::model::spec::DType;
@@ -52,6 +53,9 @@ impl Entry {
 enum Pair {
     /// Both finite, with a finite tolerance: the ratio |a − b| / τ.
     Judged(f64),
+    /// Both finite, with a tolerance that overflowed: the bound cannot certify the entry (a limit
+    /// of the bound, not a blow-up of either side); the witness judges it alone.
+    Uncertified,
     /// Both non-finite alike (NaN, or the same infinity, on both sides), or both finite with a
     /// tolerance that overflowed: nothing can be said, and the run stops.
     NonFinite,
@@ -70,7 +74,7 @@ fn judge(a: f64, b: f64, tol: f64, max: f64) -> Pair {
             let d = (a - b).abs();
             Pair::Judged(if d == 0.0 { 0.0 } else { d / tol })
         }
-        (true, true) => Pair::NonFinite,
+        (true, true) => Pair::Uncertified,
         (false, false) if a.is_infinite() && b.is_infinite() && a != b => Pair::Disagree,
         (false, false) => Pair::NonFinite,
         (true, false) if overflows_alike(a, b) => Pair::NonFinite,
@@ -82,7 +86,7 @@ fn judge(a: f64, b: f64, tol: f64, max: f64) -> Pair {
 fn ratio(a: f64, b: f64, tol: f64) -> f64 {
     match judge(a, b, tol, f64::MAX) {
         Pair::Judged(r) => r,
-        Pair::NonFinite => 0.0,
+        Pair::NonFinite | Pair::Uncertified => 0.0,
         Pair::Disagree => f64::INFINITY,
     }
 }
@@ -103,11 +107,14 @@ pub struct TensorErrors {
     /// Entries outside their tolerance.
     pub failures: usize,
     /// Entries that are non-finite on both sides alike, or overflow on one side within round-off
-    /// of the other's largest finite value (or whose tolerance overflowed).
+    /// of the other's largest finite value.
     pub non_finite: usize,
     /// Of the failures, those where a value is non-finite on one side only (or opposite
     /// infinities).
     pub non_finite_failures: usize,
+    /// Entries finite on both sides whose tolerance overflowed: the bound certifies nothing there
+    /// (the witness still judges them).
+    pub uncertified: usize,
 }
 
 impl TensorErrors {
@@ -138,6 +145,10 @@ pub fn compare_by<T: Scalar>(a: &[T], b: &[T], cols: usize, tol: impl Fn(usize, 
             }
             Pair::NonFinite => {
                 out.non_finite += 1;
+                false
+            }
+            Pair::Uncertified => {
+                out.uncertified += 1;
                 false
             }
             Pair::Disagree => {
@@ -205,7 +216,9 @@ impl fmt::Display for TensorKind {
     }
 }
 
-/// One tensor's comparison: which layer (1..L; 0 for the loss) and tensor, and its errors.
+/// One tensor's comparison: which layer (1..L; 0 for the loss) and tensor, its errors against
+/// the reference entry by entry (the round-off bound or the fixed tolerance), and the witness's
+/// judgement when a witness took the step.
 #[derive(Clone, Debug, PartialEq)]
 pub struct TensorReport {
     /// Layer k (0 for the loss).
@@ -214,6 +227,8 @@ pub struct TensorReport {
     pub kind: TensorKind,
     /// The errors.
     pub errors: TensorErrors,
+    /// Both sides' distances from the witness and its judgement (docs/verdict.md, "The witness").
+    pub witness: Option<WitnessErrors>,
 }
 
 /// Compares every tensor of two parameter (or gradient) sets, layer by layer: W^k (or ∂E/∂W^k)
@@ -235,13 +250,13 @@ pub fn compare_params<T: Scalar>(
             Some(b) => compare_bounded(m.w.as_slice(), r.w.as_slice(), m.w.cols(), b.w.as_slice()),
             None => compare(m.w.as_slice(), r.w.as_slice(), m.w.cols(), tol),
         };
-        out.push(TensorReport { layer: k + 1, kind: kw, errors });
+        out.push(TensorReport { layer: k + 1, kind: kw, errors, witness: None });
         if let (Some(mb), Some(rb)) = (&m.b, &r.b) {
             let errors = match bound.and_then(|b| b.b.as_ref()) {
                 Some(bb) => compare_bounded(mb, rb, mb.len(), bb),
                 None => compare(mb, rb, mb.len(), tol),
             };
-            out.push(TensorReport { layer: k + 1, kind: kb, errors });
+            out.push(TensorReport { layer: k + 1, kind: kb, errors, witness: None });
         }
     }
     out
@@ -251,6 +266,28 @@ impl TensorReport {
     /// `loss`, or the tensor and its layer: `dW2`, `db2`, `W2`, `b2`.
     pub fn name(&self) -> String {
         tensor_name(self.layer, self.kind)
+    }
+
+    /// Whether the tensor passes both judgements: every entry within its tolerance, and the
+    /// witness's normwise test (when a witness took the step).
+    pub fn pass(&self) -> bool {
+        self.errors.pass() && self.witness_pass()
+    }
+
+    /// Whether the witness's judgement passes (true when no witness took the step).
+    pub fn witness_pass(&self) -> bool {
+        self.witness.as_ref().is_none_or(|w| w.pass())
+    }
+
+    /// Which judgement failed: `bound` (the entry's tolerance: its round-off bound or the fixed
+    /// one), `witness`, or both.
+    pub fn failed_by(&self) -> &'static str {
+        match (self.errors.pass(), self.witness_pass()) {
+            (false, false) => "bound and witness",
+            (false, true) => "bound",
+            (true, false) => "witness",
+            (true, true) => "none",
+        }
     }
 }
 
@@ -282,19 +319,46 @@ pub struct Divergence {
     pub bound: f64,
     /// |manual − torch| / bound (∞ for a disagreement on a non-finite value).
     pub ratio: f64,
+    /// Which judgement failed: `bound`, `witness`, `bound and witness` (`tolerance` with a fixed
+    /// one).
+    pub judgement: &'static str,
+    /// The witness's value of the entry, when a witness took the step.
+    pub witness: Option<f64>,
+    /// The tensor's witness margin ‖m − w‖ / max(K_T‖t − w‖, K_S‖σ‖), when a witness took the step.
+    pub witness_ratio: Option<f64>,
+    /// ‖manual − witness‖ and ‖torch − witness‖ of the tensor, when a witness took the step.
+    pub witness_distances: Option<(f64, f64)>,
 }
 
 impl Divergence {
     fn of(step: usize, r: &TensorReport) -> Option<Divergence> {
-        r.errors.first_fail.map(|e| Divergence {
+        if r.pass() {
+            return None;
+        }
+        let w = r.witness.as_ref();
+        let witness_ratio = w.filter(|w| w.judged).map(|w| w.ratio);
+        let witness_distances = w.filter(|w| w.judged).map(|w| (w.manual, w.torch));
+        // The bound's first failing entry; or, where only the witness failed, the entry farthest
+        // from it.
+        let (index, manual, torch, bound, ratio, witness) =
+            match (r.errors.first_fail, w.and_then(|w| w.worst)) {
+                (Some(e), _) => (e.index, e.manual, e.torch, e.bound, e.ratio(), None),
+                (None, Some(worst)) => (worst.0, worst.1, worst.2, f64::NAN, f64::NAN, Some(worst.3)),
+                (None, None) => return None,
+            };
+        Some(Divergence {
             step,
             layer: r.layer,
             tensor: r.kind.name(),
-            index: e.index,
-            manual: e.manual,
-            torch: e.torch,
-            bound: e.bound,
-            ratio: e.ratio(),
+            index,
+            manual,
+            torch,
+            bound,
+            ratio,
+            judgement: r.failed_by(),
+            witness,
+            witness_ratio,
+            witness_distances,
         })
     }
 
@@ -312,7 +376,7 @@ impl Divergence {
         let failing = |kinds: &[TensorKind]| {
             reports
                 .iter()
-                .filter(|r| kinds.contains(&r.kind) && !r.errors.pass())
+                .filter(|r| kinds.contains(&r.kind) && !r.pass())
                 .max_by_key(|r| (r.layer, r.kind == TensorKind::GradW || r.kind == TensorKind::W))
         };
         failing(&[TensorKind::Loss])
@@ -326,24 +390,41 @@ impl fmt::Display for Divergence {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let name =
             if self.layer == 0 { self.tensor.to_string() } else { format!("{}{}", self.tensor, self.layer) };
+        let times = |r: f64| match r {
+            r if !r.is_finite() => "beyond".to_string(),
+            r if r >= 1e4 => format!("{r:.1e}×"),
+            r => format!("{r:.3}×"),
+        };
         write!(
             f,
-            "step {}, layer {}, {}[{},{}]: manual {:e} vs torch {:e} (difference {:e}, {} its tolerance {:.1e})",
-            self.step,
-            self.layer,
-            name,
-            self.index.0,
-            self.index.1,
-            self.manual,
-            self.torch,
-            (self.manual - self.torch).abs(),
-            match self.ratio {
-                r if !r.is_finite() => "beyond".to_string(),
-                r if r >= 1e4 => format!("{r:.1e}×"),
-                r => format!("{r:.3}×"),
-            },
-            self.bound,
-        )
+            "step {}, layer {}, {}[{},{}]: manual {:e} vs torch {:e}",
+            self.step, self.layer, name, self.index.0, self.index.1, self.manual, self.torch,
+        )?;
+        if self.ratio.is_finite() || self.ratio.is_infinite() {
+            write!(
+                f,
+                " (difference {:e}, {} its tolerance {:.1e})",
+                (self.manual - self.torch).abs(),
+                times(self.ratio),
+                self.bound
+            )?;
+        }
+        if let Some(w) = self.witness {
+            write!(f, ", witness {w:e}")?;
+        }
+        if let (Some(r), Some((m, t))) = (self.witness_ratio, self.witness_distances) {
+            if r > 1.0 {
+                write!(
+                    f,
+                    "; witness: ‖manual − witness‖ = {m:.2e} is {} what the reference's own distance ‖torch − witness‖ = {t:.2e} allows",
+                    times(r)
+                )?;
+            }
+        }
+        if self.judgement == "witness" {
+            write!(f, " (the round-off bound alone passes it)")?;
+        }
+        Ok(())
     }
 }
 
@@ -383,8 +464,9 @@ mod tests {
         let e = one(f64::MAX * 0.999, inf, f64::MAX * 0.01);
         assert!(e.pass() && e.non_finite == 1, "{e:?}");
         assert!(!one(1e300, inf, 1.0).pass());
-        // A tolerance that overflowed judges nothing.
-        assert_eq!(one(1.0, 2.0, inf).non_finite, 1);
+        // A tolerance that overflowed certifies nothing, and is no blow-up of either side.
+        let e = one(1.0, 2.0, inf);
+        assert_eq!((e.uncertified, e.non_finite, e.pass()), (1, 0, true));
     }
 
     #[test]
@@ -400,7 +482,7 @@ mod tests {
 
     fn report(layer: usize, kind: TensorKind, fail: bool) -> TensorReport {
         let errors = if fail { one(0.0, 1.0, 0.1) } else { one(0.0, 0.0, 0.1) };
-        TensorReport { layer, kind, errors }
+        TensorReport { layer, kind, errors, witness: None }
     }
 
     #[test]

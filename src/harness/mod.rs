@@ -19,6 +19,7 @@ pub mod replay;
 pub mod run;
 pub mod saturation;
 pub mod trace;
+pub mod witness;
 
 pub use batches::batch_order;
 pub use outcome::*;

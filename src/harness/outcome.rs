@@ -136,6 +136,10 @@ pub struct RunConfig {
     /// |z| above which a tanh unit counts as saturated (sigmoid: z < 1 − s or z > s, with the
     /// same s; relu: z = 0 counts as dead).
     pub saturation: f64,
+    /// Every how many steps the witness takes the step (docs/verdict.md, "The witness"): 0 leaves
+    /// it to the run (every step, unless a step costs more than
+    /// `harness::run::WITNESS_MAX_FLOPS`).
+    pub witness_every: usize,
     /// Threads the harness itself may use (1: none besides the caller's); with two or more, the
     /// round-off bounds of a large step are computed beside the step. libtorch's own threads are
     /// set by the caller ([`crate::reference::use_threads`] with the `torch` feature).
@@ -175,6 +179,10 @@ pub struct LayerStep {
     pub weight_rel: f64,
     /// Lockstep margin of the updated W^k, b^k.
     pub weight_ratio: f64,
+    /// The witness's margin of ∂E/∂W^k, ∂E/∂b^k (the larger; fails above 1).
+    pub grad_witness_ratio: f64,
+    /// The witness's margin of the updated W^k, b^k.
+    pub weight_witness_ratio: f64,
     /// Normwise relative difference of W^k, b^k between the manual and the free trajectory.
     pub drift_rel: f64,
     /// ‖∂E/∂W^k‖ (Frobenius), manual.
@@ -226,6 +234,12 @@ pub struct TensorStep {
     pub manual_ulp: Option<f64>,
     /// f32 runs: libtorch's f32 largest error against its own f64 step, in f32 ulps.
     pub torch_ulp: Option<f64>,
+    /// The witness's margin ‖m − w‖ / max(K_T‖t − w‖, K_S‖σ‖) (fails above 1), at a witnessed step.
+    pub witness_ratio: Option<f64>,
+    /// ‖manual − witness‖ / ‖witness‖, at a witnessed step.
+    pub witness_manual: Option<f64>,
+    /// ‖torch − witness‖ / ‖witness‖, at a witnessed step.
+    pub witness_torch: Option<f64>,
 }
 
 /// Hidden-layer activations z^k of the whole dataset at one step (before its update).
@@ -268,8 +282,12 @@ pub struct Failing {
     pub failures: usize,
     /// Its largest error ÷ tolerance.
     pub max_ratio: f64,
-    /// Its first failing entry.
+    /// Its first failing entry (for a tensor only the witness failed: the entry farthest from it).
     pub first: Entry,
+    /// Which judgement failed: `bound`, `witness`, or `bound and witness`.
+    pub judgement: &'static str,
+    /// Its witness margin, when a witness took the step.
+    pub witness_ratio: Option<f64>,
 }
 
 /// The largest error of one tensor over an f32 run against libtorch's f64 step at the same
@@ -340,6 +358,17 @@ pub struct Outcome {
     pub max_rel: ErrorSummary,
     /// Lockstep margins: the largest error ÷ tolerance.
     pub max_ratio: ErrorSummary,
+    /// The witness's largest margins.
+    pub max_witness_ratio: ErrorSummary,
+    /// Steps the witness took.
+    pub witness_steps: usize,
+    /// Every how many steps the witness took the step.
+    pub witness_every: usize,
+    /// Entries of the bound that could not be certified (a tolerance that overflowed), over the run.
+    pub uncertified: usize,
+    /// Where the reference alone went non-finite while the manual side and the witness agree:
+    /// `step t, name` for each such tensor.
+    pub reference_overflow: Vec<String>,
     /// Max normwise relative drift of the weights between the trajectories.
     pub max_drift: f64,
     /// Loss on the whole dataset after training: (implementation under test by its own forward

@@ -8,8 +8,12 @@ use anyhow::{bail, Result};
 
 use crate::harness::bound::{step_bounds_with, OptimBound};
 use crate::harness::check::{compare, compare_bounded, compare_params, TensorKind, TensorReport, Tolerance};
-use crate::harness::run::{all_finite, conclude, distance, frob, judge_step, new_outcome, record, stops};
+use crate::harness::run::{
+    all_finite, conclude, distance, frob, judge_step, new_outcome, param_sigma, record, stops, wide_of,
+    witness_reports,
+};
 use crate::harness::trace::Recorded;
+use crate::harness::witness::{DdWitness, WideStep};
 use crate::harness::{saturated_pct, Judge, Outcome};
 use crate::model::matrix::Matrix;
 use crate::model::params::Params;
@@ -116,9 +120,22 @@ pub fn replay<T: Scalar>(rec: &Recorded, judge: Judge, saturation: f64, what: &s
     let mut optim_bound = (!rec.optim.is_plain_sgd()).then(|| OptimBound::new::<T>(rec.optim, spec));
     let fixed = judge.tolerance();
     let tol = fixed.unwrap_or(Tolerance { rtol: 0.0, atol: 0.0 });
+    // The witness (docs/verdict.md): libtorch in f64 for an f32 trace, double-double for an f64
+    // one; none with a fixed tolerance.
+    let mut witness64 = match (T::DTYPE, fixed) {
+        (crate::model::spec::DType::F32, None) => Some(Reference::new(
+            &spec.clone().with_dtype(crate::model::spec::DType::F64),
+            &starts[0].cast::<f64>(),
+            &rec.optim,
+        )?),
+        _ => None,
+    };
+    let mut dd_witness = (T::DTYPE == crate::model::spec::DType::F64 && fixed.is_none())
+        .then(|| DdWitness::new(spec, rec.optim));
 
     let mut out = new_outcome(what.to_string(), rec.steps.len(), starts[starts.len() - 1].cast());
     out.checked = Some(describe(rec));
+    out.witness_every = 1;
     let (mut xb, mut yb) = (Matrix::<T>::zeros(0, spec.n_in()), Matrix::<T>::zeros(0, spec.n_out()));
     let mut last = starts[0].clone();
     for (s, start) in rec.steps.iter().zip(&starts) {
@@ -131,6 +148,14 @@ pub fn replay<T: Scalar>(rec: &Recorded, judge: Judge, saturation: f64, what: &s
         });
         lockstep.set_params(start);
         let r = lockstep.step(&xb, &yb);
+        let wide: Option<WideStep> = match (&mut witness64, &mut dd_witness) {
+            (Some(w), _) => {
+                w.set_params(start);
+                Some(wide_of(&w.step(&xb.cast::<f64>(), &yb.cast::<f64>())))
+            }
+            (None, Some(dd)) => Some(dd.step(&start.cast(), &xb.cast(), &yb.cast())),
+            (None, None) => None,
+        };
 
         let mut reports = Vec::new();
         let loss_m = s.loss.map(T::of);
@@ -139,7 +164,7 @@ pub fn replay<T: Scalar>(rec: &Recorded, judge: Judge, saturation: f64, what: &s
                 Some(tol) => compare(&[l], &[r.loss], 1, tol),
                 None => compare_bounded(&[l], &[r.loss], 1, &[bounds.loss]),
             };
-            reports.push(TensorReport { layer: 0, kind: TensorKind::Loss, errors });
+            reports.push(TensorReport { layer: 0, kind: TensorKind::Loss, errors, witness: None });
         }
         let grads: Option<Params<T>> = s.grads.as_ref().map(Params::cast);
         let after: Option<Params<T>> = s.after.as_ref().map(Params::cast);
@@ -155,6 +180,18 @@ pub fn replay<T: Scalar>(rec: &Recorded, judge: Judge, saturation: f64, what: &s
             reports.extend(compare_params(a, &r.params, false, tol, fixed.is_none().then_some(&pb)));
         }
 
+        if let Some(w) = &wide {
+            let g = grads.as_ref().unwrap_or(&r.grads);
+            let ps = param_sigma(
+                &bounds,
+                optim_tol.as_ref(),
+                g,
+                after.as_ref().unwrap_or(&r.params),
+                rec.optim.lr,
+            );
+            witness_reports(&mut reports, loss_m, grads.as_ref(), after.as_ref(), &r, w, &bounds, &ps);
+            out.witness_steps += 1;
+        }
         let mut rec_step = record(t, &reports, loss_m.unwrap_or(T::nan()), &r, T::nan(), &bounds, judge);
         for (k, l) in rec_step.layers.iter_mut().enumerate() {
             let g = grads.as_ref().unwrap_or(&r.grads);

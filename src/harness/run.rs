@@ -20,8 +20,11 @@ use tch::Tensor;
 
 use crate::data::Dataset;
 use crate::harness::bound::{step_bounds_with, OptimBound, StepBounds};
-use crate::harness::check::{compare, compare_bounded, compare_params, Divergence, TensorKind, TensorReport};
+use crate::harness::check::{
+    compare, compare_bounded, compare_params, Divergence, Entry, TensorKind, TensorReport,
+};
 use crate::harness::trace::TraceWriter;
+use crate::harness::witness::{self, DdWitness, WideStep};
 use crate::harness::{
     batch_order, saturated_pct, ErrorSummary, Failing, Form, Judge, LayerStep, NonFinite, Outcome, RunConfig,
     Snapshot, StepRecord, TensorStep, Verdict, Witness,
@@ -88,7 +91,7 @@ pub fn run<T: Scalar>(
 ///                      y: Matrix::from_fn(16, 1, |i, _| (i as f64).sin()) };
 /// let cfg = RunConfig { spec: spec.clone(), optim: OptimConfig::sgd(0.01), steps: 3, batch_size: 8, shuffle_seed: 0,
 ///     judge: Judge::round_off(), drift_tol: 1.0, fault: None, form: Form::Batched, mutant: None,
-///     snapshot_steps: vec![], saturation: 0.97, threads: 1 };
+///     snapshot_steps: vec![], saturation: 0.97, witness_every: 0, threads: 1 };
 /// let out = run_with(&cfg, &data, &Params::init(&spec), &mut Mine(Workspace::new(&spec, 8)), None, |_| {})?;
 /// assert_eq!(out.verdict, Verdict::NotEquivalent);
 /// assert_eq!(out.first_divergence.unwrap().step, 0);
@@ -122,13 +125,17 @@ pub fn run_with<T: Scalar>(
     let mut grads = Params::<T>::zeros(spec);
     let mut lockstep = Reference::new(spec, init, &cfg.optim)?;
     let free = Reference::new(spec, init, &cfg.optim)?;
-    // The f64 witness of an f32 run.
+    // The witness: libtorch in f64 for an f32 run, double-double for an f64 run; with a fixed
+    // tolerance, none (the fixed test is torch.testing.assert_close's, alone).
+    let round_off = cfg.judge.tolerance().is_none();
     let mut witness = match T::DTYPE {
         DType::F32 => {
             Some(Reference::new(&spec.clone().with_dtype(DType::F64), &init.cast::<f64>(), &cfg.optim)?)
         }
         DType::F64 => None,
     };
+    let mut dd_witness = (T::DTYPE == DType::F64 && round_off).then(|| DdWitness::new(spec, cfg.optim));
+    let every = witness_every(cfg, spec, max_batch);
     // For the snapshots; its buffers grow on first use, so a run without snapshots pays nothing.
     let mut full_ws = Workspace::<T>::new(spec, 0);
     let (mut xb, mut yb) =
@@ -146,6 +153,7 @@ pub fn run_with<T: Scalar>(
     }
 
     let mut out = new_outcome(implementation.describe(), cfg.steps, init.cast());
+    out.witness_every = every;
     let mut manual_losses = Vec::with_capacity(cfg.steps);
     let mut torch_losses = Vec::with_capacity(cfg.steps);
 
@@ -173,15 +181,50 @@ pub fn run_with<T: Scalar>(
         if !plain {
             before.copy_from(&params);
         }
-        let loss_m = step_under_test(implementation, cfg, t, &mut params, &xb, &yb, &mut grads);
-        let r = lockstep.step_on(&batch.0, &batch.1);
+        // The double-double witness of an f64 run, from the same weights (a stateful witness
+        // takes every step; it is judged on the witnessed ones).
+        let witnessed = round_off && t % every == 0;
+        // (On a second thread when the run may use two: the witness costs about a step of the
+        // two sides together on small networks.)
+        let dd_due = dd_witness.is_some() && (witnessed || !plain);
+        let dd_job = dd_due.then(|| (params.cast::<f64>(), xb.cast::<f64>(), yb.cast::<f64>()));
+        let (dd_step, loss_m, r) = std::thread::scope(|sc| {
+            let job =
+                |dd: &mut DdWitness, (p, x, y): (Params<f64>, Matrix<f64>, Matrix<f64>)| dd.step(&p, &x, &y);
+            let mut inline = None;
+            let handle = match (dd_witness.as_mut(), dd_job) {
+                (Some(dd), Some(j)) if cfg.threads > 1 => Some(sc.spawn(move || job(dd, j))),
+                (Some(dd), Some(j)) => {
+                    inline = Some(job(dd, j));
+                    None
+                }
+                _ => None,
+            };
+            let loss_m = step_under_test(implementation, cfg, t, &mut params, &xb, &yb, &mut grads);
+            let r = lockstep.step_on(&batch.0, &batch.1);
+            let dd_step = handle.map(|h| h.join().expect("the witness does not panic")).or(inline);
+            (dd_step.filter(|_| witnessed), loss_m, r)
+        });
         let w64: Option<RefStep<f64>> =
             witness.as_mut().map(|w| w.step(&xb.cast::<f64>(), &yb.cast::<f64>()));
+        let wide: Option<WideStep> = match (&w64, dd_step) {
+            _ if !witnessed => None,
+            (Some(w), _) => Some(wide_of(w)),
+            (None, dd) => dd,
+        };
         let (bounds, optim_tol, free_loss, free_params) = lane.finish();
 
         // 4. Compare.
-        let param_bounds = optim_tol.unwrap_or_else(|| bounds.update(&grads, &params, cfg.optim.lr));
-        let reports = compare_step(cfg.judge, &bounds, &param_bounds, loss_m, &grads, &params, &r);
+        let param_bounds = match &optim_tol {
+            Some(tol) => tol.clone(),
+            None => bounds.update(&grads, &params, cfg.optim.lr),
+        };
+        let mut reports = compare_step(cfg.judge, &bounds, &param_bounds, loss_m, &grads, &params, &r);
+        if let Some(w) = &wide {
+            let ps = param_sigma(&bounds, optim_tol.as_ref(), &grads, &params, cfg.optim.lr);
+            witness_reports(&mut reports, Some(loss_m), Some(&grads), Some(&params), &r, w, &bounds, &ps);
+            out.witness_steps += 1;
+        }
         let drift = compare_params(
             &params,
             &free_params,
@@ -420,7 +463,8 @@ fn compare_step<T: Scalar>(
             (compare_bounded(&[loss], &[r.loss], 1, &[bounds.loss]), Some(&bounds.grads), Some(param_bounds))
         }
     };
-    let mut reports = vec![TensorReport { layer: 0, kind: TensorKind::Loss, errors: loss_errors }];
+    let mut reports =
+        vec![TensorReport { layer: 0, kind: TensorKind::Loss, errors: loss_errors, witness: None }];
     reports.extend(compare_params(grads, &r.grads, true, tol, gb));
     reports.extend(compare_params(params, &r.params, false, tol, pb));
     reports
@@ -460,16 +504,22 @@ pub(crate) fn record<T: Scalar>(
         tensors: slots
             .into_iter()
             .map(|(layer, kind)| match reports.iter().find(|rep| rep.layer == layer && rep.kind == kind) {
-                Some(rep) => TensorStep {
-                    name: rep.name(),
-                    max_abs: rep.errors.max_abs,
-                    rel: rep.errors.rel,
-                    ratio: rep.errors.ratio,
-                    pass: rep.errors.pass(),
-                    checked: true,
-                    manual_ulp: None,
-                    torch_ulp: None,
-                },
+                Some(rep) => {
+                    let w = rep.witness.as_ref().filter(|w| w.judged);
+                    TensorStep {
+                        name: rep.name(),
+                        max_abs: rep.errors.max_abs,
+                        rel: rep.errors.rel,
+                        ratio: rep.errors.ratio,
+                        pass: rep.pass(),
+                        checked: true,
+                        manual_ulp: None,
+                        torch_ulp: None,
+                        witness_ratio: w.map(|w| w.ratio),
+                        witness_manual: w.map(|w| w.manual_rel()),
+                        witness_torch: w.map(|w| w.torch_rel()),
+                    }
+                }
                 None => TensorStep {
                     name: crate::harness::check::tensor_name(layer, kind),
                     max_abs: f64::NAN,
@@ -479,6 +529,9 @@ pub(crate) fn record<T: Scalar>(
                     checked: false,
                     manual_ulp: None,
                     torch_ulp: None,
+                    witness_ratio: None,
+                    witness_manual: None,
+                    witness_torch: None,
                 },
             })
             .collect(),
@@ -488,11 +541,17 @@ pub(crate) fn record<T: Scalar>(
         let e = &rep.errors;
         match rep.kind {
             TensorKind::GradW | TensorKind::GradB => {
+                if let Some(w) = rep.witness.as_ref().filter(|w| w.judged) {
+                    l.grad_witness_ratio = l.grad_witness_ratio.max(w.ratio);
+                }
                 l.grad_abs = l.grad_abs.max(e.max_abs);
                 l.grad_rel = l.grad_rel.max(e.rel);
                 l.grad_ratio = l.grad_ratio.max(e.ratio);
             }
             _ => {
+                if let Some(w) = rep.witness.as_ref().filter(|w| w.judged) {
+                    l.weight_witness_ratio = l.weight_witness_ratio.max(w.ratio);
+                }
                 l.weight_abs = l.weight_abs.max(e.max_abs);
                 l.weight_rel = l.weight_rel.max(e.rel);
                 l.weight_ratio = l.weight_ratio.max(e.ratio);
@@ -519,6 +578,11 @@ pub(crate) fn absorb(out: &mut Outcome, reports: &[TensorReport]) {
             let s = slot(summary, rep.kind);
             *s = s.max(v);
         }
+        if let Some(w) = rep.witness.as_ref().filter(|w| w.judged) {
+            let s = slot(&mut out.max_witness_ratio, rep.kind);
+            *s = s.max(w.ratio);
+        }
+        out.uncertified += e.uncertified;
     }
 }
 
@@ -526,13 +590,25 @@ pub(crate) fn absorb(out: &mut Outcome, reports: &[TensorReport]) {
 pub(crate) fn failing(reports: &[TensorReport]) -> Vec<Failing> {
     reports
         .iter()
+        .filter(|r| !r.pass())
         .filter_map(|r| {
-            r.errors.first_fail.map(|first| Failing {
+            let w = r.witness.as_ref();
+            let first = r.errors.first_fail.or_else(|| {
+                w.and_then(|w| w.worst).map(|(index, manual, torch, _)| Entry {
+                    index,
+                    manual,
+                    torch,
+                    bound: f64::NAN,
+                })
+            })?;
+            Some(Failing {
                 name: r.name(),
                 layer: r.layer,
                 failures: r.errors.failures,
                 max_ratio: r.errors.ratio,
                 first,
+                judgement: r.failed_by(),
+                witness_ratio: w.filter(|w| w.judged).map(|w| w.ratio),
             })
         })
         .collect()
@@ -552,6 +628,11 @@ pub(crate) fn new_outcome(implementation: String, steps: usize, init: Params<f64
         max_abs: ErrorSummary::default(),
         max_rel: ErrorSummary::default(),
         max_ratio: ErrorSummary::default(),
+        max_witness_ratio: ErrorSummary::default(),
+        witness_steps: 0,
+        witness_every: 0,
+        uncertified: 0,
+        reference_overflow: Vec::new(),
         max_drift: 0.0,
         final_loss: (f64::NAN, f64::NAN),
         accuracy: None,
@@ -570,11 +651,33 @@ pub(crate) fn new_outcome(implementation: String, steps: usize, init: Params<f64
 pub(crate) fn judge_step(out: &mut Outcome, t: usize, reports: &[TensorReport]) -> bool {
     absorb(out, reports);
     let unjudged = reports.iter().any(|r| r.errors.non_finite > 0);
-    let blow_up_only = reports.iter().all(|r| r.errors.failures == r.errors.non_finite_failures);
+    // A value non-finite on the manual side alone, where the witness is finite and the reference
+    // agrees with it, is the manual side's mistake, blow-up or not.
+    let manual_wrong = reports.iter().any(|r| r.witness.as_ref().is_some_and(|w| w.manual_non_finite > 0));
+    // The reference alone went non-finite where the manual side and the witness agree: its
+    // overflow, named, and no disagreement.
+    for r in reports {
+        if r.witness.as_ref().is_some_and(|w| w.torch_overflow > 0) {
+            out.reference_overflow.push(format!("step {t}, {}", r.name()));
+        }
+    }
+    let overflow_only = |r: &TensorReport| {
+        r.witness
+            .as_ref()
+            .is_some_and(|w| w.torch_overflow > 0 && w.torch_overflow == r.errors.non_finite_failures)
+            && r.errors.failures == r.errors.non_finite_failures
+    };
+    let blow_up_only =
+        !manual_wrong && reports.iter().all(|r| r.errors.failures == r.errors.non_finite_failures);
+    let disagreement = reports.iter().any(|r| !r.pass() && !overflow_only(r));
+    if !disagreement {
+        return unjudged || reports.iter().any(overflow_only);
+    }
     if out.first_divergence.is_none() && !(unjudged && blow_up_only) {
-        if let Some(d) = Divergence::origin(t, reports) {
+        let judged: Vec<TensorReport> = reports.iter().filter(|r| !overflow_only(r)).cloned().collect();
+        if let Some(d) = Divergence::origin(t, &judged) {
             out.first_divergence = Some(d);
-            out.failing = failing(reports);
+            out.failing = failing(&judged);
         }
     }
     unjudged
@@ -603,6 +706,102 @@ pub(crate) fn conclude(out: &mut Outcome) {
         out.verdict = Verdict::NotEquivalent;
     }
     out.equivalent = out.verdict == Verdict::Equivalent;
+}
+
+/// Every `every`-th step takes the witness: 1 (every step) unless a step costs more than
+/// [`WITNESS_MAX_FLOPS`] and the configuration leaves it to the run (`witness_every` 0).
+fn witness_every(cfg: &RunConfig, spec: &Spec, batch: usize) -> usize {
+    if cfg.witness_every > 0 {
+        return cfg.witness_every;
+    }
+    let flops = 6.0 * spec.param_count() as f64 * batch as f64;
+    if flops <= WITNESS_MAX_FLOPS {
+        1
+    } else {
+        (flops / WITNESS_MAX_FLOPS).ceil() as usize
+    }
+}
+
+/// Steps of more floating-point operations (6 · parameters · batch) than this take the witness
+/// on a subset of steps by default: every ⌈flops / 10⁸⌉-th, starting with step 0.
+pub const WITNESS_MAX_FLOPS: f64 = 1e8;
+
+fn scaled(p: &Params<f64>, f: f64) -> Params<f64> {
+    let mut out = p.clone();
+    for l in &mut out.layers {
+        l.w.as_mut_slice().iter_mut().for_each(|v| *v *= f);
+        l.b.iter_mut().flatten().for_each(|v| *v *= f);
+    }
+    out
+}
+
+/// Adds the witness's judgement to every report of a step, by layer and kind: the loss, the
+/// gradients and the updated parameters, each where the implementation under test has it.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn witness_reports<T: Scalar>(
+    reports: &mut [TensorReport],
+    loss_m: Option<T>,
+    grads: Option<&Params<T>>,
+    params: Option<&Params<T>>,
+    r: &RefStep<T>,
+    w: &WideStep,
+    bounds: &StepBounds,
+    param_sigma: &Params<f64>,
+) {
+    for rep in reports.iter_mut() {
+        let k = rep.layer.saturating_sub(1);
+        let parts = match rep.kind {
+            TensorKind::Loss => {
+                let Some(l) = loss_m else { continue };
+                rep.witness = Some(witness::judge(
+                    &[l],
+                    &[r.loss],
+                    &[w.loss.hi],
+                    &[w.loss.lo],
+                    &[bounds.loss_sigma],
+                    1,
+                ));
+                continue;
+            }
+            TensorKind::GradW | TensorKind::GradB => {
+                grads.map(|m| (m, &r.grads, &w.grads, &w.grads_lo, &bounds.sigma))
+            }
+            TensorKind::W | TensorKind::B => {
+                params.map(|m| (m, &r.params, &w.params, &w.params_lo, param_sigma))
+            }
+        };
+        let Some((m, t, hi, lo, sigma)) = parts else { continue };
+        let bias = matches!(rep.kind, TensorKind::GradB | TensorKind::B);
+        let cols = if bias { m.layers[k].part(true).len() } else { m.layers[k].w.cols() };
+        rep.witness = Some(witness::judge(
+            m.layers[k].part(bias),
+            t.layers[k].part(bias),
+            hi.layers[k].part(bias),
+            lo.layers[k].part(bias),
+            sigma.layers[k].part(bias),
+            cols,
+        ));
+    }
+}
+
+/// The witness step of an f32 run (libtorch in f64) as a [`WideStep`].
+pub(crate) fn wide_of(w: &RefStep<f64>) -> WideStep {
+    WideStep::from_f64(w.loss, w.grads.clone(), w.params.clone())
+}
+
+/// The floor σ of the updated parameters: (S4) for plain SGD; a stateful optimizer's rigorous
+/// bound (B11) otherwise.
+pub(crate) fn param_sigma<T: Scalar>(
+    bounds: &StepBounds,
+    optim_tol: Option<&Params<f64>>,
+    grads: &Params<T>,
+    params: &Params<T>,
+    lr: f64,
+) -> Params<f64> {
+    match optim_tol {
+        Some(tol) => scaled(tol, 1.0 / (2.0 * crate::harness::bound::SAFETY)),
+        None => bounds.update_sigma(grads, params, lr),
+    }
 }
 
 /// The distance of `v` from `w` in f32 ulps of `w`.

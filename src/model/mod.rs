@@ -4,6 +4,7 @@
 //! initialisation, the matrix type and its one GEMM entry point.
 
 pub mod activation;
+pub mod dd;
 pub mod loss;
 pub mod matrix;
 pub mod optim;

@@ -33,6 +33,10 @@ pub struct LayerMax {
     pub max_bound_ratio_weight: f64,
     /// Largest normwise relative difference of W^k between the two free trajectories.
     pub drift_max_rel_err_weight: f64,
+    /// The witness's largest margin of ∂E/∂W^k, ∂E/∂b^k (above 1: failed).
+    pub max_witness_ratio_grad: f64,
+    /// The witness's largest margin of the updated W^k, b^k.
+    pub max_witness_ratio_weight: f64,
 }
 
 /// Per-layer maxima over the run.
@@ -55,6 +59,8 @@ pub fn per_layer_max(run: &RunConfig, outcome: &Outcome) -> Vec<LayerMax> {
             m.max_rel_err_weight = m.max_rel_err_weight.max(l.weight_rel);
             m.max_bound_ratio_weight = m.max_bound_ratio_weight.max(l.weight_ratio);
             m.drift_max_rel_err_weight = m.drift_max_rel_err_weight.max(l.drift_rel);
+            m.max_witness_ratio_grad = m.max_witness_ratio_grad.max(l.grad_witness_ratio);
+            m.max_witness_ratio_weight = m.max_witness_ratio_weight.max(l.weight_witness_ratio);
         }
     }
     out
@@ -108,6 +114,8 @@ pub struct Report<'a> {
     pub max_rel_err: ErrorSummary,
     /// Largest error ÷ tolerance per kind (the margin; above 1 an entry failed).
     pub max_bound_ratio: ErrorSummary,
+    /// The second judgement: the step recomputed in higher precision (docs/verdict.md).
+    pub witness: WitnessReport,
     /// The two free trajectories (null when checking a trace: there is no free run).
     pub drift: Option<Drift>,
     /// Where the disagreement began (the origin of the first failing step), or null.
@@ -126,6 +134,28 @@ pub struct Report<'a> {
     pub per_layer: Vec<LayerMax>,
 }
 
+/// The witness's part of the report.
+#[derive(Clone, Debug, Serialize)]
+pub struct WitnessReport {
+    /// `libtorch f64` (f32 runs), `double-double` (f64 runs), or `none` (a fixed tolerance).
+    pub method: &'static str,
+    /// Every how many steps it took the step.
+    pub every: usize,
+    /// Steps it took.
+    pub steps: usize,
+    /// K_T: the multiple of the reference's own distance from the witness the manual side may be.
+    pub k_torch: f64,
+    /// K_S: the multiple of the typical error σ the manual side may always be.
+    pub k_sigma: f64,
+    /// The largest ‖m − w‖ / max(K_T‖t − w‖, K_S‖σ‖) per kind (above 1 a tensor failed).
+    pub max_ratio: ErrorSummary,
+    /// Entries the round-off bound could not certify (a tolerance that overflowed); the witness
+    /// judged them alone.
+    pub uncertified_entries: usize,
+    /// Where the reference alone went non-finite while the manual side and the witness agree.
+    pub reference_overflow: Vec<String>,
+}
+
 /// The report of a run.
 pub fn report<'a>(run: &RunConfig, config: &'a serde_json::Value, o: &'a Outcome) -> Report<'a> {
     Report {
@@ -140,6 +170,16 @@ pub fn report<'a>(run: &RunConfig, config: &'a serde_json::Value, o: &'a Outcome
         max_abs_err: o.max_abs,
         max_rel_err: o.max_rel,
         max_bound_ratio: o.max_ratio,
+        witness: WitnessReport {
+            method: witness_method(run, o),
+            every: o.witness_every,
+            steps: o.witness_steps,
+            k_torch: crate::harness::witness::K_TORCH,
+            k_sigma: crate::harness::witness::K_SIGMA,
+            max_ratio: o.max_witness_ratio,
+            uncertified_entries: o.uncertified,
+            reference_overflow: o.reference_overflow.clone(),
+        },
         drift: o.checked.is_none().then_some(Drift {
             max_rel_err_weight: o.max_drift,
             tolerance: run.drift_tol,
@@ -155,6 +195,21 @@ pub fn report<'a>(run: &RunConfig, config: &'a serde_json::Value, o: &'a Outcome
     }
 }
 
+/// Which witness took the steps of a run.
+fn witness_method(run: &RunConfig, o: &Outcome) -> &'static str {
+    match (o.witness_steps, run.spec.dtype()) {
+        (0, _) => "none",
+        (_, crate::model::spec::DType::F32) => "libtorch f64",
+        (_, crate::model::spec::DType::F64) => "double-double",
+    }
+}
+
+/// The largest witness margin of the run.
+fn witness_margin(o: &Outcome) -> f64 {
+    let w = o.max_witness_ratio;
+    w.loss.max(w.grad).max(w.weight)
+}
+
 /// Writes `report.json` atomically.
 pub fn write_report(path: &Path, run: &RunConfig, config: &serde_json::Value, o: &Outcome) -> Result<()> {
     let mut text = serde_json::to_string_pretty(&report(run, config, o)).context("report.json")?;
@@ -164,9 +219,11 @@ pub fn write_report(path: &Path, run: &RunConfig, config: &serde_json::Value, o:
 
 /// Writes `metrics.csv` atomically: one row per step: the three losses; for every lockstep tensor
 /// (`loss`, then per layer `dW{k}`, `db{k}`, `W{k}`, `b{k}`) the max absolute error, the normwise
-/// relative error, the error ÷ tolerance (`_bound_ratio`) and whether it passed (1 or 0), and in
-/// an f32 run each side's error against libtorch's f64 step in f32 ulps (`_manual_ulp`,
-/// `_torch_ulp`); then per layer the drift, ‖∂E/∂W^k‖, the update ratio and the % saturated.
+/// relative error, the error ÷ tolerance (`_bound_ratio`) and whether it passed both judgements (1
+/// or 0), in an f32 run each side's error against libtorch's f64 step in f32 ulps (`_manual_ulp`,
+/// `_torch_ulp`), and the witness's margin and each side's normwise relative distance from it
+/// (`_witness_ratio`, `_witness_manual_rel`, `_witness_torch_rel`; empty at a step it did not take);
+/// then per layer the drift, ‖∂E/∂W^k‖, the update ratio and the % saturated.
 pub fn write_metrics(path: &Path, o: &Outcome) -> Result<()> {
     let depth = o.records.first().map_or(0, |r| r.layers.len());
     let witness = o.witness.is_some();
@@ -181,6 +238,9 @@ pub fn write_metrics(path: &Path, o: &Outcome) -> Result<()> {
             for f in ["manual_ulp", "torch_ulp"] {
                 header.push(format!("{}_{f}", t.name));
             }
+        }
+        for f in ["witness_ratio", "witness_manual_rel", "witness_torch_rel"] {
+            header.push(format!("{}_{f}", t.name));
         }
     }
     for k in 1..=depth {
@@ -201,6 +261,10 @@ pub fn write_metrics(path: &Path, o: &Outcome) -> Result<()> {
             if witness {
                 row.extend([t.manual_ulp, t.torch_ulp].map(|v| fmt(v.unwrap_or(f64::NAN))));
             }
+            // Empty where the witness did not take the step.
+            row.extend(
+                [t.witness_ratio, t.witness_manual, t.witness_torch].map(|v| v.map_or(String::new(), fmt)),
+            );
         }
         for l in &r.layers {
             row.extend([l.drift_rel, l.grad_norm, l.update_ratio, l.saturated_pct].map(fmt));
@@ -221,6 +285,23 @@ fn margin(o: &Outcome) -> f64 {
     o.max_ratio.loss.max(o.max_ratio.grad).max(o.max_ratio.weight)
 }
 
+/// ", and within the witness's tolerance at N steps (largest margin x)", when a witness took steps.
+fn witness_clause(run: &RunConfig, o: &Outcome) -> String {
+    if o.witness_steps == 0 {
+        return String::new();
+    }
+    let at = if o.witness_steps == o.steps_run {
+        "every step".to_string()
+    } else {
+        format!("{} of the steps (every {})", o.witness_steps, o.witness_every)
+    };
+    format!(
+        "; and within the {} witness's tolerance at {at}, largest margin {:.3}",
+        witness_method(run, o),
+        witness_margin(o)
+    )
+}
+
 /// The verdict line.
 pub fn verdict(run: &RunConfig, o: &Outcome) -> String {
     let what = if o.implementation == "batched" {
@@ -232,11 +313,12 @@ pub fn verdict(run: &RunConfig, o: &Outcome) -> String {
     };
     match o.verdict {
         Verdict::Equivalent => format!(
-            "EQUIVALENT: {what} and libtorch agree at every one of {} steps ({}, {}; largest error {:.3} of its tolerance){}",
+            "EQUIVALENT: {what} and libtorch agree at every one of {} steps ({}, {}; largest error {:.3} of its tolerance{}){}",
             o.steps_run,
             run.judge,
             run.spec.dtype(),
             margin(o),
+            witness_clause(run, o),
             o.checked.as_ref().map_or(String::new(), |c| format!("; checked: {c}")),
         ),
         Verdict::AgreeUntilNonFinite { step: 0 } => format!(
@@ -297,35 +379,45 @@ pub fn summary_text(dataset: &str, run: &RunConfig, o: &Outcome) -> String {
     let _ = writeln!(
         s,
         "\nlargest errors over {} steps (lockstep: one step from the same weights, \"÷ tol\" the error as a \
-         fraction of its tolerance, above 1 a failure{})",
+         fraction of its round-off bound, \"÷ wit\" the distance from the {} witness as a fraction of what the \
+         reference's own distance allows, above 1 a failure{})",
         o.steps_run,
+        witness_method(run, o),
         if free { "; drift: two free trajectories" } else { "" }
     );
     let _ = writeln!(
         s,
-        "{:>5}  {:>10}  {:>11}  {:>11}  {:>11}  {:>11}{}",
+        "{:>5}  {:>10}  {:>11}  {:>11}  {:>11}  {:>11}  {:>11}  {:>11}{}",
         "layer",
         "shape",
         "dW,db abs",
         "dW,db ÷ tol",
+        "dW,db ÷ wit",
         "W,b rel",
         "W,b ÷ tol",
+        "W,b ÷ wit",
         if free { format!("  {:>11}", "drift rel") } else { String::new() }
     );
     for m in per_layer_max(run, o) {
         let _ = writeln!(
             s,
-            "{:>5}  {:>10}  {:>11.3e}  {:>11.3e}  {:>11.3e}  {:>11.3e}{}",
+            "{:>5}  {:>10}  {:>11.3e}  {:>11.3e}  {:>11.3e}  {:>11.3e}  {:>11.3e}  {:>11.3e}{}",
             m.layer,
             format!("{}x{}", m.shape[0], m.shape[1]),
             m.max_abs_err_grad,
             m.max_bound_ratio_grad,
+            m.max_witness_ratio_grad,
             m.max_rel_err_weight,
             m.max_bound_ratio_weight,
+            m.max_witness_ratio_weight,
             if free { format!("  {:>11.3e}", m.drift_max_rel_err_weight) } else { String::new() }
         );
     }
-    let _ = writeln!(s, "{:>5}  {:>10}  {:>11.3e}  {:>11.3e}", "loss", "", o.max_abs.loss, o.max_ratio.loss);
+    let _ = writeln!(
+        s,
+        "{:>5}  {:>10}  {:>11.3e}  {:>11.3e}  {:>11.3e}",
+        "loss", "", o.max_abs.loss, o.max_ratio.loss, o.max_witness_ratio.loss
+    );
     if let Some(w) = &o.witness {
         let _ = writeln!(
             s,

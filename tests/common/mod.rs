@@ -229,6 +229,7 @@ pub fn run_config(
         mutant: None,
         snapshot_steps: vec![],
         saturation: 0.97,
+        witness_every: 0,
         threads: 1,
     }
 }
