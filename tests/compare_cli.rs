@@ -49,8 +49,9 @@ fn default_run_is_equivalent_and_writes_every_file() {
     assert_eq!(lines.len(), 1001, "a header and one row per step");
     let header: Vec<&str> = lines[0].split(',').collect();
     let cols = header.len();
-    // step, 3 losses; loss and 4 tensors per layer × (abs, rel, bound ratio, ok); 4 per-layer figures.
-    assert_eq!(cols, 4 + (1 + 3 * 4) * 4 + 3 * 4);
+    // step, 3 losses; loss and 4 tensors per layer × (abs, rel, bound ratio, ok, and the witness's
+    // ratio and both sides' distances); 4 per-layer figures.
+    assert_eq!(cols, 4 + (1 + 3 * 4) * 7 + 3 * 4);
     for name in [
         "loss_abs_err",
         "dW1_rel_err",
@@ -58,6 +59,8 @@ fn default_run_is_equivalent_and_writes_every_file() {
         "W2_abs_err",
         "b1_rel_err",
         "dW2_bound_ratio",
+        "dW2_witness_ratio",
+        "W3_witness_manual_rel",
         "l3_drift_rel_err",
     ] {
         assert!(header.contains(&name), "metrics.csv lacks {name}: {header:?}");

@@ -286,6 +286,12 @@ fn forward_layer(
         }
         None => ea.as_mut_slice().iter_mut().for_each(|e| *e += n_in as f64 * tiny),
     }
+    if mode == Mode::Rms {
+        // (S2): a recursive sum's partial sums carry its value too: √n·u·(‖terms‖ + |sum|).
+        for (e, v) in ea.as_mut_slice().iter_mut().zip(a.as_slice()) {
+            *e += g * v.abs() / 3f64.sqrt();
+        }
+    }
     let (rows, cols) = a.shape();
     // z = φ(a) and φ'(a) for the whole layer at once, by the vectorised loops.
     let mut z = Matrix::zeros(rows, cols);
@@ -352,6 +358,15 @@ fn squared_output(
     // (B5): per-sample sums of squares, then the sum over samples (either order).
     if mode == Mode::Rms {
         e_loss = e_loss.sqrt();
+        if !e_loss.is_finite() {
+            // The squares overflowed: the worst case's sum instead.
+            e_loss = (0..rows * cols)
+                .map(|q| {
+                    let diff = out.z.as_slice()[q] - y.as_slice()[q];
+                    diff.abs() * (out.ez.as_slice()[q] + u * diff.abs())
+                })
+                .sum();
+        }
     }
     let e_loss = match loss {
         Loss::Mse => scale * e_loss + gam(mode, count + 3, u) * sum_sq / count as f64,
@@ -557,6 +572,12 @@ fn pass(
             }
         }
         egw.as_mut_slice().iter_mut().for_each(|e| *e += n as f64 * tiny);
+        if mode == Mode::Rms {
+            let gw = product(z_prev, Op::T, &delta, Op::N);
+            for (e, v) in egw.as_mut_slice().iter_mut().zip(gw.as_slice()) {
+                *e += g_batch * v.abs() / 3f64.sqrt();
+            }
+        }
         if let Some(gv) = &mut grad_values {
             let l = &mut gv.layers[k - 1];
             l.w = product(z_prev, Op::T, &delta, Op::N);
@@ -569,6 +590,13 @@ fn pass(
         if let Some(egb) = &mut grads.layers[k - 1].b {
             carry_sums(mode, &e_sum, egb);
             egb.iter_mut().for_each(|e| *e += n as f64 * tiny);
+            if mode == Mode::Rms {
+                let mut sums = vec![0.0; egb.len()];
+                delta.column_sums(&mut sums);
+                for (e, v) in egb.iter_mut().zip(&sums) {
+                    *e += g_batch * v.abs() / 3f64.sqrt();
+                }
+            }
         }
         if k > 1 {
             // (B6): s = Δ^k (W^k)ᵀ, eq. (7): e(s) ≤ Σ_i |W_ji| (e(δ_i) + γ_{n_k} |δ_i|);
@@ -576,6 +604,18 @@ fn pass(
             let g_width = gam(mode, layer.w.cols(), u);
             let es = carry(mode, &plus_scaled(&e_delta, g_width, &delta), Op::N, &abs_w[k - 1], Op::T);
             let s = product(&delta, Op::N, &layer.w, Op::T);
+            let es = match mode {
+                Mode::Worst => es,
+                Mode::Rms => Matrix::from_vec(
+                    es.rows(),
+                    es.cols(),
+                    es.as_slice()
+                        .iter()
+                        .zip(s.as_slice())
+                        .map(|(e, v)| e + g_width * v.abs() / 3f64.sqrt())
+                        .collect(),
+                ),
+            };
             let below = &layers[k - 2];
             let (rows, cols) = s.shape();
             let mut nd = Matrix::zeros(rows, cols);

@@ -94,7 +94,7 @@ pub fn lockstep<T: Scalar>(
                 Some(t) => compare(&[loss], &[r.loss], 1, t),
                 None => compare_bounded(&[loss], &[r.loss], 1, &[bounds.loss]),
             };
-            let mut reports = vec![TensorReport { layer: 0, kind: TensorKind::Loss, errors }];
+            let mut reports = vec![TensorReport { layer: 0, kind: TensorKind::Loss, errors, witness: None }];
             reports.extend(compare_params(grads, &r.grads, true, fixed, gb));
             reports.extend(compare_params(params, &r.params, false, fixed, pb));
             if let Some(d) = Divergence::origin(step, &reports) {
