@@ -1,6 +1,8 @@
 //! The witness (docs/verdict.md, "The witness"): sharp on wrong code at every depth, quiet on
 //! correct code, against real libtorch.
 
+#![cfg(feature = "torch")]
+
 mod common;
 
 use backprop::data::Dataset;
