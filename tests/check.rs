@@ -412,3 +412,39 @@ fn a_numpy_adam_is_judged_right_and_its_missing_bias_correction_named() {
         }
     }
 }
+
+/// A recorded gradient that holds +∞ where libtorch's is finite is a disagreement (exit 1) at its
+/// step, not an "agree until non-finite", whatever the weights after it hold; and a trace's
+/// gradient off by 1e−13 normwise is caught by the double-double witness.
+#[test]
+fn a_non_finite_gradient_in_a_trace_is_a_disagreement() {
+    let trace = compare_trace("check-inf", "5", &[]);
+    let (all, config) = load(&trace);
+    let dir = temp_dir("check-inf-out");
+    let mut bad = all.clone();
+    for name in ["manual.step2.dW2", "manual.step2.W2"] {
+        let t = bad.get_mut(name).unwrap();
+        let mut v = values(t);
+        v[0] = f64::INFINITY;
+        set_values(t, &v);
+    }
+    let path = dir.join("inf.safetensors");
+    save(&path, &bad, Some(&config));
+    let (code, out, err) = check(&path, &dir, &[]);
+    assert_eq!(code, 1, "{out}{err}");
+    let d = &report(&dir)["first_divergence"];
+    assert_eq!((d["step"].as_u64(), d["layer"].as_u64()), (Some(2), Some(2)), "{out}");
+
+    let mut small = all.clone();
+    let t = small.get_mut("manual.step3.dW1").unwrap();
+    let v: Vec<f64> = values(t).iter().map(|x| x * (1.0 + 1e-13)).collect();
+    set_values(t, &v);
+    let path = dir.join("small.safetensors");
+    save(&path, &small, Some(&config));
+    let (code, out, err) = check(&path, &dir, &[]);
+    assert_eq!(code, 1, "{out}{err}");
+    let r = report(&dir);
+    let d = &r["first_divergence"];
+    assert_eq!((d["step"].as_u64(), d["layer"].as_u64()), (Some(3), Some(1)), "{out}");
+    assert_eq!(r["witness"]["method"], "double-double", "{r}");
+}

@@ -42,16 +42,21 @@ fn deep(h: usize, phi: Activation, dtype: DType) -> Spec {
     Spec::new(widths, acts).unwrap().with_dtype(dtype)
 }
 
-/// The smallest normwise fault on ∂E/∂W¹ at step 0 that is caught there and named at layer 1, at
-/// 3, 5, 8 and 12 hidden layers of tanh and relu; the same runs without a fault agree. The round-off
-/// bound alone needs about 10 (f32) and 2e−8 (f64) at 5 layers; the witness stays near 1e−5 and
-/// 1e−13 at every depth (printed), and always within 1e−4 (f32) and 1e−12 (f64), sharper than
-/// torch.testing.assert_close's defaults.
+/// A normwise fault on ∂E/∂W¹ at step 0 is caught there and named at layer 1, at 3, 5, 8 and 12
+/// hidden layers of tanh and relu, and the same runs without a fault agree: 1e−13 in f64 at every
+/// depth; in f32 1e−5 up to 5 layers and 3e−5 beyond (the floor K_S·σ decides there: σ runs about
+/// ten times above the real error of ∂E/∂W¹ on these networks). The round-off bound alone needs
+/// about 10 (f32) and 2e−8 (f64) at 5 layers; torch.testing.assert_close's defaults catch 1e−4 and
+/// 1e−6. The smallest fault caught of those tried is printed.
 #[test]
 fn small_faults_are_caught_at_every_depth() {
     for dtype in [DType::F32, DType::F64] {
-        let faults: &[f64] = if dtype == DType::F32 { &[1e-6, 1e-5, 1e-4] } else { &[1e-14, 1e-13, 1e-12] };
         for h in [3, 5, 8, 12] {
+            let faults: &[f64] = match (dtype, h) {
+                (DType::F32, 3 | 5) => &[1e-6, 1e-5],
+                (DType::F32, _) => &[1e-6, 1e-5, 3e-5],
+                _ => &[1e-14, 1e-13],
+            };
             for phi in [Activation::Tanh, Activation::Relu] {
                 let spec = deep(h, phi, dtype);
                 let d = data(&spec, 64, 1.0, h as u64);
@@ -224,10 +229,21 @@ fn deep_networks_raise_no_false_alarm() {
             blew_up += 1;
         }
         worst_bound = worst_bound.max(o.max_ratio.loss.max(o.max_ratio.grad).max(o.max_ratio.weight));
-        let w = o.max_witness_ratio;
-        let w = w.loss.max(w.grad).max(w.weight);
-        if w > worst_witness.0 {
-            worst_witness = (w, what);
+        // The tensor with the largest witness margin, with both sides' distances from the witness.
+        for rec in &o.records {
+            for t in &rec.tensors {
+                if let (Some(r), Some(m), Some(tt)) = (t.witness_ratio, t.witness_manual, t.witness_torch) {
+                    if r > worst_witness.0 {
+                        worst_witness = (
+                            r,
+                            format!(
+                                "{what}, step {} {}: manual {m:.2e}, torch {tt:.2e} from it",
+                                rec.step, t.name
+                            ),
+                        );
+                    }
+                }
+            }
         }
     }
     eprintln!(

@@ -34,8 +34,9 @@ pub const SAFETY: f64 = 2.0;
 /// libm's within 1, libtorch's (SLEEF) within 1 to 3.5.
 pub const ULPS: f64 = 4.0;
 
-/// The typical error of an activation, in ulps, for the estimate σ (S1): an accurate φ errs by
-/// about an ulp, and these errors are independent from unit to unit.
+/// The typical error of an activation, in ulps, for the estimate σ (S2): an accurate φ errs by at
+/// most an ulp or three (this crate's tanh 2.55, SLEEF's up to 3.5) and by about one as a rule,
+/// independently from unit to unit; a saturated unit's 1 − z² inherits it whole.
 pub const ULPS_TYPICAL: f64 = 1.0;
 
 /// The tolerance of every compared entry of one step: [`SAFETY`]·2·e, entry by entry, in the
@@ -113,6 +114,17 @@ fn gam(mode: Mode, n: usize, u: f64) -> f64 {
     match mode {
         Mode::Worst => gamma(n, u),
         Mode::Rms => (n as f64).sqrt() * u,
+    }
+}
+
+/// The typical rounding of a dot product's or a batch sum's n terms (S2): each of its n roundings
+/// is at most u times a partial sum and, spread evenly, has a standard deviation u/√3, so the sum's
+/// error has a standard deviation of u/√3 · √(Σ_k S_k²) ≤ u√(n/3) (‖terms‖₂ + |S|/√3) (partial
+/// sums S_k drift as (k/n) S plus a random walk of the terms).
+fn gam_dot(mode: Mode, n: usize, u: f64) -> f64 {
+    match mode {
+        Mode::Worst => gamma(n, u),
+        Mode::Rms => (n as f64 / 3.0).sqrt() * u,
     }
 }
 
@@ -273,7 +285,7 @@ fn forward_layer(
     // flush such results to zero or round them on a coarser grid. Its absolute error is this.
     let normal = tiny / eps;
     let n_in = z_prev.cols() + usize::from(layer.b.is_some());
-    let g = gam(mode, n_in, u);
+    let g = gam_dot(mode, n_in, u);
     // (B1): a^k_j = Σ_i W_ij z^{k−1}_i + b_j, eq. (2): e(a) ≤ Σ_i |W_ij| (e(z_i) + γ_n |z_i|) + γ_n |b_j|.
     let mut a = Matrix::zeros(z_prev.rows(), layer.w.cols());
     gemm(1.0, z_prev, Op::N, &layer.w, Op::N, 0.0, &mut a);
@@ -551,7 +563,7 @@ fn pass(
         loss => squared_output(mode, loss, out, y, u, tiny),
     };
 
-    let g_batch = gam(mode, n, u);
+    let g_batch = gam_dot(mode, n, u);
     let mut grads = Params::<f64>::zeros(spec);
     let mut grad_values = values.then(|| Params::<f64>::zeros(spec));
     for k in (1..=depth).rev() {
@@ -601,7 +613,7 @@ fn pass(
         if k > 1 {
             // (B6): s = Δ^k (W^k)ᵀ, eq. (7): e(s) ≤ Σ_i |W_ji| (e(δ_i) + γ_{n_k} |δ_i|);
             // δ^{k−1} = φ'(a^{k−1}) ⊙ s: e ≤ |φ'| e(s) + |s| e(φ') + e(φ') e(s) + u |δ^{k−1}|.
-            let g_width = gam(mode, layer.w.cols(), u);
+            let g_width = gam_dot(mode, layer.w.cols(), u);
             let es = carry(mode, &plus_scaled(&e_delta, g_width, &delta), Op::N, &abs_w[k - 1], Op::T);
             let s = product(&delta, Op::N, &layer.w, Op::T);
             let es = match mode {

@@ -362,6 +362,9 @@ pub struct Outcome {
     pub max_witness_ratio: ErrorSummary,
     /// Steps the witness took.
     pub witness_steps: usize,
+    /// With a planted mistake: whether it changed the gradients at some step (false: on this network
+    /// and data the mistake computes the same as the correct formula, e.g. φ'(z) = φ'(a) for relu).
+    pub mutant_changed: Option<bool>,
     /// Every how many steps the witness took the step.
     pub witness_every: usize,
     /// Entries of the bound that could not be certified (a tolerance that overflowed), over the run.

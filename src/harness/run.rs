@@ -134,7 +134,8 @@ pub fn run_with<T: Scalar>(
         }
         DType::F64 => None,
     };
-    let mut dd_witness = (T::DTYPE == DType::F64 && round_off).then(|| DdWitness::new(spec, cfg.optim));
+    let mut dd_witness = (T::DTYPE == DType::F64 && round_off)
+        .then(|| DdLane::new(DdWitness::new(spec, cfg.optim), cfg.threads > 1));
     let every = witness_every(cfg, spec, max_batch);
     // For the snapshots; its buffers grow on first use, so a run without snapshots pays nothing.
     let mut full_ws = Workspace::<T>::new(spec, 0);
@@ -176,43 +177,38 @@ pub fn run_with<T: Scalar>(
         //    a second thread for a large step);
         // 3. the implementation under test takes its step (with the injected fault, if any), and
         //    the lockstep reference (and the f64 witness) take theirs.
+        // The double-double witness of an f64 run, from the same weights (a stateful witness
+        // takes every step; it is judged on the witnessed ones): first, since it is the longest
+        // (on a worker thread when the run may use two).
+        let witnessed = round_off && t % every == 0;
+        if let Some(dd) = dd_witness.as_mut().filter(|_| witnessed || !plain) {
+            dd.start(&params, &xb, &yb);
+        }
         let batch = lockstep.batch(&xb, &yb);
         lane.start(&params, &xb, &yb, &batch);
         if !plain {
             before.copy_from(&params);
         }
-        // The double-double witness of an f64 run, from the same weights (a stateful witness
-        // takes every step; it is judged on the witnessed ones).
-        let witnessed = round_off && t % every == 0;
         // (On a second thread when the run may use two: the witness costs about a step of the
         // two sides together on small networks.)
-        let dd_due = dd_witness.is_some() && (witnessed || !plain);
-        let dd_job = dd_due.then(|| (params.cast::<f64>(), xb.cast::<f64>(), yb.cast::<f64>()));
-        let (dd_step, loss_m, r) = std::thread::scope(|sc| {
-            let job =
-                |dd: &mut DdWitness, (p, x, y): (Params<f64>, Matrix<f64>, Matrix<f64>)| dd.step(&p, &x, &y);
-            let mut inline = None;
-            let handle = match (dd_witness.as_mut(), dd_job) {
-                (Some(dd), Some(j)) if cfg.threads > 1 => Some(sc.spawn(move || job(dd, j))),
-                (Some(dd), Some(j)) => {
-                    inline = Some(job(dd, j));
-                    None
-                }
-                _ => None,
-            };
-            let loss_m = step_under_test(implementation, cfg, t, &mut params, &xb, &yb, &mut grads);
-            let r = lockstep.step_on(&batch.0, &batch.1);
-            let dd_step = handle.map(|h| h.join().expect("the witness does not panic")).or(inline);
-            (dd_step.filter(|_| witnessed), loss_m, r)
-        });
+        // A planted mistake that computes what the correct formula computes is reported as such.
+        if let Some(m) = cfg.mutant.filter(|_| out.mutant_changed != Some(true)) {
+            let lr = T::of(cfg.optim.lr);
+            let (_, good) = crate::manual::literal::gradients_with(spec, &params, &xb, &yb, lr, None);
+            let (_, bad) = crate::manual::literal::gradients_with(spec, &params, &xb, &yb, lr, Some(m));
+            out.mutant_changed = Some(good != bad);
+        }
+        let loss_m = step_under_test(implementation, cfg, t, &mut params, &xb, &yb, &mut grads);
+        let r = lockstep.step_on(&batch.0, &batch.1);
         let w64: Option<RefStep<f64>> =
             witness.as_mut().map(|w| w.step(&xb.cast::<f64>(), &yb.cast::<f64>()));
+        let (bounds, optim_tol, free_loss, free_params) = lane.finish();
+        let dd_step = dd_witness.as_mut().and_then(DdLane::finish);
         let wide: Option<WideStep> = match (&w64, dd_step) {
             _ if !witnessed => None,
             (Some(w), _) => Some(wide_of(w)),
             (None, dd) => dd,
         };
-        let (bounds, optim_tol, free_loss, free_params) = lane.finish();
 
         // 4. Compare.
         let param_bounds = match &optim_tol {
@@ -416,6 +412,55 @@ impl<T: Scalar> Lane<T> {
             Lane::Worker { jobs, worker, .. } => {
                 drop(jobs);
                 worker.join().expect("the lane's worker does not panic")
+            }
+        }
+    }
+}
+
+/// The double-double witness of an f64 run, stepping beside the rest of the step on a worker
+/// thread (one hand-over per step, nothing spins), or inline.
+enum DdLane {
+    Inline { witness: Box<DdWitness>, done: Option<WideStep> },
+    Worker { jobs: mpsc::Sender<LaneJob<f64>>, results: mpsc::Receiver<WideStep>, pending: bool },
+}
+
+impl DdLane {
+    fn new(witness: DdWitness, worker: bool) -> DdLane {
+        if !worker {
+            return DdLane::Inline { witness: Box::new(witness), done: None };
+        }
+        let (jobs, inbox) = mpsc::channel::<LaneJob<f64>>();
+        let (outbox, results) = mpsc::channel();
+        std::thread::spawn(move || {
+            let mut witness = witness;
+            for (p, x, y) in inbox {
+                if outbox.send(witness.step(&p, &x, &y)).is_err() {
+                    break;
+                }
+            }
+        });
+        DdLane::Worker { jobs, results, pending: false }
+    }
+
+    /// Starts the witness's step from `params` on the batch.
+    fn start<T: Scalar>(&mut self, params: &Params<T>, xb: &Matrix<T>, yb: &Matrix<T>) {
+        match self {
+            DdLane::Inline { witness, done } => {
+                *done = Some(witness.step(&params.cast(), &xb.cast(), &yb.cast()))
+            }
+            DdLane::Worker { jobs, pending, .. } => {
+                jobs.send((params.cast(), xb.cast(), yb.cast())).expect("the witness's worker runs");
+                *pending = true;
+            }
+        }
+    }
+
+    /// The step last started, if one was.
+    fn finish(&mut self) -> Option<WideStep> {
+        match self {
+            DdLane::Inline { done, .. } => done.take(),
+            DdLane::Worker { results, pending, .. } => {
+                std::mem::take(pending).then(|| results.recv().expect("the witness's worker answers"))
             }
         }
     }
@@ -630,6 +675,7 @@ pub(crate) fn new_outcome(implementation: String, steps: usize, init: Params<f64
         max_ratio: ErrorSummary::default(),
         max_witness_ratio: ErrorSummary::default(),
         witness_steps: 0,
+        mutant_changed: None,
         witness_every: 0,
         uncertified: 0,
         reference_overflow: Vec::new(),
@@ -773,6 +819,23 @@ pub(crate) fn witness_reports<T: Scalar>(
         let Some((m, t, hi, lo, sigma)) = parts else { continue };
         let bias = matches!(rep.kind, TensorKind::GradB | TensorKind::B);
         let cols = if bias { m.layers[k].part(true).len() } else { m.layers[k].w.cols() };
+        let dbg = witness::judge(
+            m.layers[k].part(bias),
+            t.layers[k].part(bias),
+            hi.layers[k].part(bias),
+            lo.layers[k].part(bias),
+            sigma.layers[k].part(bias),
+            cols,
+        );
+        if std::env::var("WDEBUG").is_ok() {
+            eprintln!(
+                "{} m {:.2e} t {:.2e} sigma {:.2e}",
+                rep.name(),
+                dbg.manual_rel(),
+                dbg.torch_rel(),
+                dbg.sigma / dbg.norm
+            );
+        }
         rep.witness = Some(witness::judge(
             m.layers[k].part(bias),
             t.layers[k].part(bias),

@@ -116,6 +116,9 @@ pub struct Report<'a> {
     pub max_bound_ratio: ErrorSummary,
     /// The second judgement: the step recomputed in higher precision (docs/verdict.md).
     pub witness: WitnessReport,
+    /// With `--mutant`: whether the planted mistake changed the gradients at some step (false: it
+    /// computes what the correct formula computes on this network).
+    pub mutant_changed: Option<bool>,
     /// The two free trajectories (null when checking a trace: there is no free run).
     pub drift: Option<Drift>,
     /// Where the disagreement began (the origin of the first failing step), or null.
@@ -180,6 +183,7 @@ pub fn report<'a>(run: &RunConfig, config: &'a serde_json::Value, o: &'a Outcome
             uncertified_entries: o.uncertified,
             reference_overflow: o.reference_overflow.clone(),
         },
+        mutant_changed: o.mutant_changed,
         drift: o.checked.is_none().then_some(Drift {
             max_rel_err_weight: o.max_drift,
             tolerance: run.drift_tol,
@@ -320,7 +324,12 @@ pub fn verdict(run: &RunConfig, o: &Outcome) -> String {
             margin(o),
             witness_clause(run, o),
             o.checked.as_ref().map_or(String::new(), |c| format!("; checked: {c}")),
-        ),
+        ) + if o.mutant_changed == Some(false) {
+            " — the planted mistake has no effect on this network: its gradients equal the correct formula's at \
+             every step (e.g. φ'(z) = φ'(a) for relu)"
+        } else {
+            ""
+        },
         Verdict::AgreeUntilNonFinite { step: 0 } => format!(
             "AGREE UNTIL NON-FINITE: nothing to compare: at step 0 {what} and libtorch both went non-finite ({}), where \
              the run stopped",
