@@ -74,6 +74,7 @@ fn large_steps_on_the_default_network_are_judged_agreeing() {
 fn hard_regimes_raise_no_false_alarm() {
     let mut rng = ChaCha8Rng::seed_from_u64(2026);
     let mut worst: f64 = 0.0;
+    let mut worst_witness: f64 = 0.0;
     let (mut cases, mut blew_up) = (0, 0);
     let cases_n: usize = std::env::var("SWEEP").ok().and_then(|v| v.parse().ok()).unwrap_or(160);
     for case in 0..cases_n {
@@ -107,9 +108,14 @@ fn hard_regimes_raise_no_false_alarm() {
             blew_up += 1;
         }
         worst = worst.max(o.max_ratio.loss).max(o.max_ratio.grad).max(o.max_ratio.weight);
+        let w = o.max_witness_ratio;
+        worst_witness = worst_witness.max(w.loss).max(w.grad).max(w.weight);
         cases += 1;
     }
-    eprintln!("{cases} runs ({blew_up} blew up alike on both sides): largest error {worst:.3} of its bound");
+    eprintln!(
+        "{cases} runs ({blew_up} blew up alike on both sides): largest error {worst:.3} of its bound, \
+         largest witness margin {worst_witness:.3}"
+    );
     assert!(worst <= 0.5, "largest error {worst} of its bound");
 }
 
@@ -122,6 +128,7 @@ fn hard_regimes_with_optimizers_and_cross_entropy_raise_no_false_alarm() {
     use backprop::{OptimConfig, OptimizerKind};
     let mut rng = ChaCha8Rng::seed_from_u64(2027);
     let mut worst: (f64, String) = (0.0, String::new());
+    let mut worst_witness: f64 = 0.0;
     let (mut cases, mut blew_up) = (0, 0);
     let cases_n: usize = std::env::var("SWEEP").ok().and_then(|v| v.parse().ok()).unwrap_or(160);
     for case in 0..cases_n {
@@ -194,13 +201,16 @@ fn hard_regimes_with_optimizers_and_cross_entropy_raise_no_false_alarm() {
             blew_up += 1;
         }
         let m = o.max_ratio.loss.max(o.max_ratio.grad).max(o.max_ratio.weight);
+        let w = o.max_witness_ratio;
+        worst_witness = worst_witness.max(w.loss).max(w.grad).max(w.weight);
         if m > worst.0 {
             worst = (m, what);
         }
         cases += 1;
     }
     eprintln!(
-        "{cases} runs ({blew_up} blew up alike on both sides): largest error {:.3} of its bound ({})",
+        "{cases} runs ({blew_up} blew up alike on both sides): largest error {:.3} of its bound ({}), largest \
+         witness margin {worst_witness:.3}",
         worst.0, worst.1
     );
     assert!(worst.0 <= 0.5, "largest error {:.3} of its bound ({})", worst.0, worst.1);

@@ -26,11 +26,11 @@ use crate::model::spec::{Loss, Spec};
 
 /// How many times the reference's own distance from the witness the manual side may be
 /// (docs/verdict.md, "The witness", (W1)).
-pub const K_TORCH: f64 = 8.0;
+pub const K_TORCH: f64 = 16.0;
 
 /// How many times the typical error σ of one correct implementation the manual side may always
 /// be from the witness, whatever the reference's luck (docs/verdict.md, (W2)).
-pub const K_SIGMA: f64 = 4.0;
+pub const K_SIGMA: f64 = 8.0;
 
 /// One step as the witness computed it: every value as hi + lo (lo = 0 for the f64 witness of an
 /// f32 run).

@@ -330,6 +330,14 @@ pub fn verdict(run: &RunConfig, o: &Outcome) -> String {
         } else {
             ""
         },
+        Verdict::AgreeUntilNonFinite { step } if !o.reference_overflow.is_empty() => format!(
+            "AGREE UNTIL NON-FINITE: {what} and libtorch agree {}; at step {step} libtorch alone went non-finite \
+             ({}) where {what} and the {} witness agree on finite values: the reference's overflow, no \
+             disagreement; the run stopped there",
+            if step == 0 { "on no step before it".to_string() } else { format!("on steps 0..{}", step - 1) },
+            o.reference_overflow.iter().map(|r| r.split(", ").nth(1).unwrap_or(r)).collect::<Vec<_>>().join(", "),
+            witness_method(run, o),
+        ),
         Verdict::AgreeUntilNonFinite { step: 0 } => format!(
             "AGREE UNTIL NON-FINITE: nothing to compare: at step 0 {what} and libtorch both went non-finite ({}), where \
              the run stopped",
