@@ -5,7 +5,7 @@
 //!
 //!     cargo run --release --example verdict_table [RUNS]
 //!
-//! RUNS (default 24) clean runs per dtype and depth: random widths 16–64, every activation but the
+//! RUNS (default 100) clean runs per dtype and depth: random widths 16–64, every activation but the
 //! identity, sgd, adam or rmsprop, learning rates up to 0.5, batch 1, 8 or 32, inputs ×1, ×1e−3 or
 //! ×30; 4 steps each.
 
@@ -65,7 +65,7 @@ fn fails(round_off: &Outcome, fixed: &Outcome, at_zero: bool) -> [bool; 3] {
 }
 
 fn main() {
-    let runs: usize = std::env::args().nth(1).and_then(|v| v.parse().ok()).unwrap_or(24);
+    let runs: usize = std::env::args().nth(1).and_then(|v| v.parse().ok()).unwrap_or(100);
     let faults: Vec<f64> = (-15..=2).map(|e| 10f64.powi(e)).collect();
     println!("| dtype | hidden layers | bound: smallest fault | witness | assert_close | bound: false alarms | witness | assert_close |");
     println!("|---|---|---|---|---|---|---|---|");
