@@ -258,3 +258,23 @@ fn deep_networks_raise_no_false_alarm() {
         worst_witness.0, worst_witness.1
     );
 }
+
+/// A planted mistake that computes what the correct formula computes (φ'(z) = φ'(a) for relu) is
+/// reported as having no effect on this network, not passed off as caught or as agreement alone.
+#[test]
+fn a_mutant_without_effect_is_named_as_such() {
+    let spec = deep(3, Activation::Relu, DType::F64);
+    let d = data(&spec, 32, 1.0, 11);
+    let mut cfg = common::run_config(&spec, OptimConfig::sgd(0.01), 3, 8);
+    cfg.form = Form::Literal;
+    cfg.mutant = Some(Mutant { kind: MutantKind::PhiPrimeOfZ, layer: 2 });
+    let o = run(&cfg, &d);
+    assert_eq!((o.verdict, o.mutant_changed), (Verdict::Equivalent, Some(false)));
+    let line = backprop::output::report::verdict(&cfg, &o);
+    assert!(line.contains("has no effect on this network"), "{line}");
+    // Under tanh the same mistake changes the gradients and is caught.
+    let spec = deep(3, Activation::Tanh, DType::F64);
+    cfg.spec = spec.clone();
+    let o = run(&cfg, &data(&spec, 32, 1.0, 11));
+    assert_eq!((o.verdict, o.mutant_changed), (Verdict::NotEquivalent, Some(true)));
+}
