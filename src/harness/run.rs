@@ -819,23 +819,6 @@ pub(crate) fn witness_reports<T: Scalar>(
         let Some((m, t, hi, lo, sigma)) = parts else { continue };
         let bias = matches!(rep.kind, TensorKind::GradB | TensorKind::B);
         let cols = if bias { m.layers[k].part(true).len() } else { m.layers[k].w.cols() };
-        let dbg = witness::judge(
-            m.layers[k].part(bias),
-            t.layers[k].part(bias),
-            hi.layers[k].part(bias),
-            lo.layers[k].part(bias),
-            sigma.layers[k].part(bias),
-            cols,
-        );
-        if std::env::var("WDEBUG").is_ok() {
-            eprintln!(
-                "{} m {:.2e} t {:.2e} sigma {:.2e}",
-                rep.name(),
-                dbg.manual_rel(),
-                dbg.torch_rel(),
-                dbg.sigma / dbg.norm
-            );
-        }
         rep.witness = Some(witness::judge(
             m.layers[k].part(bias),
             t.layers[k].part(bias),
