@@ -69,7 +69,9 @@ pub struct CompareArgs {
     #[arg(long, default_value_t = 0.97)]
     pub saturation: f64,
     /// The witness (the step recomputed in higher precision, docs/verdict.md) takes every N-th
-    /// step, from step 0. Default: every step, or every ⌈flops/10⁸⌉-th for larger steps.
+    /// step, from step 0. Default: every step; in f64 above 10⁶ floating-point operations a step
+    /// (6 · parameters · batch), every ⌈flops/10⁶⌉-th with plain SGD and step 0 alone with a
+    /// stateful optimizer.
     #[arg(long, value_name = "N")]
     pub witness_every: Option<usize>,
 }

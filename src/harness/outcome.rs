@@ -365,7 +365,7 @@ pub struct Outcome {
     /// With a planted mistake: whether it changed the gradients at some step (false: on this network
     /// and data the mistake computes the same as the correct formula, e.g. φ'(z) = φ'(a) for relu).
     pub mutant_changed: Option<bool>,
-    /// Every how many steps the witness took the step.
+    /// Every how many steps the witness took the step (0: step 0 alone).
     pub witness_every: usize,
     /// Entries of the bound that could not be certified (a tolerance that overflowed), over the run.
     pub uncertified: usize,

@@ -136,7 +136,7 @@ pub fn run_with<T: Scalar>(
     };
     let mut dd_witness = (T::DTYPE == DType::F64 && round_off)
         .then(|| DdLane::new(DdWitness::new(spec, cfg.optim), cfg.threads > 1));
-    let every = witness_every(cfg, spec, max_batch);
+    let every = witness_every(cfg, spec, max_batch, T::DTYPE);
     // For the snapshots; its buffers grow on first use, so a run without snapshots pays nothing.
     let mut full_ws = Workspace::<T>::new(spec, 0);
     let (mut xb, mut yb) =
@@ -154,7 +154,8 @@ pub fn run_with<T: Scalar>(
     }
 
     let mut out = new_outcome(implementation.describe(), cfg.steps, init.cast());
-    out.witness_every = every;
+    // 0 in the report: step 0 alone.
+    out.witness_every = if every == usize::MAX { 0 } else { every };
     let mut manual_losses = Vec::with_capacity(cfg.steps);
     let mut torch_losses = Vec::with_capacity(cfg.steps);
 
@@ -181,7 +182,9 @@ pub fn run_with<T: Scalar>(
         // takes every step; it is judged on the witnessed ones): first, since it is the longest
         // (on a worker thread when the run may use two).
         let witnessed = round_off && t % every == 0;
-        if let Some(dd) = dd_witness.as_mut().filter(|_| witnessed || !plain) {
+        // A stateful optimizer's witness follows every step, unless it takes step 0 alone.
+        let follow = !plain && every != usize::MAX;
+        if let Some(dd) = dd_witness.as_mut().filter(|_| witnessed || follow) {
             dd.start(&params, &xb, &yb);
         }
         let batch = lockstep.batch(&xb, &yb);
@@ -756,21 +759,28 @@ pub(crate) fn conclude(out: &mut Outcome) {
 
 /// Every `every`-th step takes the witness: 1 (every step) unless a step costs more than
 /// [`WITNESS_MAX_FLOPS`] and the configuration leaves it to the run (`witness_every` 0).
-fn witness_every(cfg: &RunConfig, spec: &Spec, batch: usize) -> usize {
+fn witness_every(cfg: &RunConfig, spec: &Spec, batch: usize, dtype: DType) -> usize {
     if cfg.witness_every > 0 {
         return cfg.witness_every;
     }
     let flops = 6.0 * spec.param_count() as f64 * batch as f64;
-    if flops <= WITNESS_MAX_FLOPS {
+    if dtype == DType::F32 || flops <= WITNESS_MAX_FLOPS {
         1
-    } else {
+    } else if cfg.optim.is_plain_sgd() {
         (flops / WITNESS_MAX_FLOPS).ceil() as usize
+    } else {
+        // A stateful optimizer's witness would have to take every step to keep its state: step 0
+        // alone, where the state is known exactly (zero).
+        usize::MAX
     }
 }
 
-/// Steps of more floating-point operations (6 · parameters · batch) than this take the witness
-/// on a subset of steps by default: every ⌈flops / 10⁸⌉-th, starting with step 0.
-pub const WITNESS_MAX_FLOPS: f64 = 1e8;
+/// The double-double witness of an f64 run costs about 2.5 ns per floating-point operation of
+/// the step (6 · parameters · batch), some hundred times the step itself on a large network.
+/// Steps above this take it by default on a subset: plain SGD every ⌈flops / 10⁶⌉-th step from
+/// step 0, a stateful optimizer at step 0 alone. f32 runs (whose witness is libtorch in f64, about
+/// twice a step) take it at every step.
+pub const WITNESS_MAX_FLOPS: f64 = 1e6;
 
 fn scaled(p: &Params<f64>, f: f64) -> Params<f64> {
     let mut out = p.clone();

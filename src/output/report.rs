@@ -142,7 +142,7 @@ pub struct Report<'a> {
 pub struct WitnessReport {
     /// `libtorch f64` (f32 runs), `double-double` (f64 runs), or `none` (a fixed tolerance).
     pub method: &'static str,
-    /// Every how many steps it took the step.
+    /// Every how many steps it took the step (0: step 0 alone).
     pub every: usize,
     /// Steps it took.
     pub steps: usize,
@@ -296,6 +296,9 @@ fn witness_clause(run: &RunConfig, o: &Outcome) -> String {
     }
     let at = if o.witness_steps == o.steps_run {
         "every step".to_string()
+    } else if o.witness_every == 0 {
+        "step 0 alone (a stateful optimizer's witness would have to take every step of this large network)"
+            .to_string()
     } else {
         format!("{} of the steps (every {})", o.witness_steps, o.witness_every)
     };
