@@ -348,11 +348,16 @@ pub fn verdict(run: &RunConfig, o: &Outcome) -> String {
         ),
         Verdict::AgreeUntilNonFinite { step } => format!(
             "AGREE UNTIL NON-FINITE: {what} and libtorch agree on {} ({}, {}; largest error {:.3} of its tolerance); \
-             at step {step} both went non-finite ({}), where the run stopped",
+             at step {step} {} ({}), where the run stopped",
             if step == 1 { "step 0".to_string() } else { format!("steps 0..{}", step - 1) },
             run.judge,
             run.spec.dtype(),
             margin(o),
+            match (o.non_finite.manual, o.non_finite.torch) {
+                (None, Some(_)) => "libtorch went non-finite while the manual side stayed finite",
+                (Some(_), None) => "the manual side went non-finite, at the edge of its range, within round-off of libtorch",
+                _ => "both went non-finite",
+            },
             o.non_finite,
         ),
         Verdict::NotEquivalent => match &o.first_divergence {
