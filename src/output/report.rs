@@ -482,6 +482,14 @@ pub fn summary_text(dataset: &str, run: &RunConfig, o: &Outcome) -> String {
     if o.non_finite.manual.is_some() || o.non_finite.torch.is_some() {
         let _ = writeln!(s, "non-finite values: {} (the run stopped there)", o.non_finite);
     }
+    if o.uncertified > 0 {
+        let _ = writeln!(
+            s,
+            "the round-off bound could not certify {} entries (their tolerance overflowed: a limit of the bound, not \
+             a blow-up); the witness judged them alone",
+            o.uncertified
+        );
+    }
     s
 }
 
