@@ -123,14 +123,27 @@ fn weights_of_the_wrong_network_are_refused_by_name_and_shape() {
     assert_eq!(code, 0, "{out}{err}");
     let weights = dir.join("weights.safetensors");
     let w = weights.to_str().unwrap();
+    // A network flag that contradicts the file names both values.
     let (code, out, err) = train(&dir, &["--layers", "1,9,1", "--steps", "5", "--load", w]);
-    assert_bad(code, &out, &err, "W1 has shape [1, 8], the spec needs [1, 9]");
+    assert_bad(code, &out, &err, "--layers 1,9,1: the weights in");
+    assert!(err.contains("are for --layers 1,8,1"), "{err}");
     let (code, out, err) = train(&dir, &["--layers", "1,8,1", "--no-bias", "--steps", "5", "--load", w]);
-    assert_bad(code, &out, &err, "unexpected tensors");
+    assert_bad(code, &out, &err, "--no-bias: the weights in");
     let (code, out, err) = train(&dir, &["--layers", "1,8,8,1", "--steps", "5", "--load", w]);
-    assert_bad(code, &out, &err, "[8, 8]");
+    assert_bad(code, &out, &err, "are for --layers 1,8,1");
     let (code, out, err) = train(&dir, &["--layers", "1,8,1", "--dtype", "f32", "--steps", "5", "--load", w]);
-    assert_bad(code, &out, &err, "F64");
+    assert_bad(code, &out, &err, "--dtype f32: the weights in");
+    // Without metadata, the shapes themselves are checked, by name.
+    let bare = dir.join("bare.safetensors");
+    {
+        let bytes = std::fs::read(&weights).unwrap();
+        let st = safetensors::SafeTensors::deserialize(&bytes).unwrap();
+        let views: Vec<(String, safetensors::tensor::TensorView)> = st.tensors();
+        std::fs::write(&bare, safetensors::serialize(views, &None).unwrap()).unwrap();
+    }
+    let (code, out, err) =
+        train(&dir, &["--layers", "1,9,1", "--steps", "5", "--load", bare.to_str().unwrap()]);
+    assert_bad(code, &out, &err, "W1 has shape [1, 8], the spec needs [1, 9]");
     std::fs::write(dir.join("junk.safetensors"), b"\x10\x00\x00\x00\x00\x00\x00\x00{not json}").unwrap();
     let junk = dir.join("junk.safetensors");
     let (code, out, err) = train(&dir, &["--layers", "1,8,1", "--load", junk.to_str().unwrap()]);
@@ -247,4 +260,67 @@ fn an_unknown_instruction_set_in_the_environment_is_refused_before_training() {
     let (stdout, stderr) = (String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
     assert_bad(out.status.code().unwrap_or(-1), &stdout, &stderr, "BACKPROP_SIMD=\"avx3\"");
     assert!(!dir.exists(), "nothing is written");
+}
+
+/// Enum flags list their values and suggest the nearest; counts say what they must be; a flag that
+/// does nothing for the chosen data is refused; each in one line, exit 2, nothing written.
+#[test]
+fn slips_are_answered_with_what_to_do() {
+    let root = temp_dir("hostile-slips");
+    for (args, needle) in [
+        (&["--optimizer", "adma"][..], "expected one of sgd, adam, adamw, rmsprop; did you mean 'adam'?"),
+        (&["--dtype", "f16"][..], "expected one of f32, f64"),
+        (&["--loss", "mes"][..], "did you mean 'mse'?"),
+        (&["--init", "hee"][..], "did you mean 'he'?"),
+        (&["--activations", "tahn"][..], "did you mean \"tanh\"?"),
+        (&["--steps", "-5"][..], "'-5' for '--steps <STEPS>': must be a positive whole number"),
+        (&["--samples", "-1"][..], "must be a positive whole number"),
+        (&["--batch-size", "-1"][..], "must be a whole number, 0 or more"),
+        (&["--targets", "2"][..], "--targets 2: counts the target columns of a CSV"),
+    ] {
+        let dir = root.join(args.join("_").replace(['-', ' '], ""));
+        let (code, out, err) = train(&dir, args);
+        assert_bad(code, &out, &err, needle);
+        assert!(!dir.exists(), "{args:?}: nothing written, not even --out");
+    }
+}
+
+/// A failed --load writes nothing, not even the --out folder; `train --load FILE` needs no other
+/// flag: the file carries its network and the data it was trained on.
+#[test]
+fn saved_weights_carry_their_network() {
+    let dir = temp_dir("hostile-load-network");
+    let (code, out, err) = train(&dir, &["--layers", "2,8,1", "--dataset", "xor", "--steps", "5"]);
+    assert_eq!(code, 0, "{out}{err}");
+    let w = dir.join("weights.safetensors");
+    let w = w.to_str().unwrap();
+    let other = dir.join("o2");
+    let (code, out, err) = train(&other, &["--layers", "1,16,1", "--load", w]);
+    assert_bad(code, &out, &err, "are for --layers 2,8,1");
+    assert!(!other.exists(), "a failed --load leaves no folder");
+    let again = dir.join("again");
+    let (code, out, err) = train(&again, &["--load", w, "--steps", "5"]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("trained 2-8-1"), "{out}");
+    assert!(again.join("weights.safetensors").exists());
+}
+
+/// `check` given a weights file says what it is and what to give it instead.
+#[cfg(feature = "torch")]
+#[test]
+fn check_given_weights_says_they_are_not_a_trace() {
+    let dir = temp_dir("hostile-check-weights");
+    let (code, out, err) = train(&dir, &["--steps", "5"]);
+    assert_eq!(code, 0, "{out}{err}");
+    let out_dir = dir.join("chk");
+    let run = std::process::Command::new(env!("CARGO_BIN_EXE_check"))
+        .arg(dir.join("weights.safetensors"))
+        .arg("--out")
+        .arg(&out_dir)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&run.stderr);
+    assert_bad(run.status.code().unwrap_or(-1), "", &err, "this is a weights file");
+    assert!(err.contains("compare --trace") && err.contains("backprop_trace.py"), "{err}");
+    assert!(!out_dir.exists());
 }

@@ -22,7 +22,7 @@ Examples:
   compare                                  tanh 1-16-16-1 on sine, f64, 1000 steps
   compare --layers 2,32,2 --dataset spirals --activations relu --steps 2000
   compare --dtype f32 --loss mse --batch-size 0 --no-bias
-  compare --lr 0.3 --dtype f32            a large step: judged against each entry's round-off bound
+  compare --lr 0.3 --dtype f32            a step too large: agree until both blow up (exit 3)
   compare --layers 2,32,2 --dataset spirals --activations tanh,identity --loss cross-entropy \\
           --optimizer adam --betas 0.9,0.99   softmax cross-entropy and Adam against torch::optim
   compare --optimizer sgd --lr 0.001 --momentum 0.9 --nesterov --weight-decay 1e-4

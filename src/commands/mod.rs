@@ -291,12 +291,20 @@ impl NetArgs {
         if self.steps == 0 {
             bail!("--steps: must be at least 1");
         }
+        let dataset: DatasetKind = self.dataset.parse()?;
+        if let (Some(t), false) = (self.targets, matches!(dataset, DatasetKind::Csv(_))) {
+            bail!(
+                "--targets {t}: counts the target columns of a CSV (--dataset csv:PATH); the built-in dataset {} \
+                 has its own, so drop --targets",
+                self.dataset
+            );
+        }
         Ok(Setup {
             spec,
             optim,
             steps: self.steps,
             batch_size: self.batch_size,
-            dataset: self.dataset.parse()?,
+            dataset,
             samples: self.samples,
             targets: self.targets,
             seed: self.seed,
@@ -410,8 +418,7 @@ pub fn run_tool<P: Parser>(body: impl FnOnce(&P) -> Result<i32>) -> i32 {
         }
         Err(e) => {
             let name = P::command().get_name().to_string();
-            let text = e.render().to_string();
-            eprintln!("{} (see {name} --help)", text.lines().next().unwrap_or("error: bad arguments"));
+            eprintln!("{} (see {name} --help)", clap_line(&e));
             return 2;
         }
     };
@@ -426,6 +433,54 @@ pub fn run_tool<P: Parser>(body: impl FnOnce(&P) -> Result<i32>) -> i32 {
             2
         }
     }
+}
+
+/// Flags that count something and may be 0 (0 means "the full batch", "seed 0", …).
+const ZERO_COUNTS: [&str; 2] = ["--batch-size", "--seed"];
+
+/// A flag error on one line that says what to do: the valid values of an enum flag (and the
+/// nearest, when one is near), what a count must be, or clap's own first line.
+fn clap_line(e: &clap::Error) -> String {
+    use clap::error::{ContextKind, ContextValue};
+    let text = e.render().to_string();
+    let first = text.lines().next().unwrap_or("error: bad arguments").to_string();
+    let strings = |kind| match e.get(kind) {
+        Some(ContextValue::Strings(v)) => v.clone(),
+        Some(ContextValue::String(v)) => vec![v.clone()],
+        _ => Vec::new(),
+    };
+    let valid = strings(ContextKind::ValidValue);
+    if !valid.is_empty() {
+        let first = first.split(": [possible values").next().unwrap_or(&first).to_string();
+        let bad = strings(ContextKind::InvalidValue).first().cloned().unwrap_or_default();
+        let near = strings(ContextKind::SuggestedValue).first().cloned().or_else(|| nearest(&bad, &valid));
+        let hint = near.map_or(String::new(), |n| format!("; did you mean '{n}'?"));
+        return format!("{first}: expected one of {}{hint}", valid.join(", "));
+    }
+    let integer =
+        ["invalid digit found in string", "cannot parse integer from empty string", "number too large"];
+    if let Some(bad) = integer.iter().find(|m| first.contains(*m)) {
+        let flag =
+            strings(ContextKind::InvalidArg).first().and_then(|a| a.split(' ').next().map(String::from));
+        let what = match flag.as_deref() {
+            Some(f) if ZERO_COUNTS.contains(&f) => "must be a whole number, 0 or more",
+            _ => "must be a positive whole number",
+        };
+        let head = first.split(&format!(": {bad}")).next().unwrap_or(&first);
+        return format!("{head}: {what}");
+    }
+    first
+}
+
+/// The valid value nearest a mistyped one (at most two edits, transpositions counting one), if
+/// any.
+pub fn nearest(bad: &str, valid: &[String]) -> Option<String> {
+    valid
+        .iter()
+        .map(|v| (strsim::damerau_levenshtein(&bad.to_ascii_lowercase(), v), v))
+        .filter(|(d, _)| *d <= 2)
+        .min_by_key(|(d, _)| *d)
+        .map(|(_, v)| v.clone())
 }
 
 /// An error and its causes on one line: "outer: inner: root".

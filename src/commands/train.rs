@@ -132,6 +132,13 @@ pub fn train(
         Some(b) => b,
         None => crate::commands::DEFAULT_BATCH.min(n),
     };
+    // Weights that do not fit stop the run before anything is written, --out included.
+    if let Some(path) = load {
+        match setup.spec.dtype() {
+            DType::F32 => weights::load::<f32>(path, &setup.spec).map(drop)?,
+            DType::F64 => weights::load::<f64>(path, &setup.spec).map(drop)?,
+        }
+    }
     fsio::prepare_dir(out)?;
     match setup.spec.dtype() {
         DType::F32 => {
@@ -434,10 +441,92 @@ fn draw_curves(path: &Path, title: &str, losses: &[f64], epochs: &[EpochRecord],
     Ok(())
 }
 
+/// `--load FILE`: the network flags not given on the command line are the file's (its widths,
+/// activations, bias, dtype, loss and label smoothing, from its metadata), and so is the dataset
+/// unless `--dataset` is given; a network flag given that says otherwise is an error naming both.
+fn adopt_network(net: &mut crate::commands::NetArgs, path: &std::path::Path) -> Result<()> {
+    use clap::parser::ValueSource;
+    use clap::CommandFactory;
+    let Some([layers, acts, bias, dtype, loss, smoothing, dataset, samples]) = weights::network_of(path)?
+    else {
+        return Ok(());
+    };
+    let matches = TrainArgs::command().try_get_matches_from(std::env::args_os()).ok();
+    let given = |id: &str| {
+        matches.as_ref().is_some_and(|m| {
+            m.try_get_raw(id).is_ok() && m.value_source(id) == Some(ValueSource::CommandLine)
+        })
+    };
+    let at = path.display();
+    let differ = |flag: &str, mine: &str, theirs: &str| {
+        anyhow::anyhow!(
+            "--{flag} {mine}: the weights in {at} are for --{flag} {theirs}; drop --{flag} to use the file's"
+        )
+    };
+    let file_layers = crate::model::spec::parse_layers(&layers)?;
+    if given("layers") {
+        if crate::model::spec::parse_layers(&net.layers)? != file_layers {
+            return Err(differ("layers", &net.layers, &layers));
+        }
+    } else {
+        net.layers = layers.clone();
+    }
+    let depth = file_layers.len() - 1;
+    if given("activations") {
+        let mine = crate::model::spec::parse_activations(&net.activations, depth)?;
+        if mine != crate::model::spec::parse_activations(&acts, depth)? {
+            return Err(differ("activations", &net.activations, &acts));
+        }
+    } else {
+        net.activations = acts;
+    }
+    let file_bias = bias == "true";
+    if given("bias") || given("no_bias") {
+        if !net.no_bias != file_bias {
+            let name = |b: bool| if b { "bias" } else { "no-bias" };
+            return Err(anyhow::anyhow!(
+                "--{}: the weights in {at} are for --{}; drop it to use the file's",
+                name(!file_bias),
+                name(file_bias)
+            ));
+        }
+    } else {
+        net.bias = file_bias;
+        net.no_bias = !file_bias;
+    }
+    let file_dtype: DType = dtype.parse()?;
+    if given("dtype") && net.dtype != file_dtype {
+        return Err(differ("dtype", net.dtype.name(), &dtype));
+    }
+    net.dtype = file_dtype;
+    let file_loss: crate::model::spec::Loss =
+        <crate::model::spec::Loss as clap::ValueEnum>::from_str(&loss, true)
+            .map_err(|e| anyhow::anyhow!("{at}: config.loss {loss:?}: {e}"))?;
+    if given("loss") && net.loss != file_loss {
+        return Err(differ("loss", net.loss.name(), &loss));
+    }
+    net.loss = file_loss;
+    if !given("label_smoothing") {
+        net.label_smoothing = smoothing.parse().unwrap_or(0.0);
+    }
+    // The data it was trained on, unless other data is asked for.
+    if !given("dataset") {
+        net.dataset = dataset;
+        if !given("samples") {
+            net.samples = samples.parse().unwrap_or(net.samples);
+        }
+    }
+    Ok(())
+}
+
 /// The `train` binary: parse, train, print one summary; exit status 0, or 2 on bad input.
 pub fn main_train() -> i32 {
     run_tool(|args: &TrainArgs| {
-        let setup = args.net.setup()?;
+        let mut net = args.net.clone();
+        if let Some(path) = &args.load {
+            adopt_network(&mut net, path)?;
+        }
+        let setup = net.setup()?;
         let implementation = match args.implementation.as_str() {
             "manual" => Impl::Manual,
             "torch" => Impl::Torch,

@@ -223,6 +223,12 @@ pub fn read(path: &Path) -> Result<Recorded> {
             }
         })
     };
+    if st.tensor("x").is_err() && st.tensor("W1").is_ok() && st.tensor("init.W1").is_err() {
+        anyhow::bail!(
+            "{at}: this is a weights file (W1, b1, … as `train` saves them), not a trace; record a trace with \
+             python/backprop_trace.py from your own code, or `compare --trace`, and check that"
+        );
+    }
     let x_shape = st.tensor("x").map_err(|_| anyhow!("{at}: no tensor x"))?.shape().to_vec();
     let n = match x_shape.as_slice() {
         [n, n0] if *n0 == layers[0] && *n > 0 => *n,

@@ -24,6 +24,36 @@ pub fn save<T: Scalar>(path: &Path, params: &Params<T>, config: &serde_json::Val
     w.write(path, config)
 }
 
+/// The network a weights file says it holds, from its metadata: (layers, activations, bias, dtype,
+/// loss, label smoothing, dataset, samples), each as the flag's text; None when the file carries no
+/// such metadata.
+pub fn network_of(path: &Path) -> Result<Option<[String; 8]>> {
+    let at = || format!("--load {}", path.display());
+    let bytes = std::fs::read(path).with_context(|| format!("{}: cannot read", at()))?;
+    let (_, meta) = SafeTensors::read_metadata(&bytes)
+        .map_err(|e| anyhow::anyhow!("{}: not a safetensors file ({e:?})", at()))?;
+    let Some(config) = meta.metadata().as_ref().and_then(|m| m.get("config")) else { return Ok(None) };
+    let Ok(v) = serde_json::from_str::<serde_json::Value>(config) else { return Ok(None) };
+    let list = |key: &str| -> Option<String> {
+        let items: Vec<String> =
+            v.get(key)?.as_array()?.iter().map(|x| x.to_string().trim_matches('"').to_string()).collect();
+        Some(items.join(","))
+    };
+    let text = |key: &str| v.get(key).map(|x| x.to_string().trim_matches('"').to_string());
+    Ok((|| {
+        Some([
+            list("layers")?,
+            list("activations")?,
+            text("bias")?,
+            text("dtype")?,
+            text("loss")?,
+            text("label_smoothing")?,
+            text("dataset")?,
+            text("samples")?,
+        ])
+    })())
+}
+
 /// Reads weights for `spec` from `path`; errors name the file and the tensor whose name, shape
 /// or dtype does not fit.
 pub fn load<T: Scalar>(path: &Path, spec: &Spec) -> Result<Params<T>> {
