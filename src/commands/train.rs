@@ -482,7 +482,7 @@ fn adopt_network(net: &mut crate::commands::NetArgs, path: &std::path::Path) -> 
     }
     let file_bias = bias == "true";
     if given("bias") || given("no_bias") {
-        if !net.no_bias != file_bias {
+        if net.no_bias == file_bias {
             let name = |b: bool| if b { "bias" } else { "no-bias" };
             return Err(anyhow::anyhow!(
                 "--{}: the weights in {at} are for --{}; drop it to use the file's",
