@@ -7,8 +7,8 @@
 //!   eq. (7) and the optimizer's update in double-double arithmetic ([`crate::model::dd`], about
 //!   106 bits), every activation and its derivative included.
 //!
-//! Either way the witness is within about 2⁻²⁹ (f32 runs) or 2⁻⁵⁰ (f64 runs) of the exact step's
-//! relative error of one side, so ‖m − w‖ and ‖t − w‖ are each side's own distance from it.
+//! Either way the witness is some 2²⁹ (f32 runs) or 2⁵⁰ (f64 runs) times closer to the exact step
+//! than either side, so ‖m − w‖ and ‖t − w‖ are each side's own distance from the exact step.
 //!
 //! [`judge`] turns the distances into the second judgement of a tensor:
 //!
@@ -29,7 +29,7 @@ use crate::model::spec::{Loss, Spec};
 pub const K_TORCH: f64 = 16.0;
 
 /// How many times the typical error σ of one correct implementation the manual side may always
-/// be from the witness, whatever the reference's luck (docs/verdict.md, (W2)).
+/// be from the witness, whatever the reference's luck (docs/verdict.md, (W1) and the floor).
 pub const K_SIGMA: f64 = 8.0;
 
 /// One step as the witness computed it: every value as hi + lo (lo = 0 for the f64 witness of an
