@@ -410,7 +410,14 @@ impl Progress {
 /// exit status. `--help` and `--version` print and give 0; a bad flag or an error from `body` is
 /// one line on stderr and 2; otherwise `body`'s own status.
 pub fn run_tool<P: Parser>(body: impl FnOnce(&P) -> Result<i32>) -> i32 {
-    let args = match P::try_parse() {
+    run_tool_matches(|args: &P, _| body(args))
+}
+
+/// [`run_tool`], with the parsed command line beside the flags: which flags were typed (rather than
+/// left at their defaults) is in its `value_source`.
+pub fn run_tool_matches<P: Parser>(body: impl FnOnce(&P, &clap::ArgMatches) -> Result<i32>) -> i32 {
+    let parsed = P::command().try_get_matches().and_then(|m| P::from_arg_matches(&m).map(|args| (args, m)));
+    let (args, matches) = match parsed {
         Ok(a) => a,
         Err(e) if !e.use_stderr() => {
             let _ = e.print();
@@ -426,7 +433,7 @@ pub fn run_tool<P: Parser>(body: impl FnOnce(&P) -> Result<i32>) -> i32 {
         eprintln!("error: {}", one_line(&e));
         return 2;
     }
-    match body(&args) {
+    match body(&args, &matches) {
         Ok(code) => code,
         Err(e) => {
             eprintln!("error: {}", one_line(&e));
@@ -453,7 +460,9 @@ fn clap_line(e: &clap::Error) -> String {
     if !valid.is_empty() {
         let first = first.split(": [possible values").next().unwrap_or(&first).to_string();
         let bad = strings(ContextKind::InvalidValue).first().cloned().unwrap_or_default();
-        let near = strings(ContextKind::SuggestedValue).first().cloned().or_else(|| nearest(&bad, &valid));
+        let near = strings(ContextKind::SuggestedValue).first().cloned().or_else(|| {
+            crate::model::spec::nearest(&bad, valid.iter().map(String::as_str)).map(String::from)
+        });
         let hint = near.map_or(String::new(), |n| format!("; did you mean '{n}'?"));
         return format!("{first}: expected one of {}{hint}", valid.join(", "));
     }
@@ -470,17 +479,6 @@ fn clap_line(e: &clap::Error) -> String {
         return format!("{head}: {what}");
     }
     first
-}
-
-/// The valid value nearest a mistyped one (at most two edits, transpositions counting one), if
-/// any.
-pub fn nearest(bad: &str, valid: &[String]) -> Option<String> {
-    valid
-        .iter()
-        .map(|v| (strsim::damerau_levenshtein(&bad.to_ascii_lowercase(), v), v))
-        .filter(|(d, _)| *d <= 2)
-        .min_by_key(|(d, _)| *d)
-        .map(|(_, v)| v.clone())
 }
 
 /// An error and its causes on one line: "outer: inner: root".

@@ -6,7 +6,7 @@ use clap::Parser;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use crate::commands::{progress_bar, run_tool, NetArgs, Setup};
+use crate::commands::{progress_bar, run_tool_matches, NetArgs, Setup};
 use crate::data::{self, Dataset};
 use crate::fsio;
 use crate::harness::batch_order;
@@ -15,7 +15,7 @@ use crate::model::matrix::Matrix;
 use crate::model::optim::Optimizer;
 use crate::model::params::Params;
 use crate::model::scalar::Scalar;
-use crate::model::spec::DType;
+use crate::model::spec::{parse_activations, parse_layers, DType};
 use crate::output::weights;
 use crate::plot::{line_grid, Panel, Series};
 #[cfg(feature = "torch")]
@@ -132,14 +132,6 @@ pub fn train(
         Some(b) => b,
         None => crate::commands::DEFAULT_BATCH.min(n),
     };
-    // Weights that do not fit stop the run before anything is written, --out included.
-    if let Some(path) = load {
-        match setup.spec.dtype() {
-            DType::F32 => weights::load::<f32>(path, &setup.spec).map(drop)?,
-            DType::F64 => weights::load::<f64>(path, &setup.spec).map(drop)?,
-        }
-    }
-    fsio::prepare_dir(out)?;
     match setup.spec.dtype() {
         DType::F32 => {
             train_in::<f32>(setup, &train_set, val_set.as_ref(), batch, implementation, load, out, quiet)
@@ -310,6 +302,8 @@ fn train_in<T: Scalar>(
         Some(path) => weights::load(path, spec)?,
         None => Params::init(spec),
     };
+    // Only now, with the weights read: a --load that does not fit writes nothing, --out included.
+    fsio::prepare_dir(out)?;
     let mlp = Mlp::with_params(spec.clone(), init)?;
     let order = batch_order(data.len(), batch, setup.steps, setup.seed);
     let per_epoch = data.len().div_ceil(batch.max(1));
@@ -441,79 +435,55 @@ fn draw_curves(path: &Path, title: &str, losses: &[f64], epochs: &[EpochRecord],
     Ok(())
 }
 
-/// `--load FILE`: the network flags not given on the command line are the file's (its widths,
-/// activations, bias, dtype, loss and label smoothing, from its metadata), and so is the dataset
-/// unless `--dataset` is given; a network flag given that says otherwise is an error naming both.
-fn adopt_network(net: &mut crate::commands::NetArgs, path: &std::path::Path) -> Result<()> {
-    use clap::parser::ValueSource;
-    use clap::CommandFactory;
-    let Some([layers, acts, bias, dtype, loss, smoothing, dataset, samples]) = weights::network_of(path)?
-    else {
-        return Ok(());
-    };
-    let matches = TrainArgs::command().try_get_matches_from(std::env::args_os()).ok();
-    let given = |id: &str| {
-        matches.as_ref().is_some_and(|m| {
-            m.try_get_raw(id).is_ok() && m.value_source(id) == Some(ValueSource::CommandLine)
-        })
-    };
+/// `--load FILE`: the network flags not given on the command line (`given` says which were) are
+/// the file's (its widths, activations, bias, dtype, loss and label smoothing, from its metadata),
+/// and so is the dataset unless `--dataset` is given; a network flag given that says otherwise is
+/// an error naming both.
+fn adopt_network(net: &mut NetArgs, path: &Path, given: impl Fn(&str) -> bool) -> Result<()> {
+    let Some(saved) = weights::saved(path)? else { return Ok(()) };
+    let file = &saved.spec;
     let at = path.display();
     let differ = |flag: &str, mine: &str, theirs: &str| {
         anyhow::anyhow!(
             "--{flag} {mine}: the weights in {at} are for --{flag} {theirs}; drop --{flag} to use the file's"
         )
     };
-    let file_layers = crate::model::spec::parse_layers(&layers)?;
-    if given("layers") {
-        if crate::model::spec::parse_layers(&net.layers)? != file_layers {
-            return Err(differ("layers", &net.layers, &layers));
-        }
-    } else {
-        net.layers = layers.clone();
+    let join = |v: Vec<String>| v.join(",");
+    let widths = join(file.widths().iter().map(|w| w.to_string()).collect());
+    let acts = join(file.activations().iter().map(|a| a.name().to_string()).collect());
+    if given("layers") && parse_layers(&net.layers)? != file.widths() {
+        return Err(differ("layers", &net.layers, &widths));
     }
-    let depth = file_layers.len() - 1;
-    if given("activations") {
-        let mine = crate::model::spec::parse_activations(&net.activations, depth)?;
-        if mine != crate::model::spec::parse_activations(&acts, depth)? {
-            return Err(differ("activations", &net.activations, &acts));
-        }
-    } else {
-        net.activations = acts;
+    if given("activations") && parse_activations(&net.activations, file.depth())? != file.activations() {
+        return Err(differ("activations", &net.activations, &acts));
     }
-    let file_bias = bias == "true";
-    if given("bias") || given("no_bias") {
-        if net.no_bias == file_bias {
-            let name = |b: bool| if b { "bias" } else { "no-bias" };
-            return Err(anyhow::anyhow!(
-                "--{}: the weights in {at} are for --{}; drop it to use the file's",
-                name(!file_bias),
-                name(file_bias)
-            ));
-        }
-    } else {
-        net.bias = file_bias;
-        net.no_bias = !file_bias;
+    if (given("bias") || given("no_bias")) && net.no_bias == file.bias() {
+        let name = |b: bool| if b { "bias" } else { "no-bias" };
+        bail!(
+            "--{}: the weights in {at} are for --{}; drop it to use the file's",
+            name(!file.bias()),
+            name(file.bias())
+        );
     }
-    let file_dtype: DType = dtype.parse()?;
-    if given("dtype") && net.dtype != file_dtype {
-        return Err(differ("dtype", net.dtype.name(), &dtype));
+    if given("dtype") && net.dtype != file.dtype() {
+        return Err(differ("dtype", net.dtype.name(), file.dtype().name()));
     }
-    net.dtype = file_dtype;
-    let file_loss: crate::model::spec::Loss =
-        <crate::model::spec::Loss as clap::ValueEnum>::from_str(&loss, true)
-            .map_err(|e| anyhow::anyhow!("{at}: config.loss {loss:?}: {e}"))?;
-    if given("loss") && net.loss != file_loss {
-        return Err(differ("loss", net.loss.name(), &loss));
+    if given("loss") && net.loss != file.loss() {
+        return Err(differ("loss", net.loss.name(), file.loss().name()));
     }
-    net.loss = file_loss;
+    net.layers = widths;
+    net.activations = acts;
+    (net.bias, net.no_bias) = (file.bias(), !file.bias());
+    net.dtype = file.dtype();
+    net.loss = file.loss();
     if !given("label_smoothing") {
-        net.label_smoothing = smoothing.parse().unwrap_or(0.0);
+        net.label_smoothing = file.label_smoothing();
     }
     // The data it was trained on, unless other data is asked for.
-    if !given("dataset") {
+    if let (false, Some(dataset)) = (given("dataset"), saved.dataset) {
         net.dataset = dataset;
-        if !given("samples") {
-            net.samples = samples.parse().unwrap_or(net.samples);
+        if let (false, Some(samples)) = (given("samples"), saved.samples) {
+            net.samples = samples;
         }
     }
     Ok(())
@@ -521,10 +491,11 @@ fn adopt_network(net: &mut crate::commands::NetArgs, path: &std::path::Path) -> 
 
 /// The `train` binary: parse, train, print one summary; exit status 0, or 2 on bad input.
 pub fn main_train() -> i32 {
-    run_tool(|args: &TrainArgs| {
+    run_tool_matches(|args: &TrainArgs, matches| {
         let mut net = args.net.clone();
         if let Some(path) = &args.load {
-            adopt_network(&mut net, path)?;
+            let given = |id: &str| matches.value_source(id) == Some(clap::parser::ValueSource::CommandLine);
+            adopt_network(&mut net, path, given)?;
         }
         let setup = net.setup()?;
         let implementation = match args.implementation.as_str() {

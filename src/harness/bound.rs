@@ -128,6 +128,18 @@ fn gam_dot(mode: Mode, n: usize, u: f64) -> f64 {
     }
 }
 
+/// (S2) in `Mode::Rms`: a recursive sum's partial sums carry its value too, so each entry's error
+/// `e` grows by g·|S|/√3 for the sum's value S (g = [`gam_dot`]); nothing in `Mode::Worst`, whose
+/// γ_n already bounds every partial sum by the terms.
+fn plus_value(mode: Mode, e: &mut [f64], g: f64, values: &[f64]) {
+    if mode == Mode::Rms {
+        let g = g / 3f64.sqrt();
+        for (e, v) in e.iter_mut().zip(values) {
+            *e += g * v.abs();
+        }
+    }
+}
+
 /// An error carried through a product of two nonnegative factors: A·B (Worst) or √((A∘A)·(B∘B))
 /// (Rms), each factor transposed as `op` says.
 fn carry(mode: Mode, a: &Matrix<f64>, op_a: Op, b: &Matrix<f64>, op_b: Op) -> Matrix<f64> {
@@ -298,12 +310,7 @@ fn forward_layer(
         }
         None => ea.as_mut_slice().iter_mut().for_each(|e| *e += n_in as f64 * tiny),
     }
-    if mode == Mode::Rms {
-        // (S2): a recursive sum's partial sums carry its value too: √n·u·(‖terms‖ + |sum|).
-        for (e, v) in ea.as_mut_slice().iter_mut().zip(a.as_slice()) {
-            *e += g * v.abs() / 3f64.sqrt();
-        }
-    }
+    plus_value(mode, ea.as_mut_slice(), g, a.as_slice());
     let (rows, cols) = a.shape();
     // z = φ(a) and φ'(a) for the whole layer at once, by the vectorised loops.
     let mut z = Matrix::zeros(rows, cols);
@@ -585,10 +592,7 @@ fn pass(
         }
         egw.as_mut_slice().iter_mut().for_each(|e| *e += n as f64 * tiny);
         if mode == Mode::Rms {
-            let gw = product(z_prev, Op::T, &delta, Op::N);
-            for (e, v) in egw.as_mut_slice().iter_mut().zip(gw.as_slice()) {
-                *e += g_batch * v.abs() / 3f64.sqrt();
-            }
+            plus_value(mode, egw.as_mut_slice(), g_batch, product(z_prev, Op::T, &delta, Op::N).as_slice());
         }
         if let Some(gv) = &mut grad_values {
             let l = &mut gv.layers[k - 1];
@@ -605,29 +609,16 @@ fn pass(
             if mode == Mode::Rms {
                 let mut sums = vec![0.0; egb.len()];
                 delta.column_sums(&mut sums);
-                for (e, v) in egb.iter_mut().zip(&sums) {
-                    *e += g_batch * v.abs() / 3f64.sqrt();
-                }
+                plus_value(mode, egb, g_batch, &sums);
             }
         }
         if k > 1 {
             // (B6): s = Δ^k (W^k)ᵀ, eq. (7): e(s) ≤ Σ_i |W_ji| (e(δ_i) + γ_{n_k} |δ_i|);
             // δ^{k−1} = φ'(a^{k−1}) ⊙ s: e ≤ |φ'| e(s) + |s| e(φ') + e(φ') e(s) + u |δ^{k−1}|.
             let g_width = gam_dot(mode, layer.w.cols(), u);
-            let es = carry(mode, &plus_scaled(&e_delta, g_width, &delta), Op::N, &abs_w[k - 1], Op::T);
+            let mut es = carry(mode, &plus_scaled(&e_delta, g_width, &delta), Op::N, &abs_w[k - 1], Op::T);
             let s = product(&delta, Op::N, &layer.w, Op::T);
-            let es = match mode {
-                Mode::Worst => es,
-                Mode::Rms => Matrix::from_vec(
-                    es.rows(),
-                    es.cols(),
-                    es.as_slice()
-                        .iter()
-                        .zip(s.as_slice())
-                        .map(|(e, v)| e + g_width * v.abs() / 3f64.sqrt())
-                        .collect(),
-                ),
-            };
+            plus_value(mode, es.as_mut_slice(), g_width, s.as_slice());
             let below = &layers[k - 2];
             let (rows, cols) = s.shape();
             let mut nd = Matrix::zeros(rows, cols);

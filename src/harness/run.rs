@@ -155,7 +155,7 @@ pub fn run_with<T: Scalar>(
 
     let mut out = new_outcome(implementation.describe(), cfg.steps, init.cast());
     // 0 in the report: step 0 alone.
-    out.witness_every = if every == usize::MAX { 0 } else { every };
+    out.witness_every = every.unwrap_or(0);
     let mut manual_losses = Vec::with_capacity(cfg.steps);
     let mut torch_losses = Vec::with_capacity(cfg.steps);
 
@@ -181,9 +181,9 @@ pub fn run_with<T: Scalar>(
         // The double-double witness of an f64 run, from the same weights (a stateful witness
         // takes every step; it is judged on the witnessed ones): first, since it is the longest
         // (on a worker thread when the run may use two).
-        let witnessed = round_off && t % every == 0;
+        let witnessed = round_off && every.map_or(t == 0, |n| t % n == 0);
         // A stateful optimizer's witness follows every step, unless it takes step 0 alone.
-        let follow = !plain && every != usize::MAX;
+        let follow = !plain && every.is_some();
         if let Some(dd) = dd_witness.as_mut().filter(|_| witnessed || follow) {
             dd.start(&params, &xb, &yb);
         }
@@ -192,16 +192,17 @@ pub fn run_with<T: Scalar>(
         if !plain {
             before.copy_from(&params);
         }
-        // (On a second thread when the run may use two: the witness costs about a step of the
-        // two sides together on small networks.)
-        // A planted mistake that computes what the correct formula computes is reported as such.
-        if let Some(m) = cfg.mutant.filter(|_| out.mutant_changed != Some(true)) {
-            let lr = T::of(cfg.optim.lr);
-            let (_, good) = crate::manual::literal::gradients_with(spec, &params, &xb, &yb, lr, None);
-            let (_, bad) = crate::manual::literal::gradients_with(spec, &params, &xb, &yb, lr, Some(m));
-            out.mutant_changed = Some(good != bad);
-        }
+        // A planted mistake that computes what the correct formula computes is reported as such:
+        // the correct gradients at the same weights, against the implementation's (where no fault
+        // is injected into them at this step).
+        let correct = cfg
+            .mutant
+            .filter(|_| out.mutant_changed != Some(true) && cfg.fault.is_none_or(|f| f.step != t))
+            .map(|_| crate::manual::literal::gradients_with(spec, &params, &xb, &yb, T::zero(), None).1);
         let loss_m = step_under_test(implementation, cfg, t, &mut params, &xb, &yb, &mut grads);
+        if let Some(correct) = correct {
+            out.mutant_changed = Some(correct != grads);
+        }
         let r = lockstep.step_on(&batch.0, &batch.1);
         let w64: Option<RefStep<f64>> =
             witness.as_mut().map(|w| w.step(&xb.cast::<f64>(), &yb.cast::<f64>()));
@@ -757,21 +758,22 @@ pub(crate) fn conclude(out: &mut Outcome) {
     out.equivalent = out.verdict == Verdict::Equivalent;
 }
 
-/// Every `every`-th step takes the witness: 1 (every step) unless a step costs more than
-/// [`WITNESS_MAX_FLOPS`] and the configuration leaves it to the run (`witness_every` 0).
-fn witness_every(cfg: &RunConfig, spec: &Spec, batch: usize, dtype: DType) -> usize {
+/// Every how many steps the witness takes the step: 1 (every step) unless a step costs more than
+/// [`WITNESS_MAX_FLOPS`] and the configuration leaves it to the run (`witness_every` 0); None for
+/// step 0 alone.
+fn witness_every(cfg: &RunConfig, spec: &Spec, batch: usize, dtype: DType) -> Option<usize> {
     if cfg.witness_every > 0 {
-        return cfg.witness_every;
+        return Some(cfg.witness_every);
     }
     let flops = 6.0 * spec.param_count() as f64 * batch as f64;
     if dtype == DType::F32 || flops <= WITNESS_MAX_FLOPS {
-        1
+        Some(1)
     } else if cfg.optim.is_plain_sgd() {
-        (flops / WITNESS_MAX_FLOPS).ceil() as usize
+        Some((flops / WITNESS_MAX_FLOPS).ceil() as usize)
     } else {
         // A stateful optimizer's witness would have to take every step to keep its state: step 0
         // alone, where the state is known exactly (zero).
-        usize::MAX
+        None
     }
 }
 

@@ -131,6 +131,58 @@ pub struct Recorded {
     pub steps: Vec<RecordedStep>,
 }
 
+/// The network a run's configuration (the `config` JSON of a trace, or of the weights `train`
+/// saves) describes: `layers`, `activations` (a list, or one string), `bias`, `loss`, `dtype` and
+/// the optional `label_smoothing`. Errors name the field.
+pub fn spec_of(config: &serde_json::Value) -> Result<Spec> {
+    let field = |name: &str| config.get(name).ok_or_else(|| anyhow!("config has no field {name:?}"));
+    let layers: Vec<usize> = field("layers")?
+        .as_array()
+        .and_then(|a| a.iter().map(|v| v.as_u64().map(|n| n as usize)).collect())
+        .ok_or_else(|| anyhow!("config.layers must be a list of widths"))?;
+    if layers.len() < 2 {
+        anyhow::bail!("config.layers needs at least two widths, got {layers:?}");
+    }
+    let depth = layers.len() - 1;
+    let acts = match field("activations")? {
+        serde_json::Value::String(s) => crate::model::spec::parse_activations(s, depth),
+        serde_json::Value::Array(a) => a
+            .iter()
+            .enumerate()
+            .map(|(k, v)| {
+                v.as_str()
+                    .ok_or_else(|| anyhow!("config.activations[{k}] is not a string"))?
+                    .parse::<crate::model::activation::Activation>()
+                    .map_err(|e| anyhow!("config.activations[{k}]: {e}"))
+            })
+            .collect(),
+        _ => Err(anyhow!("config.activations must be a list of names")),
+    }?;
+    let bias = field("bias")?.as_bool().ok_or_else(|| anyhow!("config.bias must be true or false"))?;
+    let loss: crate::model::spec::Loss = field("loss")?
+        .as_str()
+        .ok_or_else(|| anyhow!("config.loss must be a string"))?
+        .parse()
+        .map_err(|e| anyhow!("config.loss: {e}"))?;
+    let dtype: DType = field("dtype")?
+        .as_str()
+        .ok_or_else(|| anyhow!("config.dtype must be a string"))?
+        .parse()
+        .map_err(|e| anyhow!("config.dtype: {e}"))?;
+    let smoothing = match config.get("label_smoothing") {
+        None => 0.0,
+        Some(v) => v.as_f64().ok_or_else(|| anyhow!("config.label_smoothing must be a number"))?,
+    };
+    let spec = Spec::new(layers, acts)
+        .map_err(|e| anyhow!("config: {e}"))?
+        .with_bias(bias)
+        .with_loss(loss)
+        .with_label_smoothing(smoothing)
+        .with_dtype(dtype);
+    spec.check_loss().map_err(|e| anyhow!("config: {e}"))?;
+    Ok(spec)
+}
+
 /// Reads a trace for checking. Every problem is an error naming the tensor or config field: a
 /// missing or misshapen tensor, a dtype other than the config's, a config that disagrees with the
 /// shapes, an unknown activation or loss, a batch index out of range, a step with nothing to check,
@@ -148,54 +200,12 @@ pub fn read(path: &Path) -> Result<Recorded> {
         .and_then(|m| m.get("config"))
         .ok_or_else(|| anyhow!("{at}: no metadata key \"config\" (a JSON object with layers, activations, bias, loss, lr, dtype)"))
         .and_then(|c| serde_json::from_str(c).map_err(|e| anyhow!("{at}: config is not JSON ({e})")))?;
-    let field = |name: &str| config.get(name).ok_or_else(|| anyhow!("{at}: config has no field {name:?}"));
-    let layers: Vec<usize> = field("layers")?
-        .as_array()
-        .and_then(|a| a.iter().map(|v| v.as_u64().map(|n| n as usize)).collect())
-        .ok_or_else(|| anyhow!("{at}: config.layers must be a list of widths"))?;
-    if layers.len() < 2 {
-        anyhow::bail!("{at}: config.layers needs at least two widths, got {layers:?}");
-    }
-    let depth = layers.len() - 1;
-    let acts = match field("activations")? {
-        serde_json::Value::String(s) => crate::model::spec::parse_activations(s, depth),
-        serde_json::Value::Array(a) => a
-            .iter()
-            .enumerate()
-            .map(|(k, v)| {
-                v.as_str()
-                    .ok_or_else(|| anyhow!("config.activations[{k}] is not a string"))?
-                    .parse::<crate::model::activation::Activation>()
-                    .map_err(|e| anyhow!("config.activations[{k}]: {e}"))
-            })
-            .collect(),
-        _ => Err(anyhow!("config.activations must be a list of names")),
-    }
-    .map_err(|e| anyhow!("{at}: {e}"))?;
-    let bias = field("bias")?.as_bool().ok_or_else(|| anyhow!("{at}: config.bias must be true or false"))?;
-    let loss: crate::model::spec::Loss = field("loss")?
-        .as_str()
-        .ok_or_else(|| anyhow!("{at}: config.loss must be a string"))?
-        .parse()
-        .map_err(|e| anyhow!("{at}: config.loss: {e}"))?;
-    let dtype: DType = field("dtype")?
-        .as_str()
-        .ok_or_else(|| anyhow!("{at}: config.dtype must be a string"))?
-        .parse()
-        .map_err(|e| anyhow!("{at}: config.dtype: {e}"))?;
-    let lr = field("lr")?.as_f64().filter(|v| v.is_finite() && *v > 0.0);
+    let spec = spec_of(&config).map_err(|e| anyhow!("{at}: {e}"))?;
+    let (layers, dtype, bias) = (spec.widths().to_vec(), spec.dtype(), spec.bias());
+    let depth = spec.depth();
+    let lr = config.get("lr").ok_or_else(|| anyhow!("{at}: config has no field \"lr\""))?;
+    let lr = lr.as_f64().filter(|v| v.is_finite() && *v > 0.0);
     let lr = lr.ok_or_else(|| anyhow!("{at}: config.lr must be a finite number > 0"))?;
-    let smoothing = match config.get("label_smoothing") {
-        None => 0.0,
-        Some(v) => v.as_f64().ok_or_else(|| anyhow!("{at}: config.label_smoothing must be a number"))?,
-    };
-    let spec = Spec::new(layers.clone(), acts)
-        .map_err(|e| anyhow!("{at}: config: {e}"))?
-        .with_bias(bias)
-        .with_loss(loss)
-        .with_label_smoothing(smoothing)
-        .with_dtype(dtype);
-    spec.check_loss().map_err(|e| anyhow!("{at}: config: {e}"))?;
     let optim = OptimConfig::from_json(&config, lr).map_err(|e| anyhow!("{at}: {e}"))?;
 
     let want = match dtype {

@@ -135,7 +135,8 @@ pub fn judge<T: Scalar>(
             scale = scale.max(mv.abs()).max(tv.abs()).max(wv.abs());
         }
     }
-    let inv = if scale > 0.0 && scale.is_finite() { 1.0 / scale } else { 1.0 };
+    let scale = if scale > 0.0 && scale.is_finite() { scale } else { 1.0 };
+    let inv = 1.0 / scale;
     let (mut dm, mut dt, mut ds, mut dw) = (0.0f64, 0.0f64, 0.0f64, 0.0f64);
     let mut worst = (-1.0f64, None);
     for p in 0..m.len() {
@@ -165,7 +166,7 @@ pub fn judge<T: Scalar>(
             worst = (em.abs(), Some(((p / c, p % c), mv, tv, wv + wl)));
         }
     }
-    let unscale = |v: f64| if scale > 0.0 && scale.is_finite() { v.sqrt() * scale } else { v.sqrt() };
+    let unscale = |v: f64| v.sqrt() * scale;
     out.manual = unscale(dm);
     out.torch = unscale(dt);
     out.sigma = unscale(ds);

@@ -430,12 +430,8 @@ impl FromStr for Activation {
         match found {
             Some(a) => Ok(a),
             None => {
-                let near = Activation::ALL
-                    .into_iter()
-                    .map(|a| (strsim::damerau_levenshtein(&key, a.name()), a.name()))
-                    .filter(|(d, _)| *d <= 2)
-                    .min_by_key(|(d, _)| *d)
-                    .map_or(String::new(), |(_, n)| format!("; did you mean {n:?}?"));
+                let near = crate::model::spec::nearest(&key, Activation::ALL.map(Activation::name))
+                    .map_or(String::new(), |n| format!("; did you mean {n:?}?"));
                 bail!(
                     "unknown activation {s:?} (expected one of: {}){near}",
                     Activation::ALL.map(Activation::name).join(", ")

@@ -279,6 +279,18 @@ impl Spec {
     }
 }
 
+/// The name among `valid` nearest a mistyped `bad` (at most two edits, a transposition counting as
+/// one; case ignored), if any: the "did you mean" of every error about a name.
+pub fn nearest<'a>(bad: &str, valid: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
+    let bad = bad.trim().to_ascii_lowercase();
+    valid
+        .into_iter()
+        .map(|v| (strsim::damerau_levenshtein(&bad, v), v))
+        .filter(|(d, _)| *d <= 2)
+        .min_by_key(|(d, _)| *d)
+        .map(|(_, v)| v)
+}
+
 /// Parses a layer spec such as `2,16,16,1` into widths n_0..n_L. Errors name the bad entry.
 ///
 /// ```

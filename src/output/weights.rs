@@ -24,34 +24,32 @@ pub fn save<T: Scalar>(path: &Path, params: &Params<T>, config: &serde_json::Val
     w.write(path, config)
 }
 
-/// The network a weights file says it holds, from its metadata: (layers, activations, bias, dtype,
-/// loss, label smoothing, dataset, samples), each as the flag's text; None when the file carries no
-/// such metadata.
-pub fn network_of(path: &Path) -> Result<Option<[String; 8]>> {
+/// What a weights file says of itself, from the run configuration `train` writes as its metadata.
+#[derive(Clone, Debug)]
+pub struct Saved {
+    /// The network (widths, activations, bias, loss, label smoothing, dtype).
+    pub spec: Spec,
+    /// `--dataset` it was trained on.
+    pub dataset: Option<String>,
+    /// `--samples` of that dataset.
+    pub samples: Option<usize>,
+}
+
+/// The network and data a weights file was saved with; None when it carries no readable run
+/// configuration (weights written by other tools).
+pub fn saved(path: &Path) -> Result<Option<Saved>> {
     let at = || format!("--load {}", path.display());
     let bytes = std::fs::read(path).with_context(|| format!("{}: cannot read", at()))?;
     let (_, meta) = SafeTensors::read_metadata(&bytes)
         .map_err(|e| anyhow::anyhow!("{}: not a safetensors file ({e:?})", at()))?;
     let Some(config) = meta.metadata().as_ref().and_then(|m| m.get("config")) else { return Ok(None) };
-    let Ok(v) = serde_json::from_str::<serde_json::Value>(config) else { return Ok(None) };
-    let list = |key: &str| -> Option<String> {
-        let items: Vec<String> =
-            v.get(key)?.as_array()?.iter().map(|x| x.to_string().trim_matches('"').to_string()).collect();
-        Some(items.join(","))
-    };
-    let text = |key: &str| v.get(key).map(|x| x.to_string().trim_matches('"').to_string());
-    Ok((|| {
-        Some([
-            list("layers")?,
-            list("activations")?,
-            text("bias")?,
-            text("dtype")?,
-            text("loss")?,
-            text("label_smoothing")?,
-            text("dataset")?,
-            text("samples")?,
-        ])
-    })())
+    let Ok(config) = serde_json::from_str::<serde_json::Value>(config) else { return Ok(None) };
+    let Ok(spec) = crate::harness::trace::spec_of(&config) else { return Ok(None) };
+    Ok(Some(Saved {
+        spec,
+        dataset: config.get("dataset").and_then(|v| v.as_str()).map(String::from),
+        samples: config.get("samples").and_then(|v| v.as_u64()).map(|n| n as usize),
+    }))
 }
 
 /// Reads weights for `spec` from `path`; errors name the file and the tensor whose name, shape
