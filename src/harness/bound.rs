@@ -89,6 +89,24 @@ fn plus_scaled(e: &Matrix<f64>, g: f64, v: &Matrix<f64>) -> Matrix<f64> {
     )
 }
 
+/// Two independent error terms together: their sum (Worst) or √(a² + b²) (Rms, (S1)).
+#[inline(always)]
+fn join(mode: Mode, a: f64, b: f64) -> f64 {
+    match mode {
+        Mode::Worst => a + b,
+        Mode::Rms => a.hypot(b),
+    }
+}
+
+/// [`plus_scaled`] by mode: `e + g·|v|` (Worst) or √(e² + (g·v)²) (Rms), entrywise.
+fn plus_rounding(mode: Mode, e: &Matrix<f64>, g: f64, v: &Matrix<f64>) -> Matrix<f64> {
+    Matrix::from_vec(
+        e.rows(),
+        e.cols(),
+        e.as_slice().iter().zip(v.as_slice()).map(|(e, v)| join(mode, *e, g * v.abs())).collect(),
+    )
+}
+
 /// C = op(A)·op(B) into a fresh matrix.
 fn product(a: &Matrix<f64>, op_a: Op, b: &Matrix<f64>, op_b: Op) -> Matrix<f64> {
     let m = if op_a == Op::N { a.rows() } else { a.cols() };
@@ -104,8 +122,9 @@ fn product(a: &Matrix<f64>, op_a: Op, b: &Matrix<f64>, op_b: Op) -> Matrix<f64> 
 enum Mode {
     /// Every error term by its absolute value, sums of n terms by γ_n = nu/(1 − nu): (B1)–(B10).
     Worst,
-    /// (S1)–(S3): independent errors add in quadrature through a product, √(Σ W² e²) in place of
-    /// Σ |W| e, and a sum of n terms rounds by √n·u (Higham and Mary's probabilistic γ̃_n, λ = 1).
+    /// (S1)–(S3): independent errors add in quadrature, through a product (√(Σ W² e²) in place of
+    /// Σ |W| e) and wherever two terms of one quantity's error meet ([`join`]); a sum of n terms
+    /// rounds by √n·u (Higham and Mary's probabilistic γ̃_n, λ = 1); relu and the identity are exact.
     Rms,
 }
 
@@ -135,7 +154,7 @@ fn plus_value(mode: Mode, e: &mut [f64], g: f64, values: &[f64]) {
     if mode == Mode::Rms {
         let g = g / 3f64.sqrt();
         for (e, v) in e.iter_mut().zip(values) {
-            *e += g * v.abs();
+            *e = join(mode, *e, g * v.abs());
         }
     }
 }
@@ -301,7 +320,7 @@ fn forward_layer(
     // (B1): a^k_j = Σ_i W_ij z^{k−1}_i + b_j, eq. (2): e(a) ≤ Σ_i |W_ij| (e(z_i) + γ_n |z_i|) + γ_n |b_j|.
     let mut a = Matrix::zeros(z_prev.rows(), layer.w.cols());
     gemm(1.0, z_prev, Op::N, &layer.w, Op::N, 0.0, &mut a);
-    let mut ea = carry(mode, &plus_scaled(ez_prev, g, z_prev), Op::N, abs_w, Op::N);
+    let mut ea = carry(mode, &plus_rounding(mode, ez_prev, g, z_prev), Op::N, abs_w, Op::N);
     match &layer.b {
         Some(b) => {
             a.add_to_rows(b);
@@ -329,6 +348,8 @@ fn forward_layer(
         // The activation's own error: ULPS ulps (Worst) or ULPS_TYPICAL (Rms).
         match mode {
             Mode::Worst => eps,
+            // (S3): relu and the identity are exact, their φ and φ' alike.
+            Mode::Rms if matches!(phi, Activation::Relu | Activation::Identity) => 0.0,
             Mode::Rms => eps * ULPS_TYPICAL / ULPS,
         },
         normal,
@@ -359,7 +380,7 @@ fn squared_output(
     for q in 0..rows * cols {
         let (zv, ezv) = (out.z.as_slice()[q], out.ez.as_slice()[q]);
         let diff = zv - y.as_slice()[q];
-        let e_diff = ezv + u * diff.abs();
+        let e_diff = join(mode, ezv, u * diff.abs());
         sum_sq += diff * diff;
         e_loss += match mode {
             Mode::Worst => diff.abs() * e_diff,
@@ -367,12 +388,13 @@ fn squared_output(
         };
         // (B4): ∂E/∂y = d (or 2d/(N n_L)), and (B6) at k = L: δ^L = φ'_L(a^L) ∂E/∂y.
         let g = scale * diff;
-        let eg = scale * e_diff + 2.0 * u * g.abs();
+        let eg = join(mode, scale * e_diff, 2.0 * u * g.abs());
         let (dv, edv) = (out.d.as_slice()[q], out.ed.as_slice()[q]);
         delta.as_mut_slice()[q] = dv * g;
         // A product's error carries the second-order term e(φ')·e(g): where both values round to
         // zero (a saturated unit under a vanishing δ) it is all there is.
-        e_delta.as_mut_slice()[q] = dv.abs() * eg + g.abs() * edv + edv * eg + u * (dv * g).abs() + tiny;
+        e_delta.as_mut_slice()[q] =
+            join(mode, join(mode, dv.abs() * eg, g.abs() * edv), u * (dv * g).abs()) + edv * eg + tiny;
     }
     // (B5): per-sample sums of squares, then the sum over samples (either order).
     if mode == Mode::Rms {
@@ -581,13 +603,13 @@ fn pass(
         // (B7): ∂E/∂W^k_ij = Σ_n z^{k−1}_ni δ^k_nj, eq. (6):
         // e ≤ Σ_n |z_ni| (e(δ_nj) + γ_N |δ_nj|) + e(z_ni) (|δ_nj| + e(δ_nj)).
         // (S2) in quadrature: √(Σ_n z_ni² (σ(δ_nj) + γ̃_N |δ_nj|)²) + √(Σ_n σ(z_ni)² (|δ_nj| + σ(δ_nj))²).
-        let e_sum = plus_scaled(&e_delta, g_batch, &delta);
+        let e_sum = plus_rounding(mode, &e_delta, g_batch, &delta);
         let mut egw = carry(mode, &abs(z_prev), Op::T, &e_sum, Op::N);
         // The input x is exact: no e(z^0) term.
         if let Some(ez_prev) = ez_prev {
             let from_z = carry(mode, ez_prev, Op::T, &plus_scaled(&e_delta, 1.0, &delta), Op::N);
             for (e, f) in egw.as_mut_slice().iter_mut().zip(from_z.as_slice()) {
-                *e += f;
+                *e = join(mode, *e, *f);
             }
         }
         egw.as_mut_slice().iter_mut().for_each(|e| *e += n as f64 * tiny);
@@ -616,7 +638,8 @@ fn pass(
             // (B6): s = Δ^k (W^k)ᵀ, eq. (7): e(s) ≤ Σ_i |W_ji| (e(δ_i) + γ_{n_k} |δ_i|);
             // δ^{k−1} = φ'(a^{k−1}) ⊙ s: e ≤ |φ'| e(s) + |s| e(φ') + e(φ') e(s) + u |δ^{k−1}|.
             let g_width = gam_dot(mode, layer.w.cols(), u);
-            let mut es = carry(mode, &plus_scaled(&e_delta, g_width, &delta), Op::N, &abs_w[k - 1], Op::T);
+            let mut es =
+                carry(mode, &plus_rounding(mode, &e_delta, g_width, &delta), Op::N, &abs_w[k - 1], Op::T);
             let s = product(&delta, Op::N, &layer.w, Op::T);
             plus_value(mode, es.as_mut_slice(), g_width, s.as_slice());
             let below = &layers[k - 2];
@@ -629,7 +652,9 @@ fn pass(
                 let (sv, esv, dv, edv) = (s[q], es[q], d[q], ed[q]);
                 nd_s[q] = dv * sv;
                 let esv = esv + cols as f64 * tiny;
-                ned_s[q] = dv.abs() * esv + sv.abs() * edv + edv * esv + u * (dv * sv).abs() + tiny;
+                ned_s[q] = join(mode, join(mode, dv.abs() * esv, sv.abs() * edv), u * (dv * sv).abs())
+                    + edv * esv
+                    + tiny;
             }
             delta = nd;
             e_delta = ned;
