@@ -459,24 +459,28 @@ fn train_in<T: Scalar>(run: &Run, implementation: Impl, load: Option<&Path>, out
 
 /// train_loss.csv: one row per step (its batch loss before the update); the last step of an
 /// evaluated epoch also carries the validation loss and accuracy after it (empty fields
-/// otherwise). Written row by row into `w`, nothing allocated per row.
+/// otherwise). Written row by row into `w`, nothing allocated per row; the numbers are the
+/// shortest decimals that read back as the same f64 (`ryu`).
 fn write_curve_csv(
     w: &mut impl std::io::Write,
     losses: &[f64],
     epochs: &[EpochRecord],
     per_epoch: usize,
 ) -> std::io::Result<()> {
+    let mut num = ryu::Buffer::new();
     w.write_all(b"step,epoch,loss,val_loss,val_accuracy\n")?;
     let mut ends = epochs.iter().peekable();
-    for (t, l) in losses.iter().enumerate() {
+    for (t, &l) in losses.iter().enumerate() {
         let end = ends.next_if(|e| e.step == t);
-        write!(w, "{t},{},{l:e},", t / per_epoch.max(1) + 1)?;
+        write!(w, "{t},{},", t / per_epoch.max(1) + 1)?;
+        w.write_all(num.format(l).as_bytes())?;
+        w.write_all(b",")?;
         if let Some(v) = end.and_then(|e| e.val_loss) {
-            write!(w, "{v:e}")?;
+            w.write_all(num.format(v).as_bytes())?;
         }
         w.write_all(b",")?;
         if let Some(v) = end.and_then(|e| e.val_accuracy) {
-            write!(w, "{v:e}")?;
+            w.write_all(num.format(v).as_bytes())?;
         }
         w.write_all(b"\n")?;
     }
