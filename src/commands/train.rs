@@ -443,7 +443,7 @@ fn train_in<T: Scalar>(run: &Run, implementation: Impl, load: Option<&Path>, out
         data.len(),
         val.map_or(String::new(), |v| format!(", {} validation samples", v.len()))
     );
-    draw_curves(&png_path, &title, &losses, &epochs, spec.loss().name())?;
+    draw_curves(&png_path, &title, &losses, &epochs, spec.loss().name(), run.eval_every())?;
     Ok(Trained {
         losses,
         loss_before_after: (before, after),
@@ -488,8 +488,19 @@ fn write_curve_csv(
 }
 
 /// train_loss.png: the loss per step and per epoch (training and validation), and the accuracy
-/// per epoch when the targets classify.
-fn draw_curves(path: &Path, title: &str, losses: &[f64], epochs: &[EpochRecord], loss: &str) -> Result<()> {
+/// after the evaluated epochs (every `eval_every`) when the targets classify.
+fn draw_curves(
+    path: &Path,
+    title: &str,
+    losses: &[f64],
+    epochs: &[EpochRecord],
+    loss: &str,
+    eval_every: usize,
+) -> Result<()> {
+    let after = match eval_every {
+        1 => "after each epoch".to_string(),
+        k => format!("every {k} epochs"),
+    };
     let per_step: Vec<(f64, f64)> = losses.iter().enumerate().map(|(t, &l)| (t as f64, l)).collect();
     let pts = |f: &dyn Fn(&EpochRecord) -> Option<f64>| -> Vec<(f64, f64)> {
         epochs.iter().filter_map(|e| f(e).map(|v| (e.step as f64, v))).collect()
@@ -503,7 +514,7 @@ fn draw_curves(path: &Path, title: &str, losses: &[f64], epochs: &[EpochRecord],
         Series::new("training loss, epoch mean", &train_epoch),
     ];
     if !val_loss.is_empty() {
-        loss_series.push(Series::dashed("validation loss, after each epoch", &val_loss));
+        loss_series.push(Series::dashed(format!("validation loss, {after}"), &val_loss));
     }
     let mut panels = vec![Panel {
         title: format!("Loss ({loss})"),
@@ -519,7 +530,7 @@ fn draw_curves(path: &Path, title: &str, losses: &[f64], epochs: &[EpochRecord],
             acc.push(Series::dashed("validation accuracy", &val_acc));
         }
         panels.push(Panel {
-            title: "Accuracy after each epoch".into(),
+            title: format!("Accuracy, {after}"),
             x_label: "step t".into(),
             y_label: "% correct".into(),
             series: acc,
