@@ -352,7 +352,6 @@ fn train_loop<T: Scalar>(
 /// The hand-written side's training loop as [`train`] runs it, on `data` (validation samples
 /// `val`), with nothing written or printed: `at_epoch(e)` is called after each epoch `e` (and its
 /// evaluation, when it has one). Returns the epochs' records.
-#[allow(clippy::too_many_arguments)]
 pub fn train_manual<T: Scalar>(
     setup: &Setup,
     data: &Dataset,

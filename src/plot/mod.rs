@@ -347,7 +347,7 @@ pub fn line_grid(path: impl AsRef<Path>, title: &str, panels: &[Panel]) -> Resul
 /// [`envelope`] (the picture it must match).
 fn line_grid_drawn(path: &Path, title: &str, panels: &[Panel], envelope: bool) -> Result<PlotStats> {
     let height = grid_height(panels.len(), 370, 70);
-    render_atomic(path.as_ref(), (WIDTH, height), |root| {
+    render_atomic(path, (WIDTH, height), |root| {
         let body = draw_title(root, title, TITLE_SIZE, panels.is_empty())?;
         let mut stats = PlotStats::default();
         if panels.is_empty() {
