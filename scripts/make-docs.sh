@@ -51,8 +51,8 @@ import pathlib, re, sys
 name, path = sys.argv[1], sys.argv[2]
 readme = pathlib.Path(sys.argv[3])
 body = pathlib.Path(path).read_text().rstrip("\n")
-fence = "" if name in ("bench", "crossover", "busy", "verdict-table") else "```text\n"
-close = "" if name in ("bench", "crossover", "busy", "verdict-table") else "```\n"
+fence = "" if name in ("bench", "outside", "crossover", "busy", "verdict-table") else "```text\n"
+close = "" if name in ("bench", "outside", "crossover", "busy", "verdict-table") else "```\n"
 new = f"<!-- {name} -->\n{fence}{body}\n{close}<!-- /{name} -->"
 text, n = re.subn(rf"<!-- {name} -->.*?<!-- /{name} -->", lambda _: new, readme.read_text(), flags=re.S)
 if n != 1:
@@ -74,6 +74,8 @@ splice verdict-table "$tmp/verdict-table.md" docs/verdict.md
 if [ "${1:-}" != "--no-bench" ]; then
     ./target/release/bench >"$tmp/bench.md"
     splice bench "$tmp/bench.md"
+    ./target/release/bench --outside >"$tmp/outside.md"
+    splice outside "$tmp/outside.md"
     ./target/release/bench --crossover >"$tmp/crossover.md"
     splice crossover "$tmp/crossover.md"
     ./target/release/bench --busy >"$tmp/busy.md"

@@ -14,6 +14,7 @@ use std::str::FromStr;
 use crate::manual::Mlp;
 use crate::model::activation::Activation;
 use crate::model::matrix::Matrix;
+use crate::model::scalar::Scalar;
 use crate::model::spec::Spec;
 
 /// Which data to train on.
@@ -160,12 +161,20 @@ pub enum Classes {
 impl Classes {
     /// The share of rows of `out` that predict the class of `target`.
     pub fn accuracy(self, out: &Matrix<f64>, target: &Matrix<f64>) -> f64 {
-        let argmax = |r: &[f64]| {
-            r.iter().enumerate().fold((0, f64::NEG_INFINITY), |b, (i, &v)| if v > b.1 { (i, v) } else { b }).0
-        };
+        self.accuracy_in(out, target)
+    }
+
+    /// [`Classes::accuracy`] of outputs in any dtype, read in place.
+    pub fn accuracy_in<T: Scalar>(self, out: &Matrix<T>, target: &Matrix<f64>) -> f64 {
+        fn argmax<U: Scalar>(r: &[U]) -> usize {
+            r.iter()
+                .enumerate()
+                .fold((0, f64::NEG_INFINITY), |b, (i, &v)| if v.to64() > b.1 { (i, v.to64()) } else { b })
+                .0
+        }
         let hits = (0..out.rows())
             .filter(|&r| match self {
-                Classes::Binary => (out[(r, 0)] > 0.5) == (target[(r, 0)] == 1.0),
+                Classes::Binary => (out[(r, 0)].to64() > 0.5) == (target[(r, 0)] == 1.0),
                 Classes::OneHot => argmax(out.row(r)) == argmax(target.row(r)),
             })
             .count();

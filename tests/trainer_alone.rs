@@ -36,8 +36,8 @@ fn asking_for_libtorch_without_it_is_one_line_and_status_2() {
 }
 
 /// The spirals with softmax cross-entropy and Adam, a fifth held out: the validation accuracy
-/// reaches 98% (README's command), train_loss.csv carries the validation columns at each epoch's
-/// last step, and train_loss.png draws the curves.
+/// reaches 98% (README's command), train_loss.csv carries the validation columns at the last step
+/// of each evaluated epoch, and train_loss.png draws the curves.
 #[test]
 fn cross_entropy_and_adam_classify_the_spirals_on_held_out_samples() {
     let dir = temp_dir("alone-spirals");
@@ -72,16 +72,31 @@ fn cross_entropy_and_adam_classify_the_spirals_on_held_out_samples() {
     assert!(best.contains("(102 samples)"), "{out}");
     assert!(out.contains("training set (410 samples)"), "{out}");
 
+    // "evaluated every K epoch(s) and after the last step: ..."; by default the fewest epochs
+    // that cost ten times an evaluation of the 410 training and 102 validation samples.
+    let every: usize = out
+        .split("evaluated every ")
+        .nth(1)
+        .expect("an evaluation line")
+        .split(' ')
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert_eq!(every, backprop::commands::train::eval_cadence(410 + 102, 13, 32), "{out}");
+    assert!(every > 1, "{out}");
+
     let csv = std::fs::read_to_string(dir.join("train_loss.csv")).unwrap();
     let mut lines = csv.lines();
     assert_eq!(lines.next(), Some("step,epoch,loss,val_loss,val_accuracy"));
     let rows: Vec<Vec<&str>> = lines.map(|l| l.split(',').collect()).collect();
     assert_eq!(rows.len(), 3000);
-    // 410 training samples in batches of 32: 13 steps per epoch, the last one shorter.
+    // 410 training samples in batches of 32: 13 steps per epoch, the last one shorter; every
+    // `every`-th epoch's last step and the last step carry the evaluation.
     for (t, r) in rows.iter().enumerate() {
         assert_eq!(r[0].parse::<usize>().unwrap(), t);
         assert_eq!(r[1].parse::<usize>().unwrap(), t / 13 + 1);
-        let epoch_end = (t + 1) % 13 == 0 || t == 2999;
+        let epoch_end = ((t + 1) % 13 == 0 && ((t + 1) / 13) % every == 0) || t == 2999;
         assert_eq!(!r[3].is_empty(), epoch_end, "row {t}: {r:?}");
         if epoch_end {
             let a: f64 = r[4].parse().unwrap();
@@ -89,4 +104,27 @@ fn cross_entropy_and_adam_classify_the_spirals_on_held_out_samples() {
         }
     }
     common::assert_picture(&dir.join("train_loss.png"), backprop::plot::WIDTH, backprop::plot::HEIGHT);
+}
+
+/// `--eval-every 1` evaluates after every epoch; 0 is refused in one line, with nothing written.
+#[test]
+fn eval_every_sets_how_often_train_evaluates() {
+    let dir = temp_dir("alone-eval-every");
+    let args =
+        ["--dataset", "xor", "--layers", "2,8,1", "--samples", "100", "--steps", "40", "--val-split", "0.2"];
+    let (code, out, err) = train(&dir, &[&args[..], &["--eval-every", "1"]].concat());
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("evaluated every 1 epoch(s)"), "{out}");
+    let csv = std::fs::read_to_string(dir.join("train_loss.csv")).unwrap();
+    // 80 training samples in batches of 32: 3 steps per epoch.
+    for (t, row) in csv.lines().skip(1).enumerate() {
+        let evaluated = !row.split(',').nth(3).unwrap().is_empty();
+        assert_eq!(evaluated, (t + 1) % 3 == 0 || t == 39, "row {t}: {row}");
+    }
+    let dir = temp_dir("alone-eval-every-0");
+    let (code, out, err) = train(&dir, &[&args[..], &["--eval-every", "0"]].concat());
+    assert_eq!(code, 2, "{out}{err}");
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(err.contains("--eval-every"), "{err}");
+    assert!(!dir.join("train_loss.csv").exists());
 }

@@ -193,3 +193,75 @@ fn the_split_step_allocates_nothing_of_its_own_once_warm() {
     });
     assert_eq!(own, 0, "{own} allocations in 5 steady-state split steps");
 }
+
+/// A whole epoch of `train`'s loop (the batch order's reshuffle, the gathering of every batch, the
+/// steps, the epoch's record and its whole-dataset evaluation) allocates nothing of its own on the
+/// loop's thread once the first epoch has grown every buffer: counted from the end of epoch 1 to
+/// the end of epoch 2, on the thread that runs the loop (the pool's, when the batch is split).
+#[test]
+fn a_whole_train_epoch_allocates_nothing_of_its_own_once_warm() {
+    use backprop::commands::train::{train_manual, TrainArgs};
+    use clap::Parser;
+    let cases: [&[&str]; 4] = [
+        &["--layers", "1,16,16,1", "--dataset", "sine", "--samples", "300", "--dtype", "f32"],
+        &[
+            "--layers",
+            "2,32,32,2",
+            "--dataset",
+            "spirals",
+            "--samples",
+            "400",
+            "--activations",
+            "tanh,tanh,identity",
+            "--loss",
+            "cross-entropy",
+            "--optimizer",
+            "adam",
+        ],
+        &["--layers", "2,16,1", "--dataset", "xor", "--samples", "200", "--batch-size", "0"],
+        &[
+            "--layers",
+            "64,256,256,10",
+            "--dataset",
+            "teacher",
+            "--samples",
+            "600",
+            "--batch-size",
+            "128",
+            "--threads",
+            "2",
+        ],
+    ];
+    for case in cases {
+        let args = TrainArgs::try_parse_from(["train"].iter().chain(case)).unwrap();
+        let mut setup = args.net.setup().unwrap();
+        let (data, _) = setup.load_data().unwrap();
+        let (train, val) = backprop::data::split(&data, 0.2, setup.seed).unwrap();
+        let batch = match setup.batch_size {
+            Some(0) => train.len(),
+            b => b.unwrap_or(backprop::commands::DEFAULT_BATCH),
+        };
+        setup.steps = 3 * train.len().div_ceil(batch);
+        let (mut before, mut counted) = ((0, 0), None);
+        let mut at_epoch = |e: usize| {
+            let now = (ALLOCATIONS.load(Ordering::Relaxed), IN_GEMM.load(Ordering::Relaxed));
+            if e == 1 {
+                before = now;
+                COUNTING.with(|c| c.set(true));
+            } else if e == 2 {
+                COUNTING.with(|c| c.set(false));
+                counted = Some((now.0 - before.0, now.1 - before.1));
+            }
+        };
+        let epochs = match setup.spec.dtype() {
+            DType::F32 => train_manual::<f32>(&setup, &train, val.as_ref(), Some(1), &mut at_epoch),
+            DType::F64 => train_manual::<f64>(&setup, &train, val.as_ref(), Some(1), &mut at_epoch),
+        }
+        .unwrap();
+        assert_eq!(epochs.len(), 3, "{case:?}");
+        assert!(epochs[1].val_loss.is_some(), "{case:?}: epoch 2 is evaluated");
+        let (own, gemm) = counted.expect("two epochs ran");
+        assert_eq!(own, 0, "{case:?}: {own} allocations in the second epoch");
+        eprintln!("{case:?}: the GEMM crate allocated {gemm} times in the second epoch");
+    }
+}

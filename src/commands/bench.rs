@@ -196,6 +196,11 @@ pub struct BenchArgs {
     /// one busy process (and beside a PyTorch job, when the setup's Python is found).
     #[arg(long)]
     pub busy: bool,
+    /// Instead of the table: `train` seen from outside, at each size, `--impl manual` and
+    /// `--impl torch`, in f32 and f64: whole-process time per step (a 5-step run's time
+    /// subtracted), against the step time `train` reports, with CSV data and a tenth held out.
+    #[arg(long)]
+    pub outside: bool,
     /// Spin forever (the busy process `--busy` starts).
     #[arg(long, hide = true)]
     pub spin: bool,
@@ -209,7 +214,9 @@ pub fn main_bench() -> i32 {
                 std::hint::black_box(0u64);
             }
         }
-        if args.busy {
+        if args.outside {
+            outside(args.quick)
+        } else if args.busy {
             busy(args.quick)
         } else if args.split {
             split(args.quick)
@@ -501,5 +508,146 @@ pub fn busy(quick: bool) -> Result<()> {
         println!("{line}");
     }
     let _ = std::fs::remove_dir_all(&out);
+    Ok(())
+}
+
+/// The ratio torch ÷ manual that `train` must reach from outside at each size of [`cases`].
+pub const OUTSIDE_TARGETS: [f64; 4] = [50.0, 15.0, 1.5, 1.0];
+
+/// The most that `train --impl manual` may cost from outside, per step, over the step time it
+/// reports.
+pub const OUTSIDE_LIMIT: f64 = 1.5;
+
+/// One `train` process: wall seconds, and the µs per step it reports.
+fn train_process(exe: &std::path::Path, args: &[String], steps: usize) -> Result<(f64, f64)> {
+    let start = Instant::now();
+    let out = std::process::Command::new(exe).args(args).arg("--steps").arg(steps.to_string()).output()?;
+    let wall = start.elapsed().as_secs_f64();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    if !out.status.success() {
+        anyhow::bail!(
+            "{} {}: {}",
+            exe.display(),
+            args.join(" "),
+            String::from_utf8_lossy(&out.stderr).trim()
+        );
+    }
+    let reported = stdout
+        .split(" µs/step)")
+        .next()
+        .and_then(|head| head.rsplit('(').next())
+        .and_then(|v| v.parse::<f64>().ok())
+        .ok_or_else(|| anyhow::anyhow!("no µs/step in train's output: {stdout}"))?;
+    Ok((wall, reported * 1e-6))
+}
+
+/// `train` at one size, one dtype, one implementation: median over `reps` of (whole-process
+/// seconds per step, with a 5-step run's time subtracted; the step time it reports), the long
+/// run taking about `budget` seconds of steps.
+fn outside_case(exe: &std::path::Path, args: &[String], budget: f64, reps: usize) -> Result<(f64, f64)> {
+    let (_, first) = train_process(exe, args, 20)?;
+    let steps = ((budget / first.max(1e-7)).ceil() as usize).clamp(50, 1_000_000);
+    let (mut per_step, mut reported) = (Vec::new(), Vec::new());
+    for _ in 0..reps {
+        let (short, _) = train_process(exe, args, 5)?;
+        let (long, r) = train_process(exe, args, steps)?;
+        per_step.push((long - short) / (steps - 5) as f64);
+        reported.push(r);
+    }
+    Ok((median(&mut per_step), median(&mut reported)))
+}
+
+/// `train` from outside at the sizes of [`cases`]: the data written as CSV files (a teacher
+/// network's outputs, 4096 samples, 2048 at the largest size), a tenth held out for validation,
+/// `--lr 1e-3`, the default outputs (CSV and PNG) and threads. For each size and dtype, the manual
+/// run's whole-process time per step (a 5-step run subtracted) against the step time it reports,
+/// and torch ÷ manual from outside; medians of 3 alternating runs (1 when quick), the long runs
+/// about 1 s of steps (0.3 s when quick). Prints a Markdown table.
+pub fn outside(quick: bool) -> Result<()> {
+    let exe = std::env::current_exe()?.with_file_name(format!("train{}", std::env::consts::EXE_SUFFIX));
+    if !exe.is_file() {
+        anyhow::bail!("{} is missing: `cargo build --release` builds it", exe.display());
+    }
+    let dir = std::env::temp_dir().join(format!("backprop-bench-outside-{}", std::process::id()));
+    std::fs::create_dir_all(&dir)?;
+    let result = outside_in(&exe, &dir, quick);
+    let _ = std::fs::remove_dir_all(&dir);
+    result
+}
+
+fn outside_in(exe: &std::path::Path, dir: &std::path::Path, quick: bool) -> Result<()> {
+    let (p32, p64, isa) = super::peak::fma_peak();
+    let (budget, reps) = if quick { (0.3, 1) } else { (1.0, 3) };
+    let cores = super::cores();
+    println!(
+        "`train` from outside ({cores} threads, CSV data, a tenth held out, default outputs; one core's FMA peak \
+         {p32:.0} GFLOP/s in f32, {p64:.0} in f64 ({isa}), times the threads the manual step uses):\n"
+    );
+    println!(
+        "| network | batch | dtype | manual from outside | manual, reported | outside ÷ reported | libtorch from outside | \
+         torch ÷ manual from outside | target | manual GFLOP/s from outside | of peak |"
+    );
+    println!("|---|---|---|---|---|---|---|---|---|---|---|");
+    for (case, target) in cases().iter().zip(OUTSIDE_TARGETS) {
+        let spec = case_spec::<f64>(case)?;
+        let samples = if case.widths[0] > 100 { 2048 } else { 4096 };
+        let data = crate::data::load(&crate::data::DatasetKind::Teacher, &spec, samples, None, 7)?;
+        let csv = dir.join(format!("data-{}.csv", case.widths[0]));
+        let mut text = String::new();
+        let mut num = ryu::Buffer::new();
+        for r in 0..data.len() {
+            let row = data.x.row(r).iter().chain(data.y.row(r));
+            for (j, v) in row.enumerate() {
+                if j > 0 {
+                    text.push(',');
+                }
+                text.push_str(num.format(*v));
+            }
+            text.push('\n');
+        }
+        std::fs::write(&csv, text)?;
+        let name = case.widths.iter().map(|w| w.to_string()).collect::<Vec<_>>().join("-");
+        for dtype in ["f32", "f64"] {
+            let args = |side: &str| -> Vec<String> {
+                [
+                    "--layers",
+                    &name.replace('-', ","),
+                    "--dataset",
+                    &format!("csv:{}", csv.display()),
+                    "--val-split",
+                    "0.1",
+                    "--batch-size",
+                    &case.batch.to_string(),
+                    "--lr",
+                    "1e-3",
+                    "--dtype",
+                    dtype,
+                    "--impl",
+                    side,
+                    "--quiet",
+                    "--out",
+                    &dir.join(side).display().to_string(),
+                ]
+                .map(String::from)
+                .to_vec()
+            };
+            let (manual, reported) = outside_case(exe, &args("manual"), budget, reps)?;
+            let (torch, _) = outside_case(exe, &args("torch"), budget, reps)?;
+            let threads = SplitWorkspace::<f64>::threads_for(&spec, case.batch, cores);
+            let peak = if dtype == "f32" { p32 } else { p64 } * threads as f64;
+            let gflops = flops(&spec, case.batch) / 1e9 / manual;
+            let (over, ratio) = (manual / reported, torch / manual);
+            println!(
+                "| {name} tanh | {} | {dtype} | {} | {} | {over:.2}× {} | {} | {ratio:.2}× | ≥ {target}× {} | {gflops:.1} | {:.0}% |",
+                case.batch,
+                fmt_time(manual),
+                fmt_time(reported),
+                if over <= OUTSIDE_LIMIT { "met" } else { "missed" },
+                fmt_time(torch),
+                if ratio >= target { "met" } else { "missed" },
+                100.0 * gflops / peak,
+            );
+        }
+    }
     Ok(())
 }

@@ -9,7 +9,7 @@ use std::time::Instant;
 use crate::commands::{progress_bar, run_tool_matches, NetArgs, Setup};
 use crate::data::{self, Dataset};
 use crate::fsio;
-use crate::harness::batch_order;
+use crate::harness::Batches;
 use crate::manual::{Mlp, SplitWorkspace, Workspace};
 use crate::model::matrix::Matrix;
 use crate::model::optim::Optimizer;
@@ -30,7 +30,9 @@ Examples:
   train --load out/weights.safetensors     continue from saved weights
 
 Writes out/weights.safetensors (W{k}: n_{k-1} x n_k, b{k}), out/train_loss.csv (step, epoch, loss,
-val_loss, val_accuracy) and out/train_loss.png.
+val_loss, val_accuracy) and out/train_loss.png. The whole-dataset evaluations (the training accuracy
+when the targets are classes, the validation loss and accuracy) run every --eval-every epochs and
+after the last step.
 Exit status: 0 trained, 2 bad input.";
 
 /// Train an MLP with the hand-written backpropagation (or libtorch) and save it.
@@ -47,10 +49,16 @@ pub struct TrainArgs {
     /// Start from these weights (a weights.safetensors of the same network) instead of the init.
     #[arg(long)]
     pub load: Option<PathBuf>,
-    /// Share of the samples held out for validation (drawn with --seed), evaluated after every
-    /// epoch; 0 trains on everything.
+    /// Share of the samples held out for validation (drawn with --seed), evaluated every
+    /// --eval-every epochs; 0 trains on everything.
     #[arg(long, default_value_t = 0.0, allow_hyphen_values = true)]
     pub val_split: f64,
+    /// Epochs between two whole-dataset evaluations (the training accuracy when the targets are
+    /// classes, the validation loss and accuracy), and after the last step. [default: the fewest
+    /// epochs whose steps cost ten times an evaluation (a forward pass over the evaluated samples
+    /// counted as half a step per sample); 1 when there is nothing to evaluate]
+    #[arg(long)]
+    pub eval_every: Option<usize>,
 }
 
 /// Which implementation trains.
@@ -62,7 +70,8 @@ pub enum Impl {
     Torch,
 }
 
-/// One epoch's summary: a pass over the training samples (⌈N_train / batch⌉ steps).
+/// One epoch's summary: a pass over the training samples (⌈N_train / batch⌉ steps); the
+/// evaluations are there only after the epochs evaluated ([`eval_cadence`]).
 #[derive(Clone, Debug, PartialEq)]
 pub struct EpochRecord {
     /// Epoch number, from 1.
@@ -71,7 +80,8 @@ pub struct EpochRecord {
     pub step: usize,
     /// Mean of the epoch's batch losses (each before its update).
     pub train_loss: f64,
-    /// Accuracy on the training samples after the epoch, when the targets classify.
+    /// Accuracy on the training samples after the epoch, when the targets classify and the epoch
+    /// is evaluated.
     pub train_accuracy: Option<f64>,
     /// Loss on the validation samples after the epoch (with a validation split).
     pub val_loss: Option<f64>,
@@ -94,6 +104,10 @@ pub struct Trained {
     pub sizes: (usize, usize),
     /// Seconds spent in the training steps (evaluations excluded).
     pub seconds: f64,
+    /// Epochs between two evaluations.
+    pub eval_every: usize,
+    /// Seconds spent in the evaluations between the first and the last step.
+    pub eval_seconds: f64,
     /// Files written.
     pub written: Vec<PathBuf>,
 }
@@ -110,35 +124,73 @@ impl Trained {
     }
 }
 
+/// The default number of epochs between two whole-dataset evaluations: the fewest whose steps
+/// cost at least ten times one evaluation. An evaluation is a forward pass over `evaluated`
+/// samples (the training samples when the targets are classes, plus the validation samples),
+/// counted as half a training step's work per sample (the forward pass is a third of a step's
+/// products, and the share of its activations is larger in small networks); an epoch is
+/// `per_epoch` steps of `batch` samples. 1 when nothing is evaluated.
+pub fn eval_cadence(evaluated: usize, per_epoch: usize, batch: usize) -> usize {
+    let epoch_samples = (per_epoch * batch).max(1);
+    (5 * evaluated).div_ceil(epoch_samples).max(1)
+}
+
 /// Trains as `setup` says with `implementation`, starting from `load` or the seeded init, holding
-/// out `val_split` of the samples for validation, and writes `weights.safetensors`,
-/// `train_loss.csv` and `train_loss.png` under `out`.
+/// out `val_split` of the samples for validation, evaluating every `eval_every` epochs (default
+/// [`eval_cadence`]), and writes `weights.safetensors`, `train_loss.csv` and `train_loss.png`
+/// under `out`.
 pub fn train(
     setup: &Setup,
     implementation: Impl,
     load: Option<&Path>,
     val_split: f64,
+    eval_every: Option<usize>,
     out: &Path,
     quiet: bool,
 ) -> Result<Trained> {
     let (data, _) = setup.load_data()?;
     let (train_set, val_set) = data::split(&data, val_split, setup.seed)?;
+    let batch = train_batch(setup, &train_set)?;
+    let run = Run { setup, data: &train_set, val: val_set.as_ref(), batch, eval_every, quiet };
+    match setup.spec.dtype() {
+        DType::F32 => train_in::<f32>(&run, implementation, load, out),
+        DType::F64 => train_in::<f64>(&run, implementation, load, out),
+    }
+}
+
+/// The batch size `setup` asks for on `train_set`: an error when larger than it, 0 the full batch.
+fn train_batch(setup: &Setup, train_set: &Dataset) -> Result<usize> {
     let n = train_set.len();
-    let batch = match setup.batch_size {
+    Ok(match setup.batch_size {
         Some(b) if b > n => {
             bail!("--batch-size {b} is larger than the training set ({n} samples); use 0 for the full batch")
         }
         Some(0) => n,
         Some(b) => b,
         None => crate::commands::DEFAULT_BATCH.min(n),
-    };
-    match setup.spec.dtype() {
-        DType::F32 => {
-            train_in::<f32>(setup, &train_set, val_set.as_ref(), batch, implementation, load, out, quiet)
-        }
-        DType::F64 => {
-            train_in::<f64>(setup, &train_set, val_set.as_ref(), batch, implementation, load, out, quiet)
-        }
+    })
+}
+
+/// What one training run is given: the settings, the training and validation samples, the batch
+/// size, and the epochs between evaluations as asked for.
+struct Run<'a> {
+    setup: &'a Setup,
+    data: &'a Dataset,
+    val: Option<&'a Dataset>,
+    batch: usize,
+    eval_every: Option<usize>,
+    quiet: bool,
+}
+
+impl Run<'_> {
+    fn per_epoch(&self) -> usize {
+        self.data.len().div_ceil(self.batch.max(1))
+    }
+    fn eval_every(&self) -> usize {
+        self.eval_every.unwrap_or_else(|| {
+            let classes = self.data.classes().map_or(0, |_| self.data.len());
+            eval_cadence(classes + self.val.map_or(0, Dataset::len), self.per_epoch(), self.batch)
+        })
     }
 }
 
@@ -191,13 +243,14 @@ impl<T: Scalar> Learn<T> for Trainer {
 /// A dataset in the run's type, beside the f64 original: cast once for the whole run.
 struct Evaluated<'a, T> {
     data: &'a Dataset,
+    classes: Option<data::Classes>,
     x: Matrix<T>,
     y: Matrix<T>,
 }
 
 impl<'a, T: Scalar> Evaluated<'a, T> {
     fn new(data: &'a Dataset) -> Evaluated<'a, T> {
-        Evaluated { data, x: data.x.cast(), y: data.y.cast() }
+        Evaluated { data, classes: data.classes(), x: data.x.cast(), y: data.y.cast() }
     }
 
     /// Loss and accuracy (when the targets classify) of the current model; its outputs go to `out`.
@@ -209,7 +262,7 @@ impl<'a, T: Scalar> Evaluated<'a, T> {
     ) -> (f64, Option<f64>) {
         learner.predict(&self.x, out);
         let loss = spec.loss().value(out.as_slice(), self.y.as_slice(), spec.n_out(), spec.label_smoothing());
-        (loss.to64(), self.data.classes().map(|c| c.accuracy(&out.cast(), &self.data.y)))
+        (loss.to64(), self.classes.map(|c| c.accuracy_in(out, &self.data.y)))
     }
 }
 
@@ -218,36 +271,39 @@ struct Looped<T> {
     losses: Vec<f64>,
     epochs: Vec<EpochRecord>,
     seconds: f64,
+    eval_seconds: f64,
     before: f64,
     after: f64,
     accuracy: Option<f64>,
     params: Params<T>,
 }
 
-/// The training loop: the steps in `order`, an evaluation after every epoch of `per_epoch` steps.
-#[allow(clippy::too_many_arguments)]
+/// The training loop: the run's steps, an epoch record after every epoch, with the evaluations
+/// every `eval_every` epochs and after the last step; `at_epoch(e)` after epoch `e`'s record. The
+/// steps' batches come from one reshuffled permutation and are gathered into two reused
+/// matrices, so that once every buffer has grown to its size (the first epoch and evaluation) the
+/// loop allocates nothing but what the step itself may.
 fn train_loop<T: Scalar>(
     learner: &mut impl Learn<T>,
-    spec: &crate::model::spec::Spec,
-    data: &Dataset,
-    val: Option<&Dataset>,
-    order: &[Vec<usize>],
-    per_epoch: usize,
-    batch: usize,
-    quiet: bool,
+    run: &Run,
+    at_epoch: &mut (dyn FnMut(usize) + Send),
 ) -> Result<Looped<T>> {
+    let (spec, data, batch, steps) = (&run.setup.spec, run.data, run.batch, run.setup.steps);
+    let (per_epoch, eval_every) = (run.per_epoch(), run.eval_every());
     let train_set = Evaluated::<T>::new(data);
-    let val_set = val.map(Evaluated::<T>::new);
+    let val_set = run.val.map(Evaluated::<T>::new);
     let (x, y) = (&train_set.x, &train_set.y);
     let mut out = Matrix::<T>::zeros(0, spec.n_out());
     let before = train_set.of(learner, spec, &mut out).0;
-    let mut losses = Vec::with_capacity(order.len());
-    let mut epochs = Vec::new();
-    let mut bar = progress_bar(order.len() as u64, quiet);
+    let mut losses = Vec::with_capacity(steps);
+    let mut epochs = Vec::with_capacity(steps.div_ceil(per_epoch.max(1)));
+    let mut bar = progress_bar(steps as u64, run.quiet);
+    let mut batches = Batches::new(data.len(), batch, run.setup.seed);
     let (mut xb, mut yb) = (Matrix::<T>::zeros(batch, spec.n_in()), Matrix::<T>::zeros(batch, spec.n_out()));
-    let mut seconds = 0.0;
+    let (mut seconds, mut eval_seconds) = (0.0, 0.0);
     let mut epoch_start = 0;
-    for (t, idx) in order.iter().enumerate() {
+    for t in 0..steps {
+        let idx = batches.next_batch();
         xb.gather_rows(x, idx);
         yb.gather_rows(y, idx);
         let start = Instant::now();
@@ -258,45 +314,82 @@ fn train_loop<T: Scalar>(
         if !loss.is_finite() {
             bail!("training diverged: the loss is {loss} at step {t}; try a smaller --lr");
         }
-        if (t + 1) % per_epoch == 0 || t + 1 == order.len() {
+        if (t + 1) % per_epoch == 0 || t + 1 == steps {
             let epoch_losses = &losses[epoch_start..];
             let train_loss = epoch_losses.iter().sum::<f64>() / epoch_losses.len() as f64;
-            let train_accuracy =
-                data.classes().map(|_| train_set.of(learner, spec, &mut out).1.unwrap_or(f64::NAN));
-            let (val_loss, val_accuracy) = match &val_set {
-                Some(v) => {
-                    let (l, a) = v.of(learner, spec, &mut out);
-                    (Some(l), a)
-                }
-                None => (None, None),
-            };
-            epochs.push(EpochRecord {
-                epoch: epochs.len() + 1,
+            let epoch = epochs.len() + 1;
+            let mut record = EpochRecord {
+                epoch,
                 step: t,
                 train_loss,
-                train_accuracy,
-                val_loss,
-                val_accuracy,
-            });
+                train_accuracy: None,
+                val_loss: None,
+                val_accuracy: None,
+            };
+            if epoch % eval_every == 0 || t + 1 == steps {
+                let start = Instant::now();
+                if train_set.classes.is_some() {
+                    record.train_accuracy = Some(train_set.of(learner, spec, &mut out).1.unwrap_or(f64::NAN));
+                }
+                if let Some(v) = &val_set {
+                    let (l, a) = v.of(learner, spec, &mut out);
+                    (record.val_loss, record.val_accuracy) = (Some(l), a);
+                }
+                if t + 1 < steps {
+                    eval_seconds += start.elapsed().as_secs_f64();
+                }
+            }
+            epochs.push(record);
             epoch_start = t + 1;
+            at_epoch(epoch);
         }
     }
     bar.finish();
     let (after, accuracy) = train_set.of(learner, spec, &mut out);
-    Ok(Looped { losses, epochs, seconds, before, after, accuracy, params: learner.params() })
+    Ok(Looped { losses, epochs, seconds, eval_seconds, before, after, accuracy, params: learner.params() })
 }
 
-#[allow(clippy::too_many_arguments)]
-fn train_in<T: Scalar>(
+/// The hand-written side's training loop as [`train`] runs it, on `data` (validation samples
+/// `val`), with nothing written or printed: `at_epoch(e)` is called after each epoch `e` (and its
+/// evaluation, when it has one). Returns the epochs' records.
+pub fn train_manual<T: Scalar>(
     setup: &Setup,
     data: &Dataset,
     val: Option<&Dataset>,
-    batch: usize,
-    implementation: Impl,
-    load: Option<&Path>,
-    out: &Path,
-    quiet: bool,
-) -> Result<Trained> {
+    eval_every: Option<usize>,
+    at_epoch: &mut (dyn FnMut(usize) + Send),
+) -> Result<Vec<EpochRecord>> {
+    let batch = train_batch(setup, data)?;
+    let run = Run { setup, data, val, batch, eval_every, quiet: true };
+    let mlp = Mlp::with_params(setup.spec.clone(), Params::<T>::init(&setup.spec))?;
+    Ok(manual_loop(&run, mlp, at_epoch)?.epochs)
+}
+
+fn manual_loop<T: Scalar>(
+    run: &Run,
+    mlp: Mlp<T>,
+    at_epoch: &mut (dyn FnMut(usize) + Send),
+) -> Result<Looped<T>> {
+    let (spec, batch) = (&run.setup.spec, run.batch);
+    let threads = SplitWorkspace::<T>::threads_for(spec, batch, run.setup.threads);
+    let mut manual = Manual {
+        ws: SplitWorkspace::new(spec, batch, threads),
+        opt: Optimizer::new(run.setup.optim, spec),
+        eval: Workspace::new(spec, 0),
+        mlp,
+    };
+    let mut go = || train_loop(&mut manual, run, at_epoch);
+    if threads > 1 {
+        // Inside the pool the hand-over of a block to the other thread is a steal by a worker that
+        // is awake, not a wake-up (SplitWorkspace).
+        rayon::ThreadPoolBuilder::new().num_threads(threads).build()?.install(go)
+    } else {
+        go()
+    }
+}
+
+fn train_in<T: Scalar>(run: &Run, implementation: Impl, load: Option<&Path>, out: &Path) -> Result<Trained> {
+    let (setup, data, val, batch) = (run.setup, run.data, run.val, run.batch);
     let spec = &setup.spec;
     let init: Params<T> = match load {
         Some(path) => weights::load(path, spec)?,
@@ -305,37 +398,20 @@ fn train_in<T: Scalar>(
     // Only now, with the weights read: a --load that does not fit writes nothing, --out included.
     fsio::prepare_dir(out)?;
     let mlp = Mlp::with_params(spec.clone(), init)?;
-    let order = batch_order(data.len(), batch, setup.steps, setup.seed);
-    let per_epoch = data.len().div_ceil(batch.max(1));
+    let per_epoch = run.per_epoch();
 
     let looped: Looped<T> = match implementation {
-        Impl::Manual => {
-            let threads = SplitWorkspace::<T>::threads_for(spec, batch, setup.threads);
-            let mut manual = Manual {
-                ws: SplitWorkspace::new(spec, batch, threads),
-                opt: Optimizer::new(setup.optim, spec),
-                eval: Workspace::new(spec, 0),
-                mlp,
-            };
-            let mut go = || train_loop(&mut manual, spec, data, val, &order, per_epoch, batch, quiet);
-            if threads > 1 {
-                // Inside the pool the hand-over of a block to the other thread is a steal by a
-                // worker that is awake, not a wake-up (SplitWorkspace).
-                rayon::ThreadPoolBuilder::new().num_threads(threads).build()?.install(go)?
-            } else {
-                go()?
-            }
-        }
+        Impl::Manual => manual_loop(run, mlp, &mut |_| {})?,
         #[cfg(not(feature = "torch"))]
         Impl::Torch => bail!("--impl torch: this build has no libtorch (built without the `torch` feature)"),
         #[cfg(feature = "torch")]
         Impl::Torch => {
             crate::reference::use_threads(spec, batch, setup.threads);
             let mut torch = Trainer::new(&mlp, &setup.optim)?;
-            train_loop(&mut torch, spec, data, val, &order, per_epoch, batch, quiet)?
+            train_loop(&mut torch, run, &mut |_| {})?
         }
     };
-    let Looped { losses, epochs, seconds, before, after, accuracy, params } = looped;
+    let Looped { losses, epochs, seconds, eval_seconds, before, after, accuracy, params } = looped;
 
     let mut config = setup.config_json(batch);
     config["impl"] = serde_json::json!(match implementation {
@@ -348,7 +424,12 @@ fn train_in<T: Scalar>(
     let weights_path = out.join("weights.safetensors");
     weights::save(&weights_path, &params, &config)?;
     let curve_path = out.join("train_loss.csv");
-    fsio::write_atomic(&curve_path, curve_csv(&losses, &epochs, per_epoch).as_bytes())?;
+    fsio::write_with(&curve_path, |tmp| {
+        let mut csv = std::io::BufWriter::new(std::fs::File::create(tmp)?);
+        write_curve_csv(&mut csv, &losses, &epochs, per_epoch)?;
+        csv.into_inner().map_err(|e| e.into_error())?.sync_all()?;
+        Ok(())
+    })?;
     let png_path = out.join("train_loss.png");
     let title = format!(
         "Training {} ({}) with {}: {} training samples{}",
@@ -361,7 +442,7 @@ fn train_in<T: Scalar>(
         data.len(),
         val.map_or(String::new(), |v| format!(", {} validation samples", v.len()))
     );
-    draw_curves(&png_path, &title, &losses, &epochs, spec.loss().name())?;
+    draw_curves(&png_path, &title, &losses, &epochs, spec.loss().name(), run.eval_every())?;
     Ok(Trained {
         losses,
         loss_before_after: (before, after),
@@ -369,31 +450,56 @@ fn train_in<T: Scalar>(
         epochs,
         sizes: (data.len(), val.map_or(0, Dataset::len)),
         seconds,
+        eval_every: run.eval_every(),
+        eval_seconds,
         written: vec![weights_path, curve_path, png_path],
     })
 }
 
-/// train_loss.csv: one row per step (its batch loss before the update); the epoch's last step
-/// also carries the validation loss and accuracy after the epoch (empty fields otherwise).
-fn curve_csv(losses: &[f64], epochs: &[EpochRecord], per_epoch: usize) -> String {
-    let mut csv = String::from("step,epoch,loss,val_loss,val_accuracy\n");
-    let opt = |v: Option<f64>| v.map_or(String::new(), |v| format!("{v:e}"));
+/// train_loss.csv: one row per step (its batch loss before the update); the last step of an
+/// evaluated epoch also carries the validation loss and accuracy after it (empty fields
+/// otherwise). Written row by row into `w`, nothing allocated per row; the numbers are the
+/// shortest decimals that read back as the same f64 (`ryu`).
+fn write_curve_csv(
+    w: &mut impl std::io::Write,
+    losses: &[f64],
+    epochs: &[EpochRecord],
+    per_epoch: usize,
+) -> std::io::Result<()> {
+    let mut num = ryu::Buffer::new();
+    w.write_all(b"step,epoch,loss,val_loss,val_accuracy\n")?;
     let mut ends = epochs.iter().peekable();
-    for (t, l) in losses.iter().enumerate() {
+    for (t, &l) in losses.iter().enumerate() {
         let end = ends.next_if(|e| e.step == t);
-        csv.push_str(&format!(
-            "{t},{},{l:e},{},{}\n",
-            t / per_epoch.max(1) + 1,
-            opt(end.and_then(|e| e.val_loss)),
-            opt(end.and_then(|e| e.val_accuracy)),
-        ));
+        write!(w, "{t},{},", t / per_epoch.max(1) + 1)?;
+        w.write_all(num.format(l).as_bytes())?;
+        w.write_all(b",")?;
+        if let Some(v) = end.and_then(|e| e.val_loss) {
+            w.write_all(num.format(v).as_bytes())?;
+        }
+        w.write_all(b",")?;
+        if let Some(v) = end.and_then(|e| e.val_accuracy) {
+            w.write_all(num.format(v).as_bytes())?;
+        }
+        w.write_all(b"\n")?;
     }
-    csv
+    Ok(())
 }
 
 /// train_loss.png: the loss per step and per epoch (training and validation), and the accuracy
-/// per epoch when the targets classify.
-fn draw_curves(path: &Path, title: &str, losses: &[f64], epochs: &[EpochRecord], loss: &str) -> Result<()> {
+/// after the evaluated epochs (every `eval_every`) when the targets classify.
+fn draw_curves(
+    path: &Path,
+    title: &str,
+    losses: &[f64],
+    epochs: &[EpochRecord],
+    loss: &str,
+    eval_every: usize,
+) -> Result<()> {
+    let after = match eval_every {
+        1 => "after each epoch".to_string(),
+        k => format!("every {k} epochs"),
+    };
     let per_step: Vec<(f64, f64)> = losses.iter().enumerate().map(|(t, &l)| (t as f64, l)).collect();
     let pts = |f: &dyn Fn(&EpochRecord) -> Option<f64>| -> Vec<(f64, f64)> {
         epochs.iter().filter_map(|e| f(e).map(|v| (e.step as f64, v))).collect()
@@ -407,7 +513,7 @@ fn draw_curves(path: &Path, title: &str, losses: &[f64], epochs: &[EpochRecord],
         Series::new("training loss, epoch mean", &train_epoch),
     ];
     if !val_loss.is_empty() {
-        loss_series.push(Series::dashed("validation loss, after each epoch", &val_loss));
+        loss_series.push(Series::dashed(format!("validation loss, {after}"), &val_loss));
     }
     let mut panels = vec![Panel {
         title: format!("Loss ({loss})"),
@@ -423,7 +529,7 @@ fn draw_curves(path: &Path, title: &str, losses: &[f64], epochs: &[EpochRecord],
             acc.push(Series::dashed("validation accuracy", &val_acc));
         }
         panels.push(Panel {
-            title: "Accuracy after each epoch".into(),
+            title: format!("Accuracy, {after}"),
             x_label: "step t".into(),
             y_label: "% correct".into(),
             series: acc,
@@ -503,11 +609,15 @@ pub fn main_train() -> i32 {
             "torch" => Impl::Torch,
             other => bail!("--impl: unknown {other:?} (expected manual or torch)"),
         };
+        if args.eval_every == Some(0) {
+            bail!("--eval-every: must be at least 1 (epochs between two evaluations)");
+        }
         let t = train(
             &setup,
             implementation,
             args.load.as_deref(),
             args.val_split,
+            args.eval_every,
             &args.net.out,
             args.net.quiet,
         )?;
@@ -525,6 +635,15 @@ pub fn main_train() -> i32 {
             t.loss_before_after.1,
             t.accuracy.map_or(String::new(), |a| format!(", accuracy {:.1}%", 100.0 * a)),
         );
+        if t.sizes.1 > 0 || t.accuracy.is_some() {
+            println!(
+                "evaluated every {} epoch(s) and after the last step: {:.3} s in the evaluations before it, {:.1}% of \
+                 the steps' time",
+                t.eval_every,
+                t.eval_seconds,
+                100.0 * t.eval_seconds / t.seconds.max(f64::MIN_POSITIVE)
+            );
+        }
         if let Some(best) = t.best_validation() {
             println!(
                 "best validation accuracy {:.1}% ({} samples) after epoch {} of {} (step {}), validation loss there {:.4e}",

@@ -21,7 +21,7 @@ pub mod saturation;
 pub mod trace;
 pub mod witness;
 
-pub use batches::batch_order;
+pub use batches::{batch_order, Batches};
 pub use outcome::*;
 #[cfg(feature = "torch")]
 pub use run::{run, run_with};

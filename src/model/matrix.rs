@@ -125,9 +125,27 @@ impl<T: Scalar> Matrix<T> {
     pub fn gather_rows(&mut self, src: &Matrix<T>, idx: &[usize]) {
         assert_eq!(src.cols, self.cols, "gather_rows: column counts differ");
         self.set_rows(idx.len());
-        for (r, &i) in idx.iter().enumerate() {
-            let cols = self.cols;
-            self.data[r * cols..(r + 1) * cols].copy_from_slice(src.row(i));
+        // Rows of a few entries are copied as arrays of that length: a call to memmove per
+        // row would cost more than the copy.
+        match self.cols {
+            0 => {}
+            1 => self.gather_fixed::<1>(src, idx),
+            2 => self.gather_fixed::<2>(src, idx),
+            3 => self.gather_fixed::<3>(src, idx),
+            4 => self.gather_fixed::<4>(src, idx),
+            cols => {
+                for (dst, &i) in self.data.chunks_exact_mut(cols).zip(idx) {
+                    dst.copy_from_slice(src.row(i));
+                }
+            }
+        }
+    }
+
+    fn gather_fixed<const C: usize>(&mut self, src: &Matrix<T>, idx: &[usize]) {
+        let (rows, _) = self.data.as_chunks_mut::<C>();
+        let (from, _) = src.data.as_chunks::<C>();
+        for (dst, &i) in rows.iter_mut().zip(idx) {
+            *dst = from[i];
         }
     }
 }

@@ -143,6 +143,60 @@ fn plottable(x: f64, y: f64, log_y: bool) -> bool {
     x.is_finite() && y.is_finite() && (!log_y || y > 0.0)
 }
 
+/// The pixel column, `0..=width`, that an x at share `t` of the axis falls in: the rounding the
+/// axes use to place a point.
+fn column(t: f64, width: i32) -> i64 {
+    (f64::from(width) * t.clamp(-1e4, 1e4)).round() as i64
+}
+
+/// A long run of points cut down to what `columns` pixel columns can show, as plotting tools
+/// draw long series: of each stretch of consecutive points that fall in the same column, the
+/// first, the lowest, the highest and the last, in their order. Joined by lines, these draw the
+/// same picture as all the points: within a column the line covers the same span from the lowest
+/// to the highest point, and it enters and leaves the column where the full line does.
+///
+/// The column of `x` is where the axis over `x_range`, `columns` pixels wide, puts it. The points
+/// kept are points of `points`, in their order; a run with no more points than two per column
+/// is returned whole. Points should be finite (a line's runs are).
+pub fn envelope(points: &[(f64, f64)], x_range: Range<f64>, columns: u32) -> Vec<(f64, f64)> {
+    let width = i32::try_from(columns.max(1) - 1).unwrap_or(i32::MAX);
+    if points.len() <= 2 * (width as usize + 1) {
+        return points.to_vec();
+    }
+    let span = x_range.end - x_range.start;
+    let col = |x: f64| column((x - x_range.start) / span, width);
+    let mut out = Vec::with_capacity(4 * (width as usize + 1));
+    let mut i = 0;
+    while i < points.len() {
+        let c = col(points[i].0);
+        let mut end = i + 1;
+        while end < points.len() && col(points[end].0) == c {
+            end += 1;
+        }
+        let stretch = &points[i..end];
+        let (mut lo, mut hi) = (0, 0);
+        for (j, p) in stretch.iter().enumerate() {
+            if p.1 < stretch[lo].1 {
+                lo = j;
+            }
+            if p.1 > stretch[hi].1 {
+                hi = j;
+            }
+        }
+        let mut keep = [0, lo.min(hi), lo.max(hi), stretch.len() - 1];
+        keep.sort_unstable();
+        let mut last = None;
+        for j in keep {
+            if last != Some(j) {
+                out.push(stretch[j]);
+                last = Some(j);
+            }
+        }
+        i = end;
+    }
+    out
+}
+
 /// Counts of values per bin, from [`histogram`].
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Histogram {
@@ -286,8 +340,14 @@ pub fn line_chart(
 /// into one PNG [`WIDTH`] wide and at least [`HEIGHT`] tall (taller with more than two panels).
 /// Returns the skipped counts summed over the panels.
 pub fn line_grid(path: impl AsRef<Path>, title: &str, panels: &[Panel]) -> Result<PlotStats> {
+    line_grid_drawn(path.as_ref(), title, panels, true)
+}
+
+/// [`line_grid`]; `envelope` false draws every point of a long series instead of its
+/// [`envelope`] (the picture it must match).
+fn line_grid_drawn(path: &Path, title: &str, panels: &[Panel], envelope: bool) -> Result<PlotStats> {
     let height = grid_height(panels.len(), 370, 70);
-    render_atomic(path.as_ref(), (WIDTH, height), |root| {
+    render_atomic(path, (WIDTH, height), |root| {
         let body = draw_title(root, title, TITLE_SIZE, panels.is_empty())?;
         let mut stats = PlotStats::default();
         if panels.is_empty() {
@@ -300,7 +360,7 @@ pub fn line_grid(path: impl AsRef<Path>, title: &str, panels: &[Panel]) -> Resul
         let legend_w = plans.iter().map(|p| p.legend_w).max().unwrap_or(0);
         let y_label_w = plans.iter().map(|p| p.y_label_w).max().unwrap_or(0);
         for ((area, panel), plan) in areas.iter().zip(panels).zip(plans) {
-            stats += draw_plan(area, panel, plan, PANEL_TITLE_SIZE, (legend_w, y_label_w))?;
+            stats += draw_plan(area, panel, plan, PANEL_TITLE_SIZE, (legend_w, y_label_w), envelope)?;
         }
         Ok(stats)
     })
@@ -571,10 +631,9 @@ impl Ranged for Axis {
         if !t.is_finite() {
             return limit.0;
         }
-        // Clamped far outside the canvas so that `as i32` cannot wrap into view; the backend
-        // clips lines to the plotting area.
-        let t = t.clamp(-1e4, 1e4);
-        limit.0 + (f64::from(limit.1 - limit.0) * t).round() as i32
+        // Clamped far outside the canvas (in `column`) so that `as i32` cannot wrap into view;
+        // the backend clips lines to the plotting area.
+        limit.0 + column(t, limit.1 - limit.0) as i32
     }
 
     fn key_points<H: KeyPointHint>(&self, hint: H) -> Vec<f64> {
@@ -796,16 +855,18 @@ fn y_tick_label(v: f64, log: bool, ticks: &[f64]) -> String {
 fn draw_panel(area: &Area, panel: &Panel, title_size: f64) -> Result<PlotStats> {
     let plan = plan(area, panel)?;
     let widths = (plan.legend_w, plan.y_label_w);
-    draw_plan(area, panel, plan, title_size, widths)
+    draw_plan(area, panel, plan, title_size, widths, true)
 }
 
-/// Draws a planned panel with the legend column and y tick labels `widths` wide.
+/// Draws a planned panel with the legend column and y tick labels `widths` wide; a solid series
+/// longer than the plot is wide is drawn as its [`envelope`] when `envelope` says so.
 fn draw_plan(
     area: &Area,
     panel: &Panel,
     plan: Plan,
     title_size: f64,
     widths: (u32, u32),
+    envelope: bool,
 ) -> Result<PlotStats> {
     let Plan { title, prepared, hlines, stats, x_range, y_range, y_ticks, y_light, .. } = plan;
     let (legend_w, y_label_w) = widths;
@@ -845,6 +906,10 @@ fn draw_plan(
         let ends = [(x_range.start, *y), (x_range.end, *y)];
         chart.draw_series(DashedLineSeries::new(ends, 10, 6, style)).ctx("drawing a reference line")?;
     }
+    let columns = {
+        let (px, _) = chart.plotting_area().get_pixel_range();
+        u32::try_from(px.end - px.start).unwrap_or(0) + 1
+    };
     // Solid series first, dashed ones over them.
     let mut order: Vec<usize> = (0..prepared.len()).collect();
     order.sort_by_key(|&i| prepared[i].dashed);
@@ -866,6 +931,14 @@ fn draw_plan(
                         .draw_series(DashedLineSeries::new(run.iter().copied(), 9, 6, style))
                         .ctx("drawing a series")?;
                 } else {
+                    // A long series costs a polygon per segment; its envelope draws the same line.
+                    let kept;
+                    let run = if envelope {
+                        kept = self::envelope(run, x_range.clone(), columns);
+                        &kept
+                    } else {
+                        run
+                    };
                     let segments = run.windows(2).map(|w| PathElement::new([w[0], w[1]], style));
                     chart.draw_series(segments).ctx("drawing a series")?;
                 }
@@ -972,6 +1045,123 @@ fn draw_hist_cell(area: &Area, title: &str, h: &Histogram, lo: f64, hi: f64) -> 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A long noisy series: a decaying loss with spikes, from a fixed hash rather than a RNG.
+    fn noisy(n: usize) -> Vec<(f64, f64)> {
+        (0..n)
+            .map(|i| {
+                let h = (i as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15) >> 40;
+                let u = h as f64 / (1u64 << 24) as f64;
+                (i as f64, (-(i as f64) / n as f64 * 5.0).exp() * (0.2 + u * u * u * 3.0))
+            })
+            .collect()
+    }
+
+    /// Every point lies within the lowest and highest point the envelope keeps in its column, and
+    /// the envelope keeps points of the series, in order, at most four per column.
+    fn assert_envelope_contains(points: &[(f64, f64)], range: Range<f64>, columns: u32) {
+        let kept = envelope(points, range.clone(), columns);
+        let width = columns.max(1) as i32 - 1;
+        let col = |x: f64| column((x - range.start) / (range.end - range.start), width);
+        let mut span = std::collections::HashMap::new();
+        for &(x, y) in &kept {
+            let s = span.entry(col(x)).or_insert((y, y, 0));
+            *s = (s.0.min(y), s.1.max(y), s.2 + 1);
+        }
+        for &(x, y) in points {
+            let (lo, hi, _) = span[&col(x)];
+            assert!(lo <= y && y <= hi, "({x}, {y}) outside its column's envelope [{lo}, {hi}]");
+        }
+        if points.windows(2).all(|w| w[0].0 <= w[1].0) {
+            assert!(span.values().all(|s| s.2 <= 4) || kept.len() == points.len());
+        }
+        let mut rest = points.iter();
+        assert!(kept.iter().all(|k| rest.any(|p| p == k)), "the envelope's points are the series', in order");
+    }
+
+    #[test]
+    fn the_envelope_contains_every_point() {
+        let pts = noisy(100_000);
+        let range = 0.0..99_999.0;
+        assert_envelope_contains(&pts, range.clone(), 1000);
+        assert!(envelope(&pts, range.clone(), 1000).len() <= 4 * 1000);
+        // Short series are kept whole; a non-monotone one (a loop) still keeps its extremes.
+        assert_eq!(envelope(&pts[..100], range, 1000), pts[..100].to_vec());
+        let circle: Vec<(f64, f64)> =
+            (0..50_000).map(|i| f64::from(i) / 5000.0).map(|t| (t.cos(), t.sin())).collect();
+        assert_envelope_contains(&circle, -1.0..1.0, 300);
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn any_series_lies_within_its_envelope(
+            ys in proptest::collection::vec(-1e6f64..1e6, 0..3000),
+            columns in 1u32..200,
+        ) {
+            let pts: Vec<(f64, f64)> = ys.iter().enumerate().map(|(i, &y)| (i as f64, y)).collect();
+            assert_envelope_contains(&pts, 0.0..ys.len().max(2) as f64, columns);
+        }
+    }
+
+    /// Two PNG files of the same size: the pixels that differ, those inked (not white) in the
+    /// first, and the differing pixels with no pixel inked in both within `reach` pixels (a
+    /// difference that is not at the edge of a shared stroke).
+    fn differing_pixels(a: &Path, b: &Path, reach: i64) -> (usize, usize, usize) {
+        let read = |p: &Path| {
+            let mut reader = png::Decoder::new(std::fs::File::open(p).unwrap()).read_info().unwrap();
+            let mut buf = vec![0; reader.output_buffer_size()];
+            let info = reader.next_frame(&mut buf).unwrap();
+            buf.truncate(info.buffer_size());
+            (buf, info.width as i64, info.height as i64)
+        };
+        let ((a, w, h), (b, ..)) = (read(a), read(b));
+        assert_eq!(a.len(), b.len());
+        fn px(img: &[u8], w: i64, x: i64, y: i64) -> &[u8] {
+            &img[3 * (y * w + x) as usize..3 * (y * w + x) as usize + 3]
+        }
+        let inked = |img: &[u8], x: i64, y: i64| px(img, w, x, y) != [255, 255, 255];
+        let (mut differ, mut stray) = (0, 0);
+        for y in 0..h {
+            for x in 0..w {
+                if px(&a, w, x, y) == px(&b, w, x, y) {
+                    continue;
+                }
+                differ += 1;
+                let near = (-reach..=reach).any(|dy| {
+                    (-reach..=reach).any(|dx| {
+                        let (u, v) = (x + dx, y + dy);
+                        (0..w).contains(&u) && (0..h).contains(&v) && inked(&a, u, v) && inked(&b, u, v)
+                    })
+                });
+                stray += usize::from(!near);
+            }
+        }
+        (differ, a.chunks(3).filter(|p| p != &[255, 255, 255]).count(), stray)
+    }
+
+    #[test]
+    fn a_long_series_drawn_as_its_envelope_looks_the_same() {
+        let dir = std::env::temp_dir().join(format!("backprop-envelope-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let pts = noisy(100_000);
+        let mean: Vec<(f64, f64)> = pts.iter().step_by(500).copied().collect();
+        let panels = [Panel {
+            title: "loss".into(),
+            series: vec![Series::new("batch loss", &pts), Series::new("epoch mean", &mean)],
+            log_y: true,
+            ..Panel::default()
+        }];
+        let (full, env) = (dir.join("full.png"), dir.join("envelope.png"));
+        line_grid_drawn(&full, "t", &panels, false).unwrap();
+        line_grid_drawn(&env, "t", &panels, true).unwrap();
+        // The strokes are 3 px wide: the segments within a column join at other angles than the
+        // envelope's, which moves the stroke's edge by a pixel here and there, and nothing else.
+        let (differ, inked, stray) = differing_pixels(&full, &env, 2);
+        let _ = std::fs::remove_dir_all(&dir);
+        eprintln!("{differ} of {inked} inked pixels differ, {stray} away from a shared stroke");
+        assert_eq!(stray, 0, "{stray} pixels differ away from the strokes both pictures draw");
+        assert!(differ * 100 <= inked, "{differ} pixels differ (of {inked} inked)");
+    }
 
     #[test]
     fn histogram_counts_every_finite_value() {
