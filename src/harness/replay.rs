@@ -6,19 +6,19 @@
 
 use anyhow::{bail, Result};
 
-use crate::harness::bound::{step_bounds_with, OptimBound};
+use crate::harness::bound::{step_bounds_with, OptimBound, StepBounds};
 use crate::harness::check::{compare, compare_bounded, compare_params, TensorKind, TensorReport, Tolerance};
 use crate::harness::run::{
     all_finite, conclude, distance, frob, judge_step, new_outcome, param_sigma, record, stops, wide_of,
     witness_reports,
 };
-use crate::harness::trace::Recorded;
+use crate::harness::trace::{Conventions, Recorded};
 use crate::harness::witness::{DdWitness, WideStep};
 use crate::harness::{saturated_pct, Judge, Outcome};
 use crate::model::matrix::Matrix;
 use crate::model::params::Params;
 use crate::model::scalar::Scalar;
-use crate::reference::Reference;
+use crate::reference::{RefStep, Reference};
 
 /// What a trace recorded, in words: which steps, and which of loss, gradients and updated weights.
 pub fn describe(rec: &Recorded) -> String {
@@ -76,7 +76,7 @@ fn starts<T: Scalar>(rec: &Recorded) -> Result<Vec<Params<T>>> {
                     (Some(after), _) => after.cast(),
                     (None, Some(grads)) if plain => {
                         let mut w = prev_start.clone();
-                        w.sgd_update(&grads.cast(), T::of(rec.optim.lr));
+                        w.sgd_update(&grads.cast(), T::of(prev.lr));
                         w
                     }
                     (None, Some(_)) => bail!(
@@ -116,22 +116,30 @@ pub fn replay<T: Scalar>(rec: &Recorded, judge: Judge, saturation: f64, what: &s
     let starts = starts::<T>(rec)?;
     let x: Matrix<T> = rec.data.x.cast();
     let y: Matrix<T> = rec.data.y.cast();
-    let mut lockstep = Reference::new(spec, &starts[0], &rec.optim)?;
+    let conv = rec.conventions;
+    let mut lockstep = Reference::new(spec, &starts[0], &rec.optim)?.with_conventions(conv.mean, conv.l2);
     let mut optim_bound = (!rec.optim.is_plain_sgd()).then(|| OptimBound::new::<T>(rec.optim, spec));
     let fixed = judge.tolerance();
     let tol = fixed.unwrap_or(Tolerance { rtol: 0.0, atol: 0.0 });
     // The witness (docs/verdict.md): libtorch in f64 for an f32 trace, double-double for an f64
     // one; none with a fixed tolerance.
     let mut witness64 = match (T::DTYPE, fixed) {
-        (crate::model::spec::DType::F32, None) => Some(Reference::new(
-            &spec.clone().with_dtype(crate::model::spec::DType::F64),
-            &starts[0].cast::<f64>(),
-            &rec.optim,
-        )?),
+        (crate::model::spec::DType::F32, None) => Some(
+            Reference::new(
+                &spec.clone().with_dtype(crate::model::spec::DType::F64),
+                &starts[0].cast::<f64>(),
+                &rec.optim,
+            )?
+            .with_conventions(conv.mean, conv.l2),
+        ),
         _ => None,
     };
-    let mut dd_witness = (T::DTYPE == crate::model::spec::DType::F64 && fixed.is_none())
-        .then(|| DdWitness::new(spec, rec.optim));
+    // The double-double witness knows the spec's loss at one lr: none for a trace with other
+    // conventions or a learning rate per step (the bound alone judges those).
+    let one_lr = rec.steps.iter().all(|s| s.lr == rec.optim.lr);
+    let mut dd_witness =
+        (T::DTYPE == crate::model::spec::DType::F64 && fixed.is_none() && conv.is_plain() && one_lr)
+            .then(|| DdWitness::new(spec, rec.optim));
 
     let mut out = new_outcome(what.to_string(), rec.steps.len(), starts[starts.len() - 1].cast());
     out.checked = Some(describe(rec));
@@ -142,15 +150,20 @@ pub fn replay<T: Scalar>(rec: &Recorded, judge: Judge, saturation: f64, what: &s
         let t = s.step;
         xb.gather_rows(&x, &s.batch);
         yb.gather_rows(&y, &s.batch);
-        let bounds = step_bounds_with(spec, start, &xb, &yb, optim_bound.is_some());
+        let mut bounds = step_bounds_with(spec, start, &xb, &yb, optim_bound.is_some());
         let optim_tol = optim_bound.as_mut().map(|o| {
             o.update(&start.cast(), bounds.values.as_ref().expect("asked for the values"), &bounds.grads)
         });
         lockstep.set_params(start);
+        lockstep.set_lr(s.lr);
         let r = lockstep.step(&xb, &yb);
+        if !conv.is_plain() {
+            widen_for(&mut bounds, conv, start, s.batch.len(), &r);
+        }
         let wide: Option<WideStep> = match (&mut witness64, &mut dd_witness) {
             (Some(w), _) => {
                 w.set_params(start);
+                w.set_lr(s.lr);
                 Some(wide_of(&w.step(&xb.cast::<f64>(), &yb.cast::<f64>())))
             }
             (None, Some(dd)) => Some(dd.step(&start.cast(), &xb.cast(), &yb.cast())),
@@ -175,7 +188,7 @@ pub fn replay<T: Scalar>(rec: &Recorded, judge: Judge, saturation: f64, what: &s
             // The update's tolerance from the trace's own gradient, or libtorch's where it has none.
             let pb = match &optim_tol {
                 Some(tol) => tol.clone(),
-                None => bounds.update(grads.as_ref().unwrap_or(&r.grads), a, rec.optim.lr),
+                None => bounds.update(grads.as_ref().unwrap_or(&r.grads), a, s.lr),
             };
             reports.extend(compare_params(a, &r.params, false, tol, fixed.is_none().then_some(&pb)));
         }
@@ -187,7 +200,7 @@ pub fn replay<T: Scalar>(rec: &Recorded, judge: Judge, saturation: f64, what: &s
                 optim_tol.as_ref(),
                 g,
                 after.as_ref().unwrap_or(&r.params),
-                rec.optim.lr,
+                s.lr,
             );
             witness_reports(&mut reports, loss_m, grads.as_ref(), after.as_ref(), &r, w, &bounds, &ps);
             out.witness_steps += 1;
@@ -198,7 +211,7 @@ pub fn replay<T: Scalar>(rec: &Recorded, judge: Judge, saturation: f64, what: &s
             l.grad_norm = frob(g.layers[k].w.as_slice());
             let step_norm = match (&after, rec.optim.is_plain_sgd()) {
                 (Some(a), false) => distance(start.layers[k].w.as_slice(), a.layers[k].w.as_slice()),
-                _ => rec.optim.lr * l.grad_norm,
+                _ => s.lr * l.grad_norm,
             };
             l.update_ratio = step_norm / frob(start.layers[k].w.as_slice());
             let z = bounds.activations[k].as_slice();
@@ -224,4 +237,44 @@ pub fn replay<T: Scalar>(rec: &Recorded, judge: Judge, saturation: f64, what: &s
     out.final_params = last.cast();
     conclude(&mut out);
     Ok(out)
+}
+
+/// Widens a step's round-off bounds (computed for the spec's plain loss, summed over the batch) to
+/// the trace's conventions. The mean: the sum's bounds ÷ m, plus one rounding of the value. The L2
+/// penalty λ/2 Σ‖W‖²: its own sum's rounding (≤ (count + 3)·ε·P) and that of adding it to E; in
+/// ∂E/∂W, the roundings of λW and of the sum g + λW. `r` is libtorch's step, with the conventions.
+fn widen_for<T: Scalar>(b: &mut StepBounds, conv: Conventions, start: &Params<T>, m: usize, r: &RefStep<T>) {
+    let eps = crate::harness::check::epsilon(T::DTYPE);
+    let inv = 1.0 / m as f64;
+    if conv.mean {
+        b.loss = b.loss * inv + eps * r.loss.to64().abs();
+        b.loss_sigma *= inv;
+        for (bl, (gl, sl)) in b.grads.layers.iter_mut().zip(r.grads.layers.iter().zip(b.sigma.layers.iter_mut())) {
+            for (bound, g) in bl.w.as_mut_slice().iter_mut().zip(gl.w.as_slice()) {
+                *bound = *bound * inv + eps * g.to64().abs();
+            }
+            if let (Some(bb), Some(gb)) = (bl.b.as_mut(), gl.b.as_ref()) {
+                for (bound, g) in bb.iter_mut().zip(gb) {
+                    *bound = *bound * inv + eps * g.to64().abs();
+                }
+            }
+            sl.w.as_mut_slice().iter_mut().for_each(|v| *v *= inv);
+            if let Some(sb) = sl.b.as_mut() {
+                sb.iter_mut().for_each(|v| *v *= inv);
+            }
+        }
+    }
+    if conv.l2 > 0.0 {
+        let (mut squares, mut count) = (0.0, 0usize);
+        for (bl, (wl, gl)) in b.grads.layers.iter_mut().zip(start.layers.iter().zip(&r.grads.layers)) {
+            for ((bound, w), g) in bl.w.as_mut_slice().iter_mut().zip(wl.w.as_slice()).zip(gl.w.as_slice()) {
+                let w = w.to64();
+                squares += w * w;
+                *bound += 2.0 * eps * (conv.l2 * w.abs() + g.to64().abs());
+            }
+            count += wl.w.as_slice().len();
+        }
+        let penalty = 0.5 * conv.l2 * squares;
+        b.loss += (count as f64 + 3.0) * eps * penalty + eps * r.loss.to64().abs();
+    }
 }

@@ -6,6 +6,10 @@
 //! `.db{k}`, `.W{k}`, `.b{k}` (the last two after the update), the same under `torch.` (lockstep,
 //! at the manual weights), and `torch_free.step{t}.W{k}` / `.b{k}` (the independent trajectory).
 //! The metadata key `config` holds the run's configuration as a JSON object.
+//!
+//! A trace recorded elsewhere (`python/backprop_trace.py`) may also carry `lr` \[T\] (f64, every
+//! step's learning rate) and, in `config`, `reduction` (`"mean"`: half-sse divided by the batch's
+//! sample count) and `l2` (λ/2 Σ_k ‖W^k‖² on the weights only): see [`Conventions`].
 
 use anyhow::{anyhow, Result};
 use safetensors::tensor::{Dtype, TensorView};
@@ -113,6 +117,52 @@ pub struct RecordedStep {
     pub grads: Option<Params<f64>>,
     /// W^k, b^k after the update, when recorded.
     pub after: Option<Params<f64>>,
+    /// The step's learning rate η_t: the trace's `lr` [T] where it has one, else `config.lr`.
+    pub lr: f64,
+}
+
+/// How a trace's loss is defined beyond the network's [`Spec`]: the conventions of code written
+/// elsewhere, from `config.reduction` and `config.l2`.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct Conventions {
+    /// `reduction = "mean"` (half-sse only): E = 1/(2m) Σ_n |ŷ_n − y_n|² over the m samples of the
+    /// batch. False: the sum, the sheet's eq. (5).
+    pub mean: bool,
+    /// λ of the penalty λ/2 Σ_k ‖W^k‖² on the weights only (biases untouched), part of E and of
+    /// ∂E/∂W^k = … + λW^k; 0 for none.
+    pub l2: f64,
+}
+
+impl Conventions {
+    /// Whether the loss is the plain one of the spec (sum, no penalty).
+    pub fn is_plain(&self) -> bool {
+        !self.mean && self.l2 == 0.0
+    }
+
+    /// The conventions of a run's `config` JSON: `reduction` ("sum" or "mean", half-sse only) and
+    /// `l2` (≥ 0). Errors name the field.
+    pub fn of(config: &serde_json::Value, spec: &Spec) -> Result<Conventions> {
+        let mean = match config.get("reduction") {
+            None => false,
+            Some(v) => match v.as_str() {
+                Some("sum") => false,
+                Some("mean") if spec.loss() == crate::model::spec::Loss::HalfSse => true,
+                Some("mean") => anyhow::bail!(
+                    "config.reduction: \"mean\" applies to loss half-sse only ({} is a mean already)",
+                    spec.loss().name()
+                ),
+                _ => anyhow::bail!("config.reduction must be \"sum\" or \"mean\", got {v}"),
+            },
+        };
+        let l2 = match config.get("l2") {
+            None => 0.0,
+            Some(v) => v
+                .as_f64()
+                .filter(|l| l.is_finite() && *l >= 0.0)
+                .ok_or_else(|| anyhow!("config.l2 must be a finite number >= 0, got {v}"))?,
+        };
+        Ok(Conventions { mean, l2 })
+    }
 }
 
 /// A trace read back: the network, the data, the initial weights and every recorded step.
@@ -129,6 +179,8 @@ pub struct Recorded {
     pub init: Params<f64>,
     /// The recorded steps, in order.
     pub steps: Vec<RecordedStep>,
+    /// The loss's conventions (`config.reduction`, `config.l2`).
+    pub conventions: Conventions,
 }
 
 /// The network a run's configuration (the `config` JSON of a trace, or of the weights `train`
@@ -207,6 +259,7 @@ pub fn read(path: &Path) -> Result<Recorded> {
     let lr = lr.as_f64().filter(|v| v.is_finite() && *v > 0.0);
     let lr = lr.ok_or_else(|| anyhow!("{at}: config.lr must be a finite number > 0"))?;
     let optim = OptimConfig::from_json(&config, lr).map_err(|e| anyhow!("{at}: {e}"))?;
+    let conventions = Conventions::of(&config, &spec).map_err(|e| anyhow!("{at}: {e}"))?;
 
     let want = match dtype {
         DType::F32 => Dtype::F32,
@@ -308,6 +361,39 @@ pub fn read(path: &Path) -> Result<Recorded> {
     } else {
         None
     };
+    let lrs = if has("lr") {
+        let t = st.tensor("lr").map_err(|_| anyhow!("{at}: lr unreadable"))?;
+        let need = step_ids.last().map_or(0, |t| t + 1);
+        if t.dtype() != Dtype::F64 || t.shape().len() != 1 || t.shape()[0] < need {
+            anyhow::bail!(
+                "{at}: lr must be an f64 vector of every step's learning rate, [{need}], is {:?} {:?}",
+                t.dtype(),
+                t.shape()
+            );
+        }
+        let v: Vec<f64> = t.data().chunks_exact(8).map(|c| f64::from_le_bytes(c.try_into().expect("8"))).collect();
+        if let Some(i) = v.iter().position(|l| !(l.is_finite() && *l > 0.0)) {
+            anyhow::bail!("{at}: lr[{i}] is {}, must be a finite number > 0", v[i]);
+        }
+        Some(v)
+    } else {
+        None
+    };
+    let varying = lrs.as_ref().is_some_and(|v| v.iter().any(|&l| l != lr));
+    if (varying || !conventions.is_plain()) && !optim.is_plain_sgd() {
+        let what = if varying {
+            "a learning rate per step (tensor lr)"
+        } else if conventions.mean {
+            "config.reduction \"mean\""
+        } else {
+            "config.l2"
+        };
+        anyhow::bail!(
+            "{at}: {what} is checked with plain SGD only (optimizer sgd, no momentum, weight_decay 0), the \
+             config says {}",
+            optim.describe()
+        );
+    }
     let mut steps = Vec::with_capacity(step_ids.len());
     for t in step_ids {
         let name = format!("batch.{t}");
@@ -335,9 +421,10 @@ pub fn read(path: &Path) -> Result<Recorded> {
         if grads.is_none() && after.is_none() && loss.is_none() {
             anyhow::bail!("{at}: step {t} records nothing to check (no manual.step{t}.dW1, manual.step{t}.W1 or manual.loss)");
         }
-        steps.push(RecordedStep { step: t, batch, loss, grads, after });
+        let lr = lrs.as_ref().map_or(lr, |v| v[t]);
+        steps.push(RecordedStep { step: t, batch, loss, grads, after, lr });
     }
     let data = crate::data::Dataset { x, y };
     crate::data::check_targets(&data, &spec, "y").map_err(|e| anyhow!("{at}: {e}"))?;
-    Ok(Recorded { spec, optim, data, init, steps })
+    Ok(Recorded { spec, optim, data, init, steps, conventions })
 }
