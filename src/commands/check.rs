@@ -21,7 +21,7 @@ Examples:
 The trace: x [N, n0], y [N, nL], init.W{k}, init.b{k}, batch.{t} (int64), manual.loss [T],
 manual.step{t}.dW{k}, .db{k}, .W{k}, .b{k} (after the update); W{k} is n_{k-1} x n_k (the sheet's
 orientation; torch's Linear.weight is its transpose); metadata `config`: layers, activations, bias,
-loss, lr, dtype, and optionally reduction ("mean"), l2 (weights only); `lr` [T] (f64) gives every
+loss, lr, dtype, and optionally reduction (mean), l2 (weights only); `lr` [T] (f64) gives every
 step its own learning rate. Steps may record any of loss, gradients and updated weights (README).
 When step 0 disagrees and a common mis-description explains it (a mean recorded as a sum, torch's
 weight layout, another output activation, lr off by the batch size), a line `likely cause: ...`

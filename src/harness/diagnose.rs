@@ -36,7 +36,8 @@ fn torch_step(rec: &Recorded, spec: &Spec, init: &Params<f64>, s: &RecordedStep)
     let mut optim = rec.optim;
     optim.lr = s.lr;
     let spec = spec.clone().with_dtype(DType::F64);
-    let mut r = Reference::new(&spec, init, &optim)?.with_conventions(rec.conventions.mean, rec.conventions.l2);
+    let mut r =
+        Reference::new(&spec, init, &optim)?.with_conventions(rec.conventions.mean, rec.conventions.l2);
     let mut xb = crate::model::matrix::Matrix::<f64>::zeros(0, spec.n_in());
     let mut yb = crate::model::matrix::Matrix::<f64>::zeros(0, spec.n_out());
     xb.gather_rows(&rec.data.x, &s.batch);
@@ -140,7 +141,9 @@ pub fn likely_cause(rec: &Recorded) -> Result<Option<String>> {
         }
     }
     // The update's learning rate off by m: the gradients agree, the step is lr·m or lr/m.
-    if let (Some(after), true) = (&s.after, explains(s, &base, 1.0, tol) || (s.loss.is_none() && s.grads.is_none())) {
+    if let (Some(after), true) =
+        (&s.after, explains(s, &base, 1.0, tol) || (s.loss.is_none() && s.grads.is_none()))
+    {
         let start = flat(&rec.init);
         let g = flat(&base.grads);
         for (c, why) in [

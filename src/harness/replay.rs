@@ -195,13 +195,7 @@ pub fn replay<T: Scalar>(rec: &Recorded, judge: Judge, saturation: f64, what: &s
 
         if let Some(w) = &wide {
             let g = grads.as_ref().unwrap_or(&r.grads);
-            let ps = param_sigma(
-                &bounds,
-                optim_tol.as_ref(),
-                g,
-                after.as_ref().unwrap_or(&r.params),
-                s.lr,
-            );
+            let ps = param_sigma(&bounds, optim_tol.as_ref(), g, after.as_ref().unwrap_or(&r.params), s.lr);
             witness_reports(&mut reports, loss_m, grads.as_ref(), after.as_ref(), &r, w, &bounds, &ps);
             out.witness_steps += 1;
         }
@@ -249,7 +243,9 @@ fn widen_for<T: Scalar>(b: &mut StepBounds, conv: Conventions, start: &Params<T>
     if conv.mean {
         b.loss = b.loss * inv + eps * r.loss.to64().abs();
         b.loss_sigma *= inv;
-        for (bl, (gl, sl)) in b.grads.layers.iter_mut().zip(r.grads.layers.iter().zip(b.sigma.layers.iter_mut())) {
+        for (bl, (gl, sl)) in
+            b.grads.layers.iter_mut().zip(r.grads.layers.iter().zip(b.sigma.layers.iter_mut()))
+        {
             for (bound, g) in bl.w.as_mut_slice().iter_mut().zip(gl.w.as_slice()) {
                 *bound = *bound * inv + eps * g.to64().abs();
             }

@@ -371,7 +371,8 @@ pub fn read(path: &Path) -> Result<Recorded> {
                 t.shape()
             );
         }
-        let v: Vec<f64> = t.data().chunks_exact(8).map(|c| f64::from_le_bytes(c.try_into().expect("8"))).collect();
+        let v: Vec<f64> =
+            t.data().chunks_exact(8).map(|c| f64::from_le_bytes(c.try_into().expect("8"))).collect();
         if let Some(i) = v.iter().position(|l| !(l.is_finite() && *l > 0.0)) {
             anyhow::bail!("{at}: lr[{i}] is {}, must be a finite number > 0", v[i]);
         }

@@ -320,12 +320,12 @@ impl Reference {
     fn objective(&self, x: &Tensor, y: &Tensor) -> Tensor {
         let mut loss = torch_loss(self.spec.loss(), self.spec.label_smoothing(), &self.forward(x), y);
         if self.mean {
-            loss = loss / x.size()[0];
+            loss /= x.size()[0];
         }
         if self.l2 > 0.0 {
             let squares = self.layers.iter().map(|l| l.ws.square().sum(None)).reduce(|a, b| a + b);
             if let Some(squares) = squares {
-                loss = loss + squares * (0.5 * self.l2);
+                loss += squares * (0.5 * self.l2);
             }
         }
         loss

@@ -13,7 +13,12 @@ Scenarios (each a convention, and with --mistake a planted bug):
             previous step's (the update at step 1 disagrees).
   l2        CS231n's TwoLayerNet: ReLU, softmax cross-entropy averaged over the batch, 0.5*reg*sum(W*W)
             on the weights, W += -lr * dW. Mistake: the penalty's gradient added to the biases too.
+  square    a 4-4-4 tanh net in torch's layout (x @ W.T + b), recorded with layout="torch".
   slips     the recorder's refusals, one line each (prints them).
+
+--slip=NAME records a right run mis-described, as a newcomer would: reduction (mean's run recorded
+with the default sum), activation (nielsen's sigmoid output recorded as identity), lr (nielsen with
+the constructor's lr=eta and no per-step lr), layout (square's weights without layout="torch").
 """
 import os
 import sys
@@ -23,6 +28,8 @@ import numpy as np
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))),
                                 "python"))
 from backprop_trace import Recorder  # noqa: E402
+
+SLIP = next((a.split("=", 1)[1] for a in sys.argv if a.startswith("--slip=")), None)
 
 
 def sigmoid(a):
@@ -35,7 +42,8 @@ def nielsen(path, mistake):
     data = [(rng.normal(size=(3, 1)), rng.uniform(0, 1, size=(2, 1))) for _ in range(60)]
     weights = [rng.normal(size=(y, x)) for x, y in zip(sizes[:-1], sizes[1:])]  # Nielsen's: n_k x n_(k-1)
     biases = [rng.normal(size=(y, 1)) for y in sizes[1:]]
-    rec = Recorder(sizes, ["sigmoid", "sigmoid"], weights=weights, biases=biases, lr=eta, layout="torch")
+    acts = ["sigmoid", "identity"] if SLIP == "activation" else ["sigmoid", "sigmoid"]
+    rec = Recorder(sizes, acts, weights=weights, biases=biases, lr=eta, layout="torch")
     for epoch in range(2):
         rng.shuffle(data)
         for k in range(0, len(data), m):
@@ -63,7 +71,7 @@ def nielsen(path, mistake):
             for b, nb in zip(biases, nabla_b):
                 b -= (eta / len(batch)) * nb
             rec.step(x=np.hstack([x for x, _ in batch]).T, y=np.hstack([y for _, y in batch]).T,
-                     dW=nabla_w, db=nabla_b, W=weights, b=biases, lr=eta / len(batch))
+                     dW=nabla_w, db=nabla_b, W=weights, b=biases, lr=None if SLIP == "lr" else eta / len(batch))
     rec.save(path)
 
 
@@ -73,7 +81,8 @@ def mean(path, mistake):
     W = [rng.normal(size=(4, 6)) * 0.5, rng.normal(size=(6, 2)) * 0.5]
     b = [np.zeros(6), np.zeros(2)]
     lr, m = 0.1, 8
-    rec = Recorder([4, 6, 2], ["tanh", "identity"], X, Y, W, b, loss="half-sse", reduction="mean", lr=lr)
+    rec = Recorder([4, 6, 2], ["tanh", "identity"], X, Y, W, b, loss="half-sse",
+                   reduction="sum" if SLIP == "reduction" else "mean", lr=lr)
     for epoch in range(2):
         order = rng.permutation(len(X))
         for k in range(0, len(X), m):
@@ -147,6 +156,28 @@ def l2(path, mistake):
             params[name] += -lr * grads[name]
         rec.step(idx, loss=loss, dW=[grads["W1"], grads["W2"]], db=[grads["b1"], grads["b2"]],
                  W=[params["W1"], params["W2"]], b=[params["b1"], params["b2"]])
+    rec.save(path)
+
+
+def square(path, mistake):
+    rng = np.random.default_rng(8)
+    X, Y = rng.normal(size=(30, 4)), rng.normal(size=(30, 4))
+    W = [rng.normal(size=(4, 4)) * 0.5 for _ in range(2)]   # torch's Linear.weight: out x in
+    b = [rng.normal(size=4) * 0.1 for _ in range(2)]
+    lr = 0.05
+    rec = Recorder([4, 4, 4], ["tanh", "identity"], X, Y, W, b, lr=lr,
+                   layout="sheet" if SLIP == "layout" else "torch")
+    for t in range(5):
+        idx = rng.choice(len(X), size=6, replace=False)
+        x, y = X[idx], Y[idx]
+        h = np.tanh(x @ W[0].T + b[0])
+        out = h @ W[1].T + b[1]
+        d2 = out - y
+        d1 = (d2 @ W[1]) * ((1 - h ** 2) if not mistake else 1)
+        dW, db = [d1.T @ x, d2.T @ h], [d1.sum(0), d2.sum(0)]
+        for p, g in zip(W + b, dW + db):
+            p -= lr * g
+        rec.step(idx, loss=0.5 * np.sum(d2 ** 2), dW=dW, db=db, W=W, b=b)
     rec.save(path)
 
 

@@ -1,0 +1,134 @@
+//! Code written the way public numpy implementations write it, recorded with the Python recorder
+//! and checked against libtorch: in-place updates, (η/m)·Σ∇ with a short last minibatch and
+//! batches passed as (x, y), a mean loss, a learning-rate schedule, L2 on the weights only with a
+//! mean cross-entropy (tests/python/user_nets.py). Each checks EQUIVALENT as written, and NOT
+//! EQUIVALENT with its planted bug, at the step and layer of the bug. The recorder refuses the
+//! common slips in one sentence naming the argument, and when a right run is mis-described `check`
+//! names the likely cause.
+#![cfg(feature = "torch")]
+
+mod common;
+
+use common::{python, replay_in_pytorch, report, temp_dir};
+use std::path::{Path, PathBuf};
+
+/// Records `scenario` (with `flags`) into `dir/trace.safetensors` by tests/python/user_nets.py.
+fn record(scenario: &str, dir: &Path, flags: &[&str]) -> PathBuf {
+    let trace = dir.join("trace.safetensors");
+    let out = std::process::Command::new(python())
+        .arg(format!("{}/tests/python/user_nets.py", env!("CARGO_MANIFEST_DIR")))
+        .arg(scenario)
+        .arg(&trace)
+        .args(flags)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{scenario} {flags:?}: {}", String::from_utf8_lossy(&out.stderr));
+    trace
+}
+
+/// `check TRACE --out DIR --quiet`: (exit status, stdout and stderr).
+fn check(trace: &Path, dir: &Path) -> (i32, String) {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_check"))
+        .arg(trace)
+        .arg("--out")
+        .arg(dir)
+        .arg("--quiet")
+        .output()
+        .unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr)),
+    )
+}
+
+/// Right: EQUIVALENT (and PyTorch's own replay agrees); the planted bug: NOT EQUIVALENT, first
+/// diverging at `step`, `layer`, one of `tensors`.
+fn judged(scenario: &str, step: u64, layer: u64, tensors: &[&str]) {
+    let dir = temp_dir(&format!("conv-{scenario}"));
+    let trace = record(scenario, &dir, &[]);
+    let (code, out) = check(&trace, &dir);
+    assert_eq!(code, 0, "{scenario}: {out}");
+    assert_eq!(report(&dir)["verdict"], "equivalent");
+    let (ok, replay) = replay_in_pytorch(&trace);
+    assert!(ok, "{scenario}: PyTorch's replay: {replay}");
+
+    let dir = temp_dir(&format!("conv-{scenario}-mistake"));
+    let trace = record(scenario, &dir, &["--mistake"]);
+    let (code, out) = check(&trace, &dir);
+    assert_eq!(code, 1, "{scenario} --mistake: {out}");
+    let d = &report(&dir)["first_divergence"];
+    assert_eq!((d["step"].as_u64(), d["layer"].as_u64()), (Some(step), Some(layer)), "{scenario}: {out}");
+    assert!(tensors.contains(&d["tensor"].as_str().unwrap()), "{scenario}: {d}");
+    assert!(!out.contains("likely cause"), "a bug in the backprop is no mis-description: {out}");
+}
+
+#[test]
+fn nielsen_in_place_mean_step_short_last_batch_and_xy_batches() {
+    judged("nielsen", 0, 1, &["dW", "db"]);
+}
+
+#[test]
+fn a_mean_loss_with_a_short_last_batch() {
+    judged("mean", 0, 2, &["dW"]);
+}
+
+#[test]
+fn a_learning_rate_schedule_given_per_step() {
+    judged("schedule", 1, 2, &["W"]);
+}
+
+#[test]
+fn l2_on_the_weights_only_with_a_mean_cross_entropy() {
+    judged("l2", 0, 2, &["db"]);
+}
+
+#[test]
+fn torch_layout_weights_in_place() {
+    judged("square", 0, 1, &["dW", "db"]);
+}
+
+/// The recorder's slips: each refused in one sentence that names the argument to change, and no
+/// file written for the save into a missing folder.
+#[test]
+fn the_recorder_refuses_slips_in_one_sentence_each() {
+    let dir = temp_dir("conv-slips");
+    let out = std::process::Command::new(python())
+        .arg(format!("{}/tests/python/user_nets.py", env!("CARGO_MANIFEST_DIR")))
+        .arg("slips")
+        .arg(&dir)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text}{}", String::from_utf8_lossy(&out.stderr));
+    let line =
+        |name: &str| text.lines().find(|l| l.starts_with(name)).unwrap_or_else(|| panic!("{name}: {text}"));
+    for (name, names) in [
+        ("one activation name", "activations: give one name per layer"),
+        ("torch layout", "pass layout='torch'"),
+        ("boolean mask", "np.flatnonzero(mask)"),
+        ("reused recorder", "make a new Recorder"),
+        ("missing folder", "does not exist"),
+    ] {
+        let l = line(name);
+        assert!(!l.contains("ACCEPTED") && l.contains(names), "{l}");
+    }
+}
+
+/// A right run described wrongly: step 0 disagrees, and `check` prints one `likely cause` line
+/// naming the recorder argument.
+#[test]
+fn a_misdescribed_run_gets_its_likely_cause() {
+    for (scenario, slip, cause) in [
+        ("mean", "reduction", "reduction=\"mean\""),
+        ("nielsen", "activation", "activations=[\"sigmoid\", \"sigmoid\"]"),
+        ("nielsen", "lr", "lr/8"),
+        ("square", "layout", "layout=\"torch\""),
+    ] {
+        let dir = temp_dir(&format!("conv-slip-{slip}"));
+        let trace = record(scenario, &dir, &[&format!("--slip={slip}")]);
+        let (code, out) = check(&trace, &dir);
+        assert_eq!(code, 1, "{slip}: {out}");
+        let lines: Vec<&str> = out.lines().filter(|l| l.starts_with("likely cause: ")).collect();
+        assert!(lines.len() == 1 && lines[0].contains(cause), "{slip}: {out}");
+    }
+}
