@@ -132,3 +132,27 @@ fn a_misdescribed_run_gets_its_likely_cause() {
         assert!(lines.len() == 1 && lines[0].contains(cause), "{slip}: {out}");
     }
 }
+
+/// `Recorder.check()` saves the trace, runs `check` and returns its result: the verdict, the exit
+/// status, the first divergence and the report's path.
+#[test]
+fn recorder_check_returns_the_verdict() {
+    for (mistake, want) in [
+        (false, "verdict=equivalent code=0 ok=True report=True saved=True divergence=None"),
+        (true, "verdict=not-equivalent code=1 ok=False report=True saved=True divergence=(1, 2, 'W')"),
+    ] {
+        let dir = temp_dir(&format!("conv-selfcheck-{mistake}"));
+        let mut cmd = std::process::Command::new(python());
+        cmd.arg(format!("{}/tests/python/user_nets.py", env!("CARGO_MANIFEST_DIR")))
+            .arg("selfcheck")
+            .arg(&dir)
+            .env("BACKPROP_CHECK", env!("CARGO_BIN_EXE_check"));
+        if mistake {
+            cmd.arg("--mistake");
+        }
+        let out = cmd.output().unwrap();
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(out.status.success(), "{text}{}", String::from_utf8_lossy(&out.stderr));
+        assert_eq!(text.trim(), want);
+    }
+}

@@ -16,7 +16,7 @@ const EXAMPLES: &str = "\
 Examples:
   check my_trace.safetensors                 replay every recorded step in libtorch and judge it
   check out/trace.safetensors --out out/chk  a trace written by compare --trace
-  python examples/python/sheet_numpy.py      record a numpy backprop, then check it
+  scripts/python examples/python/sheet_numpy.py  record a numpy backprop, then check it
 
 The trace: x [N, n0], y [N, nL], init.W{k}, init.b{k}, batch.{t} (int64), manual.loss [T],
 manual.step{t}.dW{k}, .db{k}, .W{k}, .b{k} (after the update); W{k} is n_{k-1} x n_k (the sheet's

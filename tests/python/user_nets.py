@@ -15,6 +15,8 @@ Scenarios (each a convention, and with --mistake a planted bug):
             on the weights, W += -lr * dW. Mistake: the penalty's gradient added to the biases too.
   square    a 4-4-4 tanh net in torch's layout (x @ W.T + b), recorded with layout="torch".
   slips     the recorder's refusals, one line each (prints them).
+  selfcheck OUT_DIR: schedule's run checked by Recorder.check() (the binary: $BACKPROP_CHECK); prints
+            the result's fields.
 
 --slip=NAME records a right run mis-described, as a newcomer would: reduction (mean's run recorded
 with the default sum), activation (nielsen's sigmoid output recorded as identity), lr (nielsen with
@@ -118,7 +120,18 @@ def schedule(path, mistake):
         dW = [X[idx].T @ ((d2 @ W[1].T) * (1 - h ** 2)), h.T @ d2]
         W = [w - lr * g for w, g in zip(W, dW)]
         rec.step(idx, loss=0.5 * np.sum(d2 ** 2), dW=dW, W=W, lr=lr0 / (1 + max(t - 1, 0) / 4) if mistake else lr)
+    if path is None:
+        return rec
     rec.save(path)
+
+
+def selfcheck(folder, mistake):
+    rec = schedule(None, mistake)
+    result = rec.check(out=folder, check=os.environ["BACKPROP_CHECK"])
+    d = result.first_divergence
+    print(f"verdict={result.verdict} code={result.code} ok={bool(result)} "
+          f"report={os.path.exists(result.report)} saved={os.path.exists(rec.saved)} "
+          f"divergence={None if d is None else (d['step'], d['layer'], d['tensor'])}")
 
 
 def l2(path, mistake):
