@@ -46,13 +46,13 @@ fn torch_step(rec: &Recorded, spec: &Spec, init: &Params<f64>, s: &RecordedStep)
 }
 
 /// Whether step 0's recorded loss and gradients are libtorch's `r` times `factor`.
-fn explains(s: &RecordedStep, r: &RefStep<f64>, factor: f64, tol: f64) -> bool {
-    let loss = s.loss.is_none_or(|l| agree(&[l], &[r.loss * factor], tol));
-    let grads = s.grads.as_ref().is_none_or(|g| {
+fn explains(loss: Option<f64>, grads: Option<&Params<f64>>, r: &RefStep<f64>, factor: f64, tol: f64) -> bool {
+    let loss_ok = loss.is_none_or(|l| agree(&[l], &[r.loss * factor], tol));
+    let grads_ok = grads.is_none_or(|g| {
         let want: Vec<f64> = flat(&r.grads).iter().map(|v| v * factor).collect();
         agree(&flat(g), &want, tol)
     });
-    (s.loss.is_some() || s.grads.is_some()) && loss && grads
+    (loss.is_some() || grads.is_some()) && loss_ok && grads_ok
 }
 
 /// The likely cause of a disagreement at step 0, as one sentence naming the recorder argument to
@@ -66,9 +66,12 @@ pub fn likely_cause(rec: &Recorded) -> Result<Option<String>> {
     }
     let spec = &rec.spec;
     let tol = 1e4 * crate::harness::check::epsilon(spec.dtype());
+    let (grads, after) = (rec.grads(0)?, rec.after(0)?);
+    let explains =
+        |g: Option<&Params<f64>>, r: &RefStep<f64>, factor: f64| explains(s.loss, g, r, factor, tol);
     let base = torch_step(rec, spec, &rec.init, s)?;
-    let updated = |r: &RefStep<f64>| s.after.as_ref().is_none_or(|a| agree(&flat(a), &flat(&r.params), tol));
-    if explains(s, &base, 1.0, tol) && updated(&base) {
+    let updated = |r: &RefStep<f64>| after.as_ref().is_none_or(|a| agree(&flat(a), &flat(&r.params), tol));
+    if explains(grads.as_ref(), &base, 1.0) && updated(&base) {
         return Ok(None);
     }
     let (m, n_out) = (s.batch.len() as f64, spec.n_out() as f64);
@@ -95,7 +98,7 @@ pub fn likely_cause(rec: &Recorded) -> Result<Option<String>> {
                 "the loss is ½ Σ |ŷ − y|² over the batch's mean: pass loss=\"half-sse\", reduction=\"mean\" to Recorder".into(),
             ));
         }
-        if let Some((_, why)) = factors.into_iter().find(|(f, _)| explains(s, &base, *f, tol)) {
+        if let Some((_, why)) = factors.into_iter().find(|(f, _)| explains(grads.as_ref(), &base, *f)) {
             return Ok(Some(why));
         }
     }
@@ -108,9 +111,7 @@ pub fn likely_cause(rec: &Recorded) -> Result<Option<String>> {
             p
         };
         let r = torch_step(rec, spec, &t(&rec.init), s)?;
-        let mut back = s.clone();
-        back.grads = s.grads.as_ref().map(t);
-        if explains(&back, &r, 1.0, tol) {
+        if explains(grads.as_ref().map(t).as_ref(), &r, 1.0) {
             return Ok(Some("the weights are in torch's layout (Linear.weight is n_k × n_(k−1), the trace's W^k is n_(k−1) × n_k): pass layout=\"torch\" to Recorder".into()));
         }
     }
@@ -129,7 +130,7 @@ pub fn likely_cause(rec: &Recorded) -> Result<Option<String>> {
                 .with_loss(spec.loss())
                 .with_dtype(spec.dtype());
             let r = torch_step(rec, &other, &rec.init, s)?;
-            if explains(s, &r, 1.0, tol) {
+            if explains(grads.as_ref(), &r, 1.0) {
                 let names: Vec<String> = acts.iter().map(|a| format!("\"{}\"", a.name())).collect();
                 return Ok(Some(format!(
                     "the output layer's activation is {}, the trace says {}: pass activations=[{}] to Recorder",
@@ -142,7 +143,7 @@ pub fn likely_cause(rec: &Recorded) -> Result<Option<String>> {
     }
     // The update's learning rate off by m: the gradients agree, the step is lr·m or lr/m.
     if let (Some(after), true) =
-        (&s.after, explains(s, &base, 1.0, tol) || (s.loss.is_none() && s.grads.is_none()))
+        (&after, explains(grads.as_ref(), &base, 1.0) || (s.loss.is_none() && grads.is_none()))
     {
         let start = flat(&rec.init);
         let g = flat(&base.grads);
