@@ -156,3 +156,21 @@ fn recorder_check_returns_the_verdict() {
         assert_eq!(text.trim(), want);
     }
 }
+
+/// The README's newcomer path: `scripts/python` (the setup's Python, with `python/` on its path)
+/// runs the numpy example from another directory, and the example finds this repository's `check`
+/// by itself.
+#[test]
+fn the_numpy_example_runs_from_any_directory_with_scripts_python() {
+    let dir = temp_dir("conv-newcomer");
+    let root = env!("CARGO_MANIFEST_DIR");
+    let out = std::process::Command::new(format!("{root}/scripts/python"))
+        .arg(format!("{root}/examples/python/sheet_numpy.py"))
+        .current_dir(&dir)
+        .output()
+        .unwrap();
+    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert_eq!(out.status.code(), Some(0), "{text}");
+    assert!(text.contains("EQUIVALENT"), "{text}");
+    assert_eq!(report(&dir.join("out/numpy"))["verdict"], "equivalent");
+}

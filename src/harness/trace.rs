@@ -117,7 +117,7 @@ pub struct RecordedStep {
     pub has_grads: bool,
     /// Whether W^k, b^k after the update are recorded ([`Recorded::after`] reads them).
     pub has_after: bool,
-    /// The step's learning rate η_t: the trace's `lr` [T] where it has one, else `config.lr`.
+    /// The step's learning rate η_t: the trace's `lr` \[T\] where it has one, else `config.lr`.
     pub lr: f64,
 }
 
