@@ -174,3 +174,41 @@ fn the_numpy_example_runs_from_any_directory_with_scripts_python() {
     assert!(text.contains("EQUIVALENT"), "{text}");
     assert_eq!(report(&dir.join("out/numpy"))["verdict"], "equivalent");
 }
+
+/// A trace whose conventions cannot be checked is refused in one line naming the field, exit 2,
+/// and nothing is written.
+#[test]
+fn conventions_that_cannot_be_checked_are_refused_in_one_line() {
+    let dir = temp_dir("conv-refused");
+    let script = format!(
+        r#"
+import json
+import numpy as np
+from safetensors.numpy import save_file
+base = {{"x": np.zeros((4, 2)), "y": np.zeros((4, 1)), "init.W1": np.ones((2, 1)),
+        "batch.0": np.array([0, 1], dtype=np.int64), "manual.loss": np.array([0.0])}}
+cfg = {{"layers": [2, 1], "activations": ["identity"], "bias": False, "loss": "half-sse", "lr": 0.1, "dtype": "f64"}}
+cases = {{"mse": ({{"reduction": "mean", "loss": "mse"}}, {{}}), "avg": ({{"reduction": "avg"}}, {{}}),
+         "l2": ({{"l2": -1}}, {{}}), "adam": ({{"optimizer": "adam", "reduction": "mean"}}, {{}}),
+         "lr32": ({{}}, {{"lr": np.array([0.1], dtype=np.float32)}})}}
+for name, (extra, tensors) in cases.items():
+    save_file({{**base, **tensors}}, "{dir}/" + name + ".safetensors", metadata={{"config": json.dumps({{**cfg, **extra}})}})
+"#,
+        dir = dir.display()
+    );
+    let out = std::process::Command::new(python()).arg("-c").arg(&script).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    for (name, says) in [
+        ("mse", "config.reduction: \"mean\" applies to loss half-sse only"),
+        ("avg", "config.reduction must be"),
+        ("l2", "config.l2 must be a finite number >= 0"),
+        ("adam", "config.reduction \"mean\" is checked with plain SGD only"),
+        ("lr32", "lr must be an f64 vector"),
+    ] {
+        let report_dir = dir.join(format!("out-{name}"));
+        let (code, text) = check(&dir.join(format!("{name}.safetensors")), &report_dir);
+        assert_eq!(code, 2, "{name}: {text}");
+        assert!(text.lines().count() == 1 && text.contains(says), "{name}: {text}");
+        assert!(!report_dir.join("report.json").exists(), "{name}: a report for a refused trace");
+    }
+}
