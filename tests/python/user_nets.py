@@ -18,6 +18,7 @@ Scenarios (each a convention, and with --mistake a planted bug):
   selfcheck OUT_DIR: schedule's run checked by Recorder.check() (the binary: $BACKPROP_CHECK); prints
             the result's fields.
 
+--grads-only (nielsen) records the gradients alone: check moves each step's weights by them.
 --slip=NAME records a right run mis-described, as a newcomer would: reduction (mean's run recorded
 with the default sum), activation (nielsen's sigmoid output recorded as identity), lr (nielsen with
 the constructor's lr=eta and no per-step lr), layout (square's weights without layout="torch").
@@ -32,6 +33,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(
 from backprop_trace import Recorder  # noqa: E402
 
 SLIP = next((a.split("=", 1)[1] for a in sys.argv if a.startswith("--slip=")), None)
+GRADS_ONLY = "--grads-only" in sys.argv  # nielsen: the gradients alone, no updated weights
 
 
 def sigmoid(a):
@@ -73,7 +75,8 @@ def nielsen(path, mistake):
             for b, nb in zip(biases, nabla_b):
                 b -= (eta / len(batch)) * nb
             rec.step(x=np.hstack([x for x, _ in batch]).T, y=np.hstack([y for _, y in batch]).T,
-                     dW=nabla_w, db=nabla_b, W=weights, b=biases, lr=None if SLIP == "lr" else eta / len(batch))
+                     dW=nabla_w, db=nabla_b, W=None if GRADS_ONLY else weights, b=None if GRADS_ONLY else biases,
+                     lr=None if SLIP == "lr" else eta / len(batch))
     rec.save(path)
 
 
