@@ -5,10 +5,12 @@ Usage: python scripts/replay_trace.py out/trace.safetensors
 
 For every step t it puts the manual model's weights before the step into a torch.nn model
 (torch's Linear.weight is the transpose of the trace's W{k}, which is n_{k-1} x n_k), runs the
-recorded batch through the recorded loss (0.5 * sum of squares, mse_loss, or cross_entropy with
-the recorded label_smoothing), takes autograd's gradients and one step of the recorded torch.optim
-optimizer (SGD, Adam, AdamW or RMSprop with the recorded hyperparameters), which keeps its own
-state from step to step, and checks against the trace: the manual gradients, the updated weights
+recorded batch through the recorded loss (0.5 * sum of squares, divided by the batch's sample count
+with reduction "mean", mse_loss, or cross_entropy with the recorded label_smoothing), plus the
+recorded L2 penalty l2/2 * sum_k |W^k|^2 on the weights only, takes autograd's gradients and one
+step of the recorded torch.optim optimizer (SGD, Adam, AdamW or RMSprop with the recorded
+hyperparameters, at the step's own lr where the trace records `lr`), which keeps its own state from
+step to step, and checks against the trace: the manual gradients, the updated weights
 and, where recorded (manual.step{t}.state.{name}.W{k}), the optimizer's state (exp_avg, ...).
 Prints the largest differences and exits 1 if any exceeds 1e4 ulps of the trace's dtype,
 relative to max(|value|, 1).
@@ -56,7 +58,7 @@ def main(path):
         t = {name: f.get_tensor(name) for name in f.keys()}
     layers, acts, bias = config["layers"], config["activations"], config["bias"]
     depth = len(layers) - 1
-    steps = t["manual.loss"].shape[0]
+    steps = sum(1 for name in t if name.startswith("batch."))
     x, y = t["x"], t["y"]
 
     model = torch.nn.Sequential(*[torch.nn.Linear(layers[k], layers[k + 1], bias=bias) for k in range(depth)])
@@ -68,12 +70,23 @@ def main(path):
             z = ACTIVATIONS[name](lin(z))
         return z
 
-    def loss_of(out, target):
+    def data_loss(out, target):
         if config["loss"] == "half-sse":
-            return 0.5 * ((out - target) ** 2).sum()
+            e = 0.5 * ((out - target) ** 2).sum()
+            return e / out.shape[0] if config.get("reduction", "sum") == "mean" else e
         if config["loss"] == "cross-entropy":
             return torch.nn.functional.cross_entropy(out, target, label_smoothing=config.get("label_smoothing", 0.0))
         return torch.nn.functional.mse_loss(out, target)
+
+    l2 = config.get("l2", 0.0)
+
+    def loss_of(out, target):
+        e = data_loss(out, target)
+        if l2:  # the weights only: the biases are not penalised
+            e = e + 0.5 * l2 * sum((lin.weight ** 2).sum() for lin in model)
+        return e
+
+    lrs = t.get("lr")
 
     eps = torch.finfo(x.dtype).eps
     worst = {"loss": 0.0, "dW": 0.0, "W": 0.0}
@@ -87,10 +100,15 @@ def main(path):
                 if bias:
                     lin.bias.copy_(t[f"{prefix}.b{k}"])
         idx = t[f"batch.{step}"]
+        if lrs is not None:
+            for group in opt.param_groups:
+                group["lr"] = lrs[step].item()
         opt.zero_grad()
         loss = loss_of(forward(x[idx]), y[idx])
         loss.backward()
-        worst["loss"] = max(worst["loss"], abs(loss.item() - t["manual.loss"][step].item()) / scale(t["manual.loss"][step]))
+        if "manual.loss" in t:
+            want = t["manual.loss"][step]
+            worst["loss"] = max(worst["loss"], abs(loss.item() - want.item()) / scale(want))
         for k, lin in enumerate(model, start=1):
             g = t[f"manual.step{step}.dW{k}"]
             worst["dW"] = max(worst["dW"], (lin.weight.grad.T - g).abs().max().item() / scale(g))

@@ -25,6 +25,7 @@ link() {
     [ -f "$torch_dir/lib/libtorch_cpu.so" ] || die "cache at $venv is damaged (no libtorch_cpu.so); remove it and run again"
     ln -sfn "$torch_dir" "$repo/.libtorch"
     echo "setup-libtorch: libtorch $TORCH_VERSION at $torch_dir (linked as .libtorch)"
+    echo "setup-libtorch: Python with torch, numpy and safetensors: $venv/bin/python (or scripts/python, which also puts python/ on its path)"
 }
 
 if [ -f "$stamp" ]; then

@@ -266,7 +266,7 @@ def grads(W, b, idx):
     return 0.5 * np.sum(d2 ** 2), [x[idx].T @ d1, z1.T @ d2], [d1.sum(0), d2.sum(0)]
 for layout, path in (("sheet", "{dir}/sheet.safetensors"), ("torch", "{dir}/torch.safetensors")):
     T = (lambda m: m.T) if layout == "torch" else (lambda m: m)
-    rec = Recorder([3, 4, 2], "tanh", x, y, [T(w) for w in W], b, lr=0.05, layout=layout)
+    rec = Recorder([3, 4, 2], ["tanh", "identity"], x, y, [T(w) for w in W], b, lr=0.05, layout=layout)
     Wt, bt = [w.copy() for w in W], [v.copy() for v in b]
     for t in range(3):
         idx = np.arange(t, t + 5)
@@ -274,9 +274,9 @@ for layout, path in (("sheet", "{dir}/sheet.safetensors"), ("torch", "{dir}/torc
         Wt = [w - 0.05 * g for w, g in zip(Wt, dW)]; bt = [v - 0.05 * g for v, g in zip(bt, db)]
         rec.step(idx, loss=E, dW=[T(g) for g in dW], db=db, W=[T(w) for w in Wt], b=bt)
     rec.save(path)
-for bad in (lambda: Recorder([3, 4, 2], "tanh", x, y, [W[1], W[0]], b, lr=0.1),
+for bad in (lambda: Recorder([3, 4, 2], ["tanh", "identity"], x, y, [W[1], W[0]], b, lr=0.1),
             lambda: Recorder([3, 4, 2], ["tanh", "tahn"], x, y, W, b, lr=0.1),
-            lambda: Recorder([3, 4, 2], "tanh", x, y, W, b, lr=0.1).step([0, 99])):
+            lambda: Recorder([3, 4, 2], ["tanh", "identity"], x, y, W, b, lr=0.1).step([0, 99])):
     try:
         bad(); sys.exit("accepted a bad input")
     except ValueError as e:

@@ -2,12 +2,12 @@
 """A classifier written in numpy: softmax cross-entropy and Adam by hand, recorded with the optimizer's
 state, and checked against libtorch's autograd and torch::optim by this repository's `check`.
 
-    python examples/python/adam_numpy.py                    # right: check says EQUIVALENT
-    python examples/python/adam_numpy.py --mistake          # Adam without its bias corrections:
+    scripts/python examples/python/adam_numpy.py            # right: check says EQUIVALENT
+    scripts/python examples/python/adam_numpy.py --mistake  # Adam without its bias corrections:
                                                             # check names step 0, the updated weights
 
 Options: --out DIR (default out/adam-numpy), --check PATH (the check binary; default
-target/release/check), --no-check (record only). Needs numpy and safetensors.
+this repository's target/release/check), --no-check (record only). Needs numpy and safetensors.
 """
 import argparse
 import os
@@ -16,7 +16,8 @@ import sys
 
 import numpy as np
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "python"))
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # the repository
+sys.path.insert(0, os.path.join(ROOT, "python"))
 from backprop_trace import Recorder  # noqa: E402
 
 LAYERS = [2, 16, 16, 3]  # n_0 .. n_L: three classes
@@ -81,7 +82,7 @@ def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--mistake", action="store_true", help="leave out Adam's bias corrections")
     p.add_argument("--out", default=os.path.join("out", "adam-numpy"))
-    p.add_argument("--check", default=os.path.join("target", "release", "check"))
+    p.add_argument("--check", default=os.path.join(ROOT, "target", "release", "check"))
     p.add_argument("--no-check", action="store_true")
     args = p.parse_args()
 
@@ -95,7 +96,7 @@ def main():
     Ws = [rng.uniform(-1, 1, size=(n, m)) / np.sqrt(n) for n, m in zip(LAYERS[:-1], LAYERS[1:])]
     bs = [rng.uniform(-1, 1, size=m) / np.sqrt(n) for n, m in zip(LAYERS[:-1], LAYERS[1:])]
 
-    rec = Recorder(LAYERS, "tanh", x, y, Ws, bs, loss="cross-entropy", lr=LR, optimizer="adam", betas=BETAS, eps=EPS)
+    rec = Recorder(LAYERS, ["tanh", "tanh", "identity"], x, y, Ws, bs, loss="cross-entropy", lr=LR, optimizer="adam", betas=BETAS, eps=EPS)
     opt = Adam(Ws + bs, mistake=args.mistake)
     depth = len(Ws)
     for t in range(STEPS):

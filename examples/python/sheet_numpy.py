@@ -2,11 +2,12 @@
 """The exercise sheet's network, trained by backpropagation written in numpy, recorded, and checked
 against libtorch by this repository's `check`.
 
-    python examples/python/sheet_numpy.py                  # right: check says EQUIVALENT
-    python examples/python/sheet_numpy.py --mistake        # delta^1 without phi': check names step 0, layer 1
+    scripts/python examples/python/sheet_numpy.py             # right: check says EQUIVALENT
+    scripts/python examples/python/sheet_numpy.py --mistake   # delta^1 without phi': step 0, layer 1
 
-Options: --out DIR (default out/numpy), --check PATH (the check binary; default target/release/check),
---no-check (record only). Needs numpy and safetensors.
+From any directory. Options: --out DIR (default out/numpy), --check PATH (the check binary; default
+this repository's target/release/check), --no-check (record only). Needs numpy and safetensors (the
+setup's Python: scripts/python).
 """
 import argparse
 import os
@@ -15,7 +16,8 @@ import sys
 
 import numpy as np
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "python"))
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # the repository
+sys.path.insert(0, os.path.join(ROOT, "python"))
 from backprop_trace import Recorder  # noqa: E402
 
 LAYERS = [1, 16, 16, 1]  # n_0 .. n_L
@@ -55,7 +57,7 @@ def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--mistake", action="store_true")
     p.add_argument("--out", default="out/numpy")
-    p.add_argument("--check", default=os.path.join("target", "release", "check"))
+    p.add_argument("--check", default=os.path.join(ROOT, "target", "release", "check"))
     p.add_argument("--no-check", action="store_true")
     args = p.parse_args()
 
@@ -65,7 +67,7 @@ def main():
     # torch's nn.Linear initialisation, U(-1/sqrt(n_{k-1}), 1/sqrt(n_{k-1})), no biases (the sheet's network).
     Ws = [rng.uniform(-1, 1, size=(n, m)) / np.sqrt(n) for n, m in zip(LAYERS[:-1], LAYERS[1:])]
 
-    rec = Recorder(LAYERS, "tanh", x, y, Ws, biases=None, loss="half-sse", lr=LR)
+    rec = Recorder(LAYERS, ["tanh", "tanh", "identity"], x, y, Ws, biases=None, loss="half-sse", lr=LR)
     for t in range(STEPS):
         idx = rng.choice(len(x), size=BATCH, replace=False)
         E, dWs = backprop(Ws, x[idx], y[idx], mistake=args.mistake)

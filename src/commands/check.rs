@@ -16,12 +16,16 @@ const EXAMPLES: &str = "\
 Examples:
   check my_trace.safetensors                 replay every recorded step in libtorch and judge it
   check out/trace.safetensors --out out/chk  a trace written by compare --trace
-  python examples/python/sheet_numpy.py      record a numpy backprop, then check it
+  scripts/python examples/python/sheet_numpy.py  record a numpy backprop, then check it
 
 The trace: x [N, n0], y [N, nL], init.W{k}, init.b{k}, batch.{t} (int64), manual.loss [T],
 manual.step{t}.dW{k}, .db{k}, .W{k}, .b{k} (after the update); W{k} is n_{k-1} x n_k (the sheet's
 orientation; torch's Linear.weight is its transpose); metadata `config`: layers, activations, bias,
-loss, lr, dtype. Steps may record any of loss, gradients and updated weights (README).
+loss, lr, dtype, and optionally reduction (mean), l2 (weights only); `lr` [T] (f64) gives every
+step its own learning rate. Steps may record any of loss, gradients and updated weights (README).
+When step 0 disagrees and a common mis-description explains it (a mean recorded as a sum, torch's
+weight layout, another output activation, lr off by the batch size), a line `likely cause: ...`
+names the recorder argument to change.
 
 Exit status: 0 equivalent, 1 not equivalent, 2 a trace that cannot be checked (one line naming the
 tensor or field), 3 agreed on every step until both sides went non-finite.";
@@ -46,7 +50,7 @@ pub struct CheckArgs {
     /// Threads libtorch may use for large networks [default: the machine's cores].
     #[arg(long)]
     pub threads: Option<usize>,
-    /// The verdict line only.
+    /// The verdict line only (and the likely cause, when one is found).
     #[arg(long)]
     pub quiet: bool,
 }
@@ -103,6 +107,12 @@ fn check_main(args: &CheckArgs) -> Result<i32> {
         "tolerance": judge,
     });
     rec.optim.write_json(&mut config);
+    if rec.conventions.mean {
+        config["reduction"] = "mean".into();
+    }
+    if rec.conventions.l2 > 0.0 {
+        config["l2"] = rec.conventions.l2.into();
+    }
     let mut written = Vec::new();
     let report_path = args.out.join("report.json");
     report::write_report(&report_path, &run, &config, &outcome)?;
@@ -121,5 +131,10 @@ fn check_main(args: &CheckArgs) -> Result<i32> {
     written.extend(images);
     written.push(index);
     report::print_console(&dataset, &run, &outcome, &written, args.quiet);
+    if outcome.first_divergence.as_ref().is_some_and(|d| d.step == 0) {
+        if let Some(cause) = harness::diagnose::likely_cause(&rec)? {
+            println!("likely cause: {cause}");
+        }
+    }
     Ok(outcome.verdict.exit_code())
 }

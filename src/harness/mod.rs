@@ -12,6 +12,8 @@
 pub mod batches;
 pub mod bound;
 pub mod check;
+#[cfg(feature = "torch")]
+pub mod diagnose;
 pub mod outcome;
 #[cfg(feature = "torch")]
 pub mod replay;

@@ -6,19 +6,19 @@
 
 use anyhow::{bail, Result};
 
-use crate::harness::bound::{step_bounds_with, OptimBound};
+use crate::harness::bound::{step_bounds_with, OptimBound, StepBounds};
 use crate::harness::check::{compare, compare_bounded, compare_params, TensorKind, TensorReport, Tolerance};
 use crate::harness::run::{
     all_finite, conclude, distance, frob, judge_step, new_outcome, param_sigma, record, stops, wide_of,
     witness_reports,
 };
-use crate::harness::trace::Recorded;
+use crate::harness::trace::{Conventions, Recorded, RecordedStep};
 use crate::harness::witness::{DdWitness, WideStep};
 use crate::harness::{saturated_pct, Judge, Outcome};
 use crate::model::matrix::Matrix;
 use crate::model::params::Params;
 use crate::model::scalar::Scalar;
-use crate::reference::Reference;
+use crate::reference::{RefStep, Reference};
 
 /// What a trace recorded, in words: which steps, and which of loss, gradients and updated weights.
 pub fn describe(rec: &Recorded) -> String {
@@ -42,8 +42,8 @@ pub fn describe(rec: &Recorded) -> String {
     };
     let parts: Vec<String> = [
         part(count(&|s| s.loss.is_some()), "the loss"),
-        part(count(&|s| s.grads.is_some()), if rec.spec.bias() { "∂E/∂W, ∂E/∂b" } else { "∂E/∂W" }),
-        part(count(&|s| s.after.is_some()), "the updated weights"),
+        part(count(&|s| s.has_grads), if rec.spec.bias() { "∂E/∂W, ∂E/∂b" } else { "∂E/∂W" }),
+        part(count(&|s| s.has_after), "the updated weights"),
     ]
     .into_iter()
     .flatten()
@@ -51,11 +51,11 @@ pub fn describe(rec: &Recorded) -> String {
     format!("{steps}: {}", parts.join(", "))
 }
 
-/// The weights each recorded step starts from: the initial ones for step 0; for step t, the
-/// weights the trace recorded after step t − 1, or — when step t − 1 recorded only its gradient —
-/// W − η ∂E/∂W from that gradient. A step whose starting weights the trace does not give is an
-/// error naming the tensor that is missing.
-fn starts<T: Scalar>(rec: &Recorded) -> Result<Vec<Params<T>>> {
+/// Whether the trace gives the weights each recorded step starts from: the initial ones for step
+/// 0; for step t, the weights the trace recorded after step t − 1, or — when step t − 1 recorded
+/// only its gradient, with plain SGD — W − η ∂E/∂W from that gradient ([`next_start`]). A step
+/// whose starting weights the trace does not give is an error naming the tensor that is missing.
+fn check_starts(rec: &Recorded) -> Result<()> {
     let plain = rec.optim.is_plain_sgd();
     if !plain && rec.steps[0].step != 0 {
         bail!(
@@ -65,46 +65,61 @@ fn starts<T: Scalar>(rec: &Recorded) -> Result<Vec<Params<T>>> {
             rec.optim.kind
         );
     }
-    let mut out: Vec<Params<T>> = Vec::with_capacity(rec.steps.len());
     for (i, s) in rec.steps.iter().enumerate() {
-        let start = if s.step == 0 {
-            rec.init.cast()
-        } else {
-            let t = s.step;
-            match i.checked_sub(1).map(|j| (&rec.steps[j], &out[j])) {
-                Some((prev, prev_start)) if prev.step + 1 == t => match (&prev.after, &prev.grads) {
-                    (Some(after), _) => after.cast(),
-                    (None, Some(grads)) if plain => {
-                        let mut w = prev_start.clone();
-                        w.sgd_update(&grads.cast(), T::of(rec.optim.lr));
-                        w
-                    }
-                    (None, Some(_)) => bail!(
-                        "step {t} starts from weights the trace does not record: no manual.step{}.W1, and with \
-                         {} the update needs the optimizer's state, not only the gradient",
-                        t - 1,
-                        rec.optim.describe()
-                    ),
-                    (None, None) => bail!(
-                        "step {t} starts from weights the trace does not record: no manual.step{}.W1, and no \
-                         manual.step{}.dW1 to update them by",
-                        t - 1,
-                        t - 1
-                    ),
-                },
-                _ => bail!(
-                    "step {t} starts from weights the trace does not record: step {} is not in the trace \
-                     (no batch.{}, manual.step{}.W1)",
+        if s.step == 0 {
+            continue;
+        }
+        let t = s.step;
+        match i.checked_sub(1).map(|j| &rec.steps[j]) {
+            Some(prev) if prev.step + 1 == t => match (prev.has_after, prev.has_grads) {
+                (true, _) | (false, true) if prev.has_after || plain => {}
+                (false, true) => bail!(
+                    "step {t} starts from weights the trace does not record: no manual.step{}.W1, and with \
+                     {} the update needs the optimizer's state, not only the gradient",
                     t - 1,
+                    rec.optim.describe()
+                ),
+                _ => bail!(
+                    "step {t} starts from weights the trace does not record: no manual.step{}.W1, and no \
+                     manual.step{}.dW1 to update them by",
                     t - 1,
                     t - 1
                 ),
-            }
-        };
-        out.push(start);
+            },
+            _ => bail!(
+                "step {t} starts from weights the trace does not record: step {} is not in the trace \
+                 (no batch.{}, manual.step{}.W1)",
+                t - 1,
+                t - 1,
+                t - 1
+            ),
+        }
     }
-    Ok(out)
+    Ok(())
 }
+
+/// The weights the step after `prev` starts from: the updated weights `prev` recorded, or its
+/// starting weights `start` moved by its gradient (plain SGD; [`check_starts`] has made sure one
+/// of the two is there).
+fn next_start<T: Scalar>(
+    start: &Params<T>,
+    prev: &RecordedStep,
+    grads: Option<&Params<T>>,
+    after: Option<&Params<T>>,
+) -> Params<T> {
+    match (after, grads) {
+        (Some(a), _) => a.clone(),
+        (None, Some(g)) => {
+            let mut w = start.clone();
+            w.sgd_update(g, T::of(prev.lr));
+            w
+        }
+        (None, None) => unreachable!("check_starts refuses a step with neither"),
+    }
+}
+
+/// A step's recorded gradient and updated weights, each when recorded.
+type GradsAfter<T> = (Option<Params<T>>, Option<Params<T>>);
 
 /// Replays every step of `rec` in libtorch at the trace's own weights and judges what it recorded;
 /// `T` must be the trace's dtype. `what` names the implementation in the report (e.g. the path).
@@ -113,44 +128,64 @@ pub fn replay<T: Scalar>(rec: &Recorded, judge: Judge, saturation: f64, what: &s
     if spec.dtype() != T::DTYPE {
         bail!("the trace is {}, the replay was asked for {}", spec.dtype(), T::DTYPE);
     }
-    let starts = starts::<T>(rec)?;
+    check_starts(rec)?;
+    let init: Params<T> = rec.init.cast();
     let x: Matrix<T> = rec.data.x.cast();
     let y: Matrix<T> = rec.data.y.cast();
-    let mut lockstep = Reference::new(spec, &starts[0], &rec.optim)?;
+    let conv = rec.conventions;
+    let mut lockstep = Reference::new(spec, &init, &rec.optim)?.with_conventions(conv.mean, conv.l2);
     let mut optim_bound = (!rec.optim.is_plain_sgd()).then(|| OptimBound::new::<T>(rec.optim, spec));
     let fixed = judge.tolerance();
     let tol = fixed.unwrap_or(Tolerance { rtol: 0.0, atol: 0.0 });
     // The witness (docs/verdict.md): libtorch in f64 for an f32 trace, double-double for an f64
     // one; none with a fixed tolerance.
     let mut witness64 = match (T::DTYPE, fixed) {
-        (crate::model::spec::DType::F32, None) => Some(Reference::new(
-            &spec.clone().with_dtype(crate::model::spec::DType::F64),
-            &starts[0].cast::<f64>(),
-            &rec.optim,
-        )?),
+        (crate::model::spec::DType::F32, None) => Some(
+            Reference::new(&spec.clone().with_dtype(crate::model::spec::DType::F64), &rec.init, &rec.optim)?
+                .with_conventions(conv.mean, conv.l2),
+        ),
         _ => None,
     };
-    let mut dd_witness = (T::DTYPE == crate::model::spec::DType::F64 && fixed.is_none())
-        .then(|| DdWitness::new(spec, rec.optim));
+    // The double-double witness knows the spec's loss at one lr: none for a trace with other
+    // conventions or a learning rate per step (the bound alone judges those).
+    let one_lr = rec.steps.iter().all(|s| s.lr == rec.optim.lr);
+    let mut dd_witness =
+        (T::DTYPE == crate::model::spec::DType::F64 && fixed.is_none() && conv.is_plain() && one_lr)
+            .then(|| DdWitness::new(spec, rec.optim));
 
-    let mut out = new_outcome(what.to_string(), rec.steps.len(), starts[starts.len() - 1].cast());
+    let mut out = new_outcome(what.to_string(), rec.steps.len(), rec.init.clone());
     out.checked = Some(describe(rec));
     out.witness_every = 1;
     let (mut xb, mut yb) = (Matrix::<T>::zeros(0, spec.n_in()), Matrix::<T>::zeros(0, spec.n_out()));
-    let mut last = starts[0].clone();
-    for (s, start) in rec.steps.iter().zip(&starts) {
+    let mut last = init.clone();
+    let mut start = init;
+    // The previous step's recorded gradient and updated weights, for this step's start.
+    let mut prev: Option<GradsAfter<T>> = None;
+    for (i, s) in rec.steps.iter().enumerate() {
         let t = s.step;
+        if let Some((g, a)) = prev.take() {
+            start = next_start(&start, &rec.steps[i - 1], g.as_ref(), a.as_ref());
+        }
+        let start = &start;
+        // This step's recorded gradient and updated weights, read from the trace's file now.
+        let grads: Option<Params<T>> = rec.grads(i)?.as_ref().map(Params::cast);
+        let after: Option<Params<T>> = rec.after(i)?.as_ref().map(Params::cast);
         xb.gather_rows(&x, &s.batch);
         yb.gather_rows(&y, &s.batch);
-        let bounds = step_bounds_with(spec, start, &xb, &yb, optim_bound.is_some());
+        let mut bounds = step_bounds_with(spec, start, &xb, &yb, optim_bound.is_some());
         let optim_tol = optim_bound.as_mut().map(|o| {
             o.update(&start.cast(), bounds.values.as_ref().expect("asked for the values"), &bounds.grads)
         });
         lockstep.set_params(start);
+        lockstep.set_lr(s.lr);
         let r = lockstep.step(&xb, &yb);
+        if !conv.is_plain() {
+            widen_for(&mut bounds, conv, start, s.batch.len(), &r);
+        }
         let wide: Option<WideStep> = match (&mut witness64, &mut dd_witness) {
             (Some(w), _) => {
                 w.set_params(start);
+                w.set_lr(s.lr);
                 Some(wide_of(&w.step(&xb.cast::<f64>(), &yb.cast::<f64>())))
             }
             (None, Some(dd)) => Some(dd.step(&start.cast(), &xb.cast(), &yb.cast())),
@@ -166,8 +201,6 @@ pub fn replay<T: Scalar>(rec: &Recorded, judge: Judge, saturation: f64, what: &s
             };
             reports.push(TensorReport { layer: 0, kind: TensorKind::Loss, errors, witness: None });
         }
-        let grads: Option<Params<T>> = s.grads.as_ref().map(Params::cast);
-        let after: Option<Params<T>> = s.after.as_ref().map(Params::cast);
         if let Some(g) = &grads {
             reports.extend(compare_params(g, &r.grads, true, tol, fixed.is_none().then_some(&bounds.grads)));
         }
@@ -175,20 +208,14 @@ pub fn replay<T: Scalar>(rec: &Recorded, judge: Judge, saturation: f64, what: &s
             // The update's tolerance from the trace's own gradient, or libtorch's where it has none.
             let pb = match &optim_tol {
                 Some(tol) => tol.clone(),
-                None => bounds.update(grads.as_ref().unwrap_or(&r.grads), a, rec.optim.lr),
+                None => bounds.update(grads.as_ref().unwrap_or(&r.grads), a, s.lr),
             };
             reports.extend(compare_params(a, &r.params, false, tol, fixed.is_none().then_some(&pb)));
         }
 
         if let Some(w) = &wide {
             let g = grads.as_ref().unwrap_or(&r.grads);
-            let ps = param_sigma(
-                &bounds,
-                optim_tol.as_ref(),
-                g,
-                after.as_ref().unwrap_or(&r.params),
-                rec.optim.lr,
-            );
+            let ps = param_sigma(&bounds, optim_tol.as_ref(), g, after.as_ref().unwrap_or(&r.params), s.lr);
             witness_reports(&mut reports, loss_m, grads.as_ref(), after.as_ref(), &r, w, &bounds, &ps);
             out.witness_steps += 1;
         }
@@ -198,7 +225,7 @@ pub fn replay<T: Scalar>(rec: &Recorded, judge: Judge, saturation: f64, what: &s
             l.grad_norm = frob(g.layers[k].w.as_slice());
             let step_norm = match (&after, rec.optim.is_plain_sgd()) {
                 (Some(a), false) => distance(start.layers[k].w.as_slice(), a.layers[k].w.as_slice()),
-                _ => rec.optim.lr * l.grad_norm,
+                _ => s.lr * l.grad_norm,
             };
             l.update_ratio = step_norm / frob(start.layers[k].w.as_slice());
             let z = bounds.activations[k].as_slice();
@@ -213,6 +240,7 @@ pub fn replay<T: Scalar>(rec: &Recorded, judge: Judge, saturation: f64, what: &s
             && grads.as_ref().is_none_or(all_finite)
             && after.as_ref().is_none_or(all_finite);
         let torch_ok = r.loss.is_finite() && all_finite(&r.grads) && all_finite(&r.params);
+        prev = Some((grads, after));
         if stops(&mut out, t, manual_ok, torch_ok, unjudged) {
             break;
         }
@@ -224,4 +252,46 @@ pub fn replay<T: Scalar>(rec: &Recorded, judge: Judge, saturation: f64, what: &s
     out.final_params = last.cast();
     conclude(&mut out);
     Ok(out)
+}
+
+/// Widens a step's round-off bounds (computed for the spec's plain loss, summed over the batch) to
+/// the trace's conventions. The mean: the sum's bounds ÷ m, plus one rounding of the value. The L2
+/// penalty λ/2 Σ‖W‖²: its own sum's rounding (≤ (count + 3)·ε·P) and that of adding it to E; in
+/// ∂E/∂W, the roundings of λW and of the sum g + λW. `r` is libtorch's step, with the conventions.
+fn widen_for<T: Scalar>(b: &mut StepBounds, conv: Conventions, start: &Params<T>, m: usize, r: &RefStep<T>) {
+    let eps = crate::harness::check::epsilon(T::DTYPE);
+    let inv = 1.0 / m as f64;
+    if conv.mean {
+        b.loss = b.loss * inv + eps * r.loss.to64().abs();
+        b.loss_sigma *= inv;
+        for (bl, (gl, sl)) in
+            b.grads.layers.iter_mut().zip(r.grads.layers.iter().zip(b.sigma.layers.iter_mut()))
+        {
+            for (bound, g) in bl.w.as_mut_slice().iter_mut().zip(gl.w.as_slice()) {
+                *bound = *bound * inv + eps * g.to64().abs();
+            }
+            if let (Some(bb), Some(gb)) = (bl.b.as_mut(), gl.b.as_ref()) {
+                for (bound, g) in bb.iter_mut().zip(gb) {
+                    *bound = *bound * inv + eps * g.to64().abs();
+                }
+            }
+            sl.w.as_mut_slice().iter_mut().for_each(|v| *v *= inv);
+            if let Some(sb) = sl.b.as_mut() {
+                sb.iter_mut().for_each(|v| *v *= inv);
+            }
+        }
+    }
+    if conv.l2 > 0.0 {
+        let (mut squares, mut count) = (0.0, 0usize);
+        for (bl, (wl, gl)) in b.grads.layers.iter_mut().zip(start.layers.iter().zip(&r.grads.layers)) {
+            for ((bound, w), g) in bl.w.as_mut_slice().iter_mut().zip(wl.w.as_slice()).zip(gl.w.as_slice()) {
+                let w = w.to64();
+                squares += w * w;
+                *bound += 2.0 * eps * (conv.l2 * w.abs() + g.to64().abs());
+            }
+            count += wl.w.as_slice().len();
+        }
+        let penalty = 0.5 * conv.l2 * squares;
+        b.loss += (count as f64 + 3.0) * eps * penalty + eps * r.loss.to64().abs();
+    }
 }

@@ -6,6 +6,10 @@
 //! `.db{k}`, `.W{k}`, `.b{k}` (the last two after the update), the same under `torch.` (lockstep,
 //! at the manual weights), and `torch_free.step{t}.W{k}` / `.b{k}` (the independent trajectory).
 //! The metadata key `config` holds the run's configuration as a JSON object.
+//!
+//! A trace recorded elsewhere (`python/backprop_trace.py`) may also carry `lr` \[T\] (f64, every
+//! step's learning rate) and, in `config`, `reduction` (`"mean"`: half-sse divided by the batch's
+//! sample count) and `l2` (λ/2 Σ_k ‖W^k‖² on the weights only): see [`Conventions`].
 
 use anyhow::{anyhow, Result};
 use safetensors::tensor::{Dtype, TensorView};
@@ -109,10 +113,56 @@ pub struct RecordedStep {
     pub batch: Vec<usize>,
     /// E before the update, when the trace has `manual.loss`.
     pub loss: Option<f64>,
-    /// ∂E/∂W^k, ∂E/∂b^k, when recorded.
-    pub grads: Option<Params<f64>>,
-    /// W^k, b^k after the update, when recorded.
-    pub after: Option<Params<f64>>,
+    /// Whether ∂E/∂W^k, ∂E/∂b^k are recorded ([`Recorded::grads`] reads them).
+    pub has_grads: bool,
+    /// Whether W^k, b^k after the update are recorded ([`Recorded::after`] reads them).
+    pub has_after: bool,
+    /// The step's learning rate η_t: the trace's `lr` \[T\] where it has one, else `config.lr`.
+    pub lr: f64,
+}
+
+/// How a trace's loss is defined beyond the network's [`Spec`]: the conventions of code written
+/// elsewhere, from `config.reduction` and `config.l2`.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct Conventions {
+    /// `reduction = "mean"` (half-sse only): E = 1/(2m) Σ_n |ŷ_n − y_n|² over the m samples of the
+    /// batch. False: the sum, the sheet's eq. (5).
+    pub mean: bool,
+    /// λ of the penalty λ/2 Σ_k ‖W^k‖² on the weights only (biases untouched), part of E and of
+    /// ∂E/∂W^k = … + λW^k; 0 for none.
+    pub l2: f64,
+}
+
+impl Conventions {
+    /// Whether the loss is the plain one of the spec (sum, no penalty).
+    pub fn is_plain(&self) -> bool {
+        !self.mean && self.l2 == 0.0
+    }
+
+    /// The conventions of a run's `config` JSON: `reduction` ("sum" or "mean", half-sse only) and
+    /// `l2` (≥ 0). Errors name the field.
+    pub fn of(config: &serde_json::Value, spec: &Spec) -> Result<Conventions> {
+        let mean = match config.get("reduction") {
+            None => false,
+            Some(v) => match v.as_str() {
+                Some("sum") => false,
+                Some("mean") if spec.loss() == crate::model::spec::Loss::HalfSse => true,
+                Some("mean") => anyhow::bail!(
+                    "config.reduction: \"mean\" applies to loss half-sse only ({} is a mean already)",
+                    spec.loss().name()
+                ),
+                _ => anyhow::bail!("config.reduction must be \"sum\" or \"mean\", got {v}"),
+            },
+        };
+        let l2 = match config.get("l2") {
+            None => 0.0,
+            Some(v) => v
+                .as_f64()
+                .filter(|l| l.is_finite() && *l >= 0.0)
+                .ok_or_else(|| anyhow!("config.l2 must be a finite number >= 0, got {v}"))?,
+        };
+        Ok(Conventions { mean, l2 })
+    }
 }
 
 /// A trace read back: the network, the data, the initial weights and every recorded step.
@@ -129,6 +179,10 @@ pub struct Recorded {
     pub init: Params<f64>,
     /// The recorded steps, in order.
     pub steps: Vec<RecordedStep>,
+    /// The loss's conventions (`config.reduction`, `config.l2`).
+    pub conventions: Conventions,
+    // The file, from which each step's gradients and weights are read when they are needed.
+    source: std::sync::Arc<Source>,
 }
 
 /// The network a run's configuration (the `config` JSON of a trace, or of the weights `train`
@@ -188,14 +242,9 @@ pub fn spec_of(config: &serde_json::Value) -> Result<Spec> {
 /// shapes, an unknown activation or loss, a batch index out of range, a step with nothing to check,
 /// a gradient or weight recorded for some layers only.
 pub fn read(path: &Path) -> Result<Recorded> {
-    use safetensors::SafeTensors;
     let at = path.display();
-    let bytes = std::fs::read(path).map_err(|e| anyhow!("{at}: cannot read ({e})"))?;
-    let (_, meta) =
-        SafeTensors::read_metadata(&bytes).map_err(|e| anyhow!("{at}: not a safetensors file ({e:?})"))?;
-    let st = SafeTensors::deserialize(&bytes).map_err(|e| anyhow!("{at}: not a safetensors file ({e:?})"))?;
+    let (st, meta) = Source::open(path)?;
     let config: serde_json::Value = meta
-        .metadata()
         .as_ref()
         .and_then(|m| m.get("config"))
         .ok_or_else(|| anyhow!("{at}: no metadata key \"config\" (a JSON object with layers, activations, bias, loss, lr, dtype)"))
@@ -207,39 +256,21 @@ pub fn read(path: &Path) -> Result<Recorded> {
     let lr = lr.as_f64().filter(|v| v.is_finite() && *v > 0.0);
     let lr = lr.ok_or_else(|| anyhow!("{at}: config.lr must be a finite number > 0"))?;
     let optim = OptimConfig::from_json(&config, lr).map_err(|e| anyhow!("{at}: {e}"))?;
+    let conventions = Conventions::of(&config, &spec).map_err(|e| anyhow!("{at}: {e}"))?;
 
     let want = match dtype {
         DType::F32 => Dtype::F32,
         DType::F64 => Dtype::F64,
     };
-    let names: std::collections::HashSet<&str> = st.names().into_iter().map(String::as_str).collect();
-    let has = |name: &str| names.contains(name);
-    let float = |name: &str, shape: &[usize]| -> Result<Vec<f64>> {
-        let t = st.tensor(name).map_err(|_| anyhow!("{at}: no tensor {name}"))?;
-        if t.dtype() != want {
-            anyhow::bail!("{at}: {name} is {:?}, config.dtype says {dtype}", t.dtype());
-        }
-        if t.shape() != shape {
-            anyhow::bail!("{at}: {name} has shape {:?}, config.layers needs {shape:?}", t.shape());
-        }
-        Ok(match dtype {
-            DType::F32 => t
-                .data()
-                .chunks_exact(4)
-                .map(|c| f32::from_le_bytes(c.try_into().expect("4")) as f64)
-                .collect(),
-            DType::F64 => {
-                t.data().chunks_exact(8).map(|c| f64::from_le_bytes(c.try_into().expect("8"))).collect()
-            }
-        })
-    };
-    if st.tensor("x").is_err() && st.tensor("W1").is_ok() && st.tensor("init.W1").is_err() {
+    let has = |name: &str| st.info(name).is_some();
+    let float = |name: &str, shape: &[usize]| st.floats(name, want, shape);
+    if !has("x") && has("W1") && !has("init.W1") {
         anyhow::bail!(
             "{at}: this is a weights file (W1, b1, … as `train` saves them), not a trace; record a trace with \
              python/backprop_trace.py from your own code, or `compare --trace`, and check that"
         );
     }
-    let x_shape = st.tensor("x").map_err(|_| anyhow!("{at}: no tensor x"))?.shape().to_vec();
+    let x_shape = st.info("x").ok_or_else(|| anyhow!("{at}: no tensor x"))?.shape.clone();
     let n = match x_shape.as_slice() {
         [n, n0] if *n0 == layers[0] && *n > 0 => *n,
         s => anyhow::bail!("{at}: x has shape {s:?}, config.layers needs [N, {}]", layers[0]),
@@ -247,7 +278,7 @@ pub fn read(path: &Path) -> Result<Recorded> {
     let x = Matrix::from_vec(n, layers[0], float("x", &[n, layers[0]])?);
     let y = Matrix::from_vec(n, layers[depth], float("y", &[n, layers[depth]])?);
     // A parameter set under `prefix`: None when none of its tensors is there, an error when some are.
-    let params = |prefix: &str, w: &str, b: &str| -> Result<Option<Params<f64>>> {
+    let params = |prefix: &str, w: &str, b: &str| -> Result<Option<()>> {
         let names: Vec<String> = (1..=depth)
             .flat_map(|k| {
                 let mut v = vec![format!("{prefix}.{w}{k}")];
@@ -272,18 +303,18 @@ pub fn read(path: &Path) -> Result<Recorded> {
                 anyhow::bail!("{at}: {prefix}.{b}{k} is recorded but config.bias is false");
             }
         }
-        let layers = (1..=depth)
-            .map(|k| {
-                let (r, c) = (layers[k - 1], layers[k]);
-                Ok(Layer {
-                    w: Matrix::from_vec(r, c, float(&format!("{prefix}.{w}{k}"), &[r, c])?),
-                    b: if bias { Some(float(&format!("{prefix}.{b}{k}"), &[c])?) } else { None },
-                })
-            })
-            .collect::<Result<Vec<_>>>()?;
-        Ok(Some(Params { layers }))
+        // Their dtypes and shapes, from the header (the values are read when a step is replayed).
+        for k in 1..=depth {
+            let (r, c) = (layers[k - 1], layers[k]);
+            st.check(&format!("{prefix}.{w}{k}"), want, &[r, c])?;
+            if bias {
+                st.check(&format!("{prefix}.{b}{k}"), want, &[c])?;
+            }
+        }
+        Ok(Some(()))
     };
-    let init = params("init", "W", "b")?.ok_or_else(|| anyhow!("{at}: no tensor init.W1"))?;
+    params("init", "W", "b")?.ok_or_else(|| anyhow!("{at}: no tensor init.W1"))?;
+    let init = load_params(&st, &spec, "init", "W", "b")?;
     let mut step_ids: Vec<usize> = st
         .names()
         .iter()
@@ -308,6 +339,40 @@ pub fn read(path: &Path) -> Result<Recorded> {
     } else {
         None
     };
+    let lrs = if has("lr") {
+        let t = st.tensor("lr").map_err(|_| anyhow!("{at}: lr unreadable"))?;
+        let need = step_ids.last().map_or(0, |t| t + 1);
+        if t.dtype() != Dtype::F64 || t.shape().len() != 1 || t.shape()[0] < need {
+            anyhow::bail!(
+                "{at}: lr must be an f64 vector of every step's learning rate, [{need}], is {:?} {:?}",
+                t.dtype(),
+                t.shape()
+            );
+        }
+        let v: Vec<f64> =
+            t.data().chunks_exact(8).map(|c| f64::from_le_bytes(c.try_into().expect("8"))).collect();
+        if let Some(i) = v.iter().position(|l| !(l.is_finite() && *l > 0.0)) {
+            anyhow::bail!("{at}: lr[{i}] is {}, must be a finite number > 0", v[i]);
+        }
+        Some(v)
+    } else {
+        None
+    };
+    let varying = lrs.as_ref().is_some_and(|v| v.iter().any(|&l| l != lr));
+    if (varying || !conventions.is_plain()) && !optim.is_plain_sgd() {
+        let what = if varying {
+            "a learning rate per step (tensor lr)"
+        } else if conventions.mean {
+            "config.reduction \"mean\""
+        } else {
+            "config.l2"
+        };
+        anyhow::bail!(
+            "{at}: {what} is checked with plain SGD only (optimizer sgd, no momentum, weight_decay 0), the \
+             config says {}",
+            optim.describe()
+        );
+    }
     let mut steps = Vec::with_capacity(step_ids.len());
     for t in step_ids {
         let name = format!("batch.{t}");
@@ -329,15 +394,186 @@ pub fn read(path: &Path) -> Result<Recorded> {
                 })
             })
             .collect::<Result<Vec<_>>>()?;
-        let grads = params(&format!("manual.step{t}"), "dW", "db")?;
-        let after = params(&format!("manual.step{t}"), "W", "b")?;
+        let has_grads = params(&format!("manual.step{t}"), "dW", "db")?.is_some();
+        let has_after = params(&format!("manual.step{t}"), "W", "b")?.is_some();
         let loss = losses.as_ref().map(|l| l[t]);
-        if grads.is_none() && after.is_none() && loss.is_none() {
+        if !has_grads && !has_after && loss.is_none() {
             anyhow::bail!("{at}: step {t} records nothing to check (no manual.step{t}.dW1, manual.step{t}.W1 or manual.loss)");
         }
-        steps.push(RecordedStep { step: t, batch, loss, grads, after });
+        let lr = lrs.as_ref().map_or(lr, |v| v[t]);
+        steps.push(RecordedStep { step: t, batch, loss, has_grads, has_after, lr });
     }
     let data = crate::data::Dataset { x, y };
     crate::data::check_targets(&data, &spec, "y").map_err(|e| anyhow!("{at}: {e}"))?;
-    Ok(Recorded { spec, optim, data, init, steps })
+    Ok(Recorded { spec, optim, data, init, steps, conventions, source: std::sync::Arc::new(st) })
+}
+
+/// The W^k, b^k (or dW^k, db^k) stored under `prefix`, read from the file now; `read` has checked
+/// that they are all there with the config's dtype and shapes.
+fn load_params(st: &Source, spec: &Spec, prefix: &str, w: &str, b: &str) -> Result<Params<f64>> {
+    let want = match spec.dtype() {
+        DType::F32 => Dtype::F32,
+        DType::F64 => Dtype::F64,
+    };
+    let widths = spec.widths();
+    let layers = (1..=spec.depth())
+        .map(|k| {
+            let (r, c) = (widths[k - 1], widths[k]);
+            Ok(Layer {
+                w: Matrix::from_vec(r, c, st.floats(&format!("{prefix}.{w}{k}"), want, &[r, c])?),
+                b: if spec.bias() { Some(st.floats(&format!("{prefix}.{b}{k}"), want, &[c])?) } else { None },
+            })
+        })
+        .collect::<Result<Vec<_>>>()?;
+    Ok(Params { layers })
+}
+
+impl Recorded {
+    /// ∂E/∂W^k, ∂E/∂b^k of the `i`-th recorded step (`steps[i]`), when recorded: read from the
+    /// trace's file now (a trace's steps are not held in memory).
+    pub fn grads(&self, i: usize) -> Result<Option<Params<f64>>> {
+        let s = &self.steps[i];
+        s.has_grads
+            .then(|| load_params(&self.source, &self.spec, &format!("manual.step{}", s.step), "dW", "db"))
+            .transpose()
+    }
+
+    /// W^k, b^k after the update of the `i`-th recorded step, when recorded: read from the file now.
+    pub fn after(&self, i: usize) -> Result<Option<Params<f64>>> {
+        let s = &self.steps[i];
+        s.has_after
+            .then(|| load_params(&self.source, &self.spec, &format!("manual.step{}", s.step), "W", "b"))
+            .transpose()
+    }
+}
+
+/// A safetensors file read as it is needed: its header parsed and checked at opening, each
+/// tensor's bytes read from the file when asked for, so that a trace larger than memory can be
+/// checked step by step.
+struct Source {
+    path: std::path::PathBuf,
+    file: std::sync::Mutex<std::fs::File>,
+    // Where the tensors' data begins (8 + the header's length).
+    data_start: u64,
+    infos: HashMap<String, safetensors::tensor::TensorInfo>,
+}
+
+impl std::fmt::Debug for Source {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Source({}, {} tensors)", self.path.display(), self.infos.len())
+    }
+}
+
+/// A tensor read whole: its dtype, shape and little-endian bytes.
+struct Loaded {
+    dtype: Dtype,
+    shape: Vec<usize>,
+    data: Vec<u8>,
+}
+
+impl Loaded {
+    fn dtype(&self) -> Dtype {
+        self.dtype
+    }
+    fn shape(&self) -> &[usize] {
+        &self.shape
+    }
+    fn data(&self) -> &[u8] {
+        &self.data
+    }
+}
+
+impl Source {
+    /// Opens `path`, reads and checks the header (every tensor's bytes lie in the file and match
+    /// its dtype and shape); returns the source and the header's metadata.
+    fn open(path: &Path) -> Result<(Source, Option<HashMap<String, String>>)> {
+        use std::io::Read;
+        let at = path.display();
+        let not = |why: &str| anyhow!("{at}: not a safetensors file ({why})");
+        let mut file = std::fs::File::open(path).map_err(|e| anyhow!("{at}: cannot read ({e})"))?;
+        let len = file.metadata().map_err(|e| anyhow!("{at}: cannot read ({e})"))?.len();
+        let mut n = [0u8; 8];
+        if len < 8 || file.read_exact(&mut n).is_err() {
+            return Err(not("shorter than its header"));
+        }
+        let n = u64::from_le_bytes(n);
+        if n > 100_000_000 || 8 + n > len {
+            return Err(not("its header length is out of range"));
+        }
+        let mut header = vec![0u8; n as usize];
+        file.read_exact(&mut header).map_err(|e| anyhow!("{at}: cannot read ({e})"))?;
+        let header = std::str::from_utf8(&header).map_err(|_| not("its header is not UTF-8"))?;
+        let meta: safetensors::tensor::Metadata =
+            serde_json::from_str(header).map_err(|e| not(&format!("its header: {e}")))?;
+        let data_len = len - 8 - n;
+        let mut infos = HashMap::new();
+        for (name, info) in meta.tensors() {
+            let (start, end) = info.data_offsets;
+            let count = info.shape.iter().try_fold(1usize, |a, &d| a.checked_mul(d));
+            let bytes = count.and_then(|c| c.checked_mul(info.dtype.size()));
+            if end < start || end as u64 > data_len || bytes != Some(end - start) {
+                return Err(not(&format!("tensor {name}'s data does not fit its shape or the file")));
+            }
+            infos.insert(name, info.clone());
+        }
+        let source =
+            Source { path: path.to_path_buf(), file: std::sync::Mutex::new(file), data_start: 8 + n, infos };
+        Ok((source, meta.metadata().clone()))
+    }
+
+    fn names(&self) -> Vec<&String> {
+        self.infos.keys().collect()
+    }
+
+    fn info(&self, name: &str) -> Option<&safetensors::tensor::TensorInfo> {
+        self.infos.get(name)
+    }
+
+    /// The tensor `name`, read from the file.
+    fn tensor(&self, name: &str) -> Result<Loaded> {
+        use std::io::{Read, Seek, SeekFrom};
+        let at = self.path.display();
+        let info = self.info(name).ok_or_else(|| anyhow!("{at}: no tensor {name}"))?;
+        let (start, end) = info.data_offsets;
+        let mut data = vec![0u8; end - start];
+        let mut file = self.file.lock().map_err(|_| anyhow!("{at}: a read failed before"))?;
+        file.seek(SeekFrom::Start(self.data_start + start as u64))
+            .and_then(|_| file.read_exact(&mut data))
+            .map_err(|e| anyhow!("{at}: cannot read {name} ({e})"))?;
+        Ok(Loaded { dtype: info.dtype, shape: info.shape.clone(), data })
+    }
+
+    /// An error unless `name` is there with dtype `want` and shape `shape`.
+    fn check(&self, name: &str, want: Dtype, shape: &[usize]) -> Result<()> {
+        let at = self.path.display();
+        let info = self.info(name).ok_or_else(|| anyhow!("{at}: no tensor {name}"))?;
+        if info.dtype != want {
+            anyhow::bail!("{at}: {name} is {:?}, config.dtype says {}", info.dtype, dtype_name(want));
+        }
+        if info.shape != shape {
+            anyhow::bail!("{at}: {name} has shape {:?}, config.layers needs {shape:?}", info.shape);
+        }
+        Ok(())
+    }
+
+    /// The float tensor `name` (dtype `want`, shape `shape`) as f64.
+    fn floats(&self, name: &str, want: Dtype, shape: &[usize]) -> Result<Vec<f64>> {
+        self.check(name, want, shape)?;
+        let t = self.tensor(name)?;
+        Ok(match want {
+            Dtype::F32 => t
+                .data()
+                .chunks_exact(4)
+                .map(|c| f32::from_le_bytes(c.try_into().expect("4")) as f64)
+                .collect(),
+            _ => t.data().chunks_exact(8).map(|c| f64::from_le_bytes(c.try_into().expect("8"))).collect(),
+        })
+    }
+}
+
+fn dtype_name(d: Dtype) -> &'static str {
+    match d {
+        Dtype::F32 => "f32",
+        _ => "f64",
+    }
 }

@@ -228,6 +228,10 @@ pub struct Reference {
     _vs: nn::VarStore,
     layers: Vec<nn::Linear>,
     opt: nn::Optimizer,
+    // The loss divided by the batch's sample count (`reduction = "mean"`), and λ of the penalty
+    // λ/2 Σ_k ‖W^k‖² on the weights: see [`Reference::with_conventions`].
+    mean: bool,
+    l2: f64,
 }
 
 impl Reference {
@@ -247,7 +251,7 @@ impl Reference {
             .collect();
         vs.set_kind(kind_of(spec.dtype()));
         let opt = optimizer(&vs, optim)?;
-        let mut reference = Reference { spec: spec.clone(), _vs: vs, layers, opt };
+        let mut reference = Reference { spec: spec.clone(), _vs: vs, layers, opt, mean: false, l2: 0.0 };
         reference.set_params(params);
         Ok(reference)
     }
@@ -296,13 +300,42 @@ impl Reference {
         tch::no_grad(|| tensor_to_matrix(&self.forward(&x)))
     }
 
+    /// The same reference with the loss defined as code written elsewhere defines it: with
+    /// `mean`, the spec's loss divided by the batch's sample count (half-sse's `reduction =
+    /// "mean"`); with `l2` = λ > 0, plus λ/2 Σ_k ‖W^k‖² on the weights only. Both are part of
+    /// libtorch's graph: its loss, autograd's gradients and its optimizer's update include them.
+    pub fn with_conventions(mut self, mean: bool, l2: f64) -> Reference {
+        self.mean = mean;
+        self.l2 = l2;
+        self
+    }
+
+    /// Sets the optimizer's learning rate for the steps that follow (a schedule).
+    pub fn set_lr(&mut self, lr: f64) {
+        self.opt.set_lr(lr);
+    }
+
+    /// The objective libtorch differentiates: the spec's loss, with the conventions set by
+    /// [`Reference::with_conventions`].
+    fn objective(&self, x: &Tensor, y: &Tensor) -> Tensor {
+        let mut loss = torch_loss(self.spec.loss(), self.spec.label_smoothing(), &self.forward(x), y);
+        if self.mean {
+            loss /= x.size()[0];
+        }
+        if self.l2 > 0.0 {
+            let squares = self.layers.iter().map(|l| l.ws.square().sum(None)).reduce(|a, b| a + b);
+            if let Some(squares) = squares {
+                loss += squares * (0.5 * self.l2);
+            }
+        }
+        loss
+    }
+
     /// The loss E on a batch, by libtorch's forward pass and loss.
     pub fn loss<T: Scalar>(&self, x: &Matrix<T>, y: &Matrix<T>) -> f64 {
         let run_kind = kind_of(self.spec.dtype());
         let (x, y) = (matrix_to_tensor(x).to_kind(run_kind), matrix_to_tensor(y).to_kind(run_kind));
-        tch::no_grad(|| {
-            torch_loss(self.spec.loss(), self.spec.label_smoothing(), &self.forward(&x), &y).double_value(&[])
-        })
+        tch::no_grad(|| self.objective(&x, &y).double_value(&[]))
     }
 
     /// One step on a batch: loss, gradients by autograd, then libtorch's optimizer step.
@@ -346,7 +379,7 @@ impl Reference {
 
     fn backward<T: Scalar>(&mut self, x: &Tensor, y: &Tensor) -> T {
         self.opt.zero_grad();
-        let loss = torch_loss(self.spec.loss(), self.spec.label_smoothing(), &self.forward(x), y);
+        let loss = self.objective(x, y);
         loss.backward();
         T::of(loss.double_value(&[]))
     }
