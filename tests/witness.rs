@@ -44,16 +44,16 @@ fn deep(h: usize, phi: Activation, dtype: DType) -> Spec {
 
 /// A normwise fault on ∂E/∂W¹ at step 0 is caught there and named at layer 1, at 3, 5, 8 and 12
 /// hidden layers of tanh and relu, and the same runs without a fault agree: 1e−13 in f64 at every
-/// depth (1e−14 up to 5 layers); in f32 2e−5 at every depth (1e−5 at 3 and 5 hidden tanh or relu
-/// layers), five times sharper than torch.testing.assert_close's defaults in f32 (they catch
-/// 1e−4) and 10⁷ times in f64 (1e−6). The round-off bound alone needs about 10 (f32) and 2e−8 (f64)
+/// depth; in f32 1e−5 at 3 and 5 hidden layers, 2e−5 at 8 and 3e−5 at 12, three to ten times
+/// sharper than torch.testing.assert_close's defaults in f32 (they catch 1e−4) and 10⁷ times in f64
+/// (1e−6). The round-off bound alone needs about 10 (f32) and 2e−8 (f64)
 /// at 5 layers. The smallest fault caught of those tried is printed.
 #[test]
 fn small_faults_are_caught_at_every_depth() {
     for dtype in [DType::F32, DType::F64] {
         for h in [3, 5, 8, 12] {
             let faults: &[f64] = match dtype {
-                DType::F32 => &[1e-6, 1e-5, 2e-5],
+                DType::F32 => &[1e-6, 1e-5, 2e-5, 3e-5],
                 DType::F64 => &[1e-14, 1e-13],
             };
             for phi in [Activation::Tanh, Activation::Relu] {

@@ -99,11 +99,13 @@ mod x86 {
 
 #[cfg(test)]
 mod tests {
-    /// The peak is a positive rate, and f64's is at most f32's (half the lanes).
+    /// The peak is a positive, finite rate. How f64's compares with f32's is a timing, and timings
+    /// belong to `bench` (a busy machine can slow either measurement by any factor).
     #[test]
     fn the_peak_is_measured() {
         let (f32_peak, f64_peak, isa) = super::fma_peak();
-        assert!(f32_peak > 0.0 && f64_peak > 0.0, "{isa}: {f32_peak} {f64_peak}");
-        assert!(f64_peak <= 1.5 * f32_peak, "{isa}: f64 {f64_peak} above f32 {f32_peak}");
+        for p in [f32_peak, f64_peak] {
+            assert!(p > 0.0 && p.is_finite(), "{isa}: {f32_peak} {f64_peak}");
+        }
     }
 }

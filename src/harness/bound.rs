@@ -107,6 +107,39 @@ fn plus_rounding(mode: Mode, e: &Matrix<f64>, g: f64, v: &Matrix<f64>) -> Matrix
     )
 }
 
+/// (S1′) in `Mode::Rms`: the part of an operand's error that is common to its row, a relative error
+/// ρ = ‖e_row‖ / ‖v_row‖ shared by every entry, passes through a product as ρ times the product
+/// itself, which a coherent sum (terms of one sign, as after a few sign-like optimizer steps)
+/// keeps whole where the quadrature √(Σ W² e²) would shrink it by up to √n. The larger of the two
+/// is kept (the same error seen two ways, not two errors); nothing in `Mode::Worst`, whose Σ |W| e
+/// covers it.
+fn plus_common(
+    mode: Mode,
+    e: &mut Matrix<f64>,
+    operand_e: &Matrix<f64>,
+    operand: &Matrix<f64>,
+    product: &Matrix<f64>,
+) {
+    if mode != Mode::Rms {
+        return;
+    }
+    let cols = e.cols();
+    for r in 0..e.rows() {
+        let (ev, v) = (operand_e.row(r), operand.row(r));
+        let num: f64 = ev.iter().map(|x| x * x).sum();
+        let den: f64 = v.iter().map(|x| x * x).sum();
+        if den == 0.0 || num == 0.0 {
+            continue;
+        }
+        let rho = (num / den).sqrt();
+        let pr = product.row(r);
+        let er = &mut e.as_mut_slice()[r * cols..(r + 1) * cols];
+        for (e, p) in er.iter_mut().zip(pr) {
+            *e = e.max(rho * p.abs());
+        }
+    }
+}
+
 /// C = op(A)·op(B) into a fresh matrix.
 fn product(a: &Matrix<f64>, op_a: Op, b: &Matrix<f64>, op_b: Op) -> Matrix<f64> {
     let m = if op_a == Op::N { a.rows() } else { a.cols() };
@@ -321,6 +354,7 @@ fn forward_layer(
     let mut a = Matrix::zeros(z_prev.rows(), layer.w.cols());
     gemm(1.0, z_prev, Op::N, &layer.w, Op::N, 0.0, &mut a);
     let mut ea = carry(mode, &plus_rounding(mode, ez_prev, g, z_prev), Op::N, abs_w, Op::N);
+    plus_common(mode, &mut ea, ez_prev, z_prev, &a);
     match &layer.b {
         Some(b) => {
             a.add_to_rows(b);
@@ -641,6 +675,7 @@ fn pass(
             let mut es =
                 carry(mode, &plus_rounding(mode, &e_delta, g_width, &delta), Op::N, &abs_w[k - 1], Op::T);
             let s = product(&delta, Op::N, &layer.w, Op::T);
+            plus_common(mode, &mut es, &e_delta, &delta, &s);
             plus_value(mode, es.as_mut_slice(), g_width, s.as_slice());
             let below = &layers[k - 2];
             let (rows, cols) = s.shape();

@@ -817,7 +817,6 @@ pub(crate) fn witness_reports<T: Scalar>(
                     &[w.loss.hi],
                     &[w.loss.lo],
                     &[bounds.loss_sigma],
-                    witness::K_SIGMA,
                     1,
                 ));
                 continue;
@@ -830,10 +829,6 @@ pub(crate) fn witness_reports<T: Scalar>(
             }
         };
         let Some((m, t, hi, lo, sigma)) = parts else { continue };
-        let k_sigma = match rep.kind {
-            TensorKind::W | TensorKind::B => witness::K_SIGMA_UPDATE,
-            _ => witness::K_SIGMA,
-        };
         let bias = matches!(rep.kind, TensorKind::GradB | TensorKind::B);
         let cols = if bias { m.layers[k].part(true).len() } else { m.layers[k].w.cols() };
         rep.witness = Some(witness::judge(
@@ -842,7 +837,6 @@ pub(crate) fn witness_reports<T: Scalar>(
             hi.layers[k].part(bias),
             lo.layers[k].part(bias),
             sigma.layers[k].part(bias),
-            k_sigma,
             cols,
         ));
     }

@@ -29,14 +29,8 @@ use crate::model::spec::{Loss, Spec};
 pub const K_TORCH: f64 = 16.0;
 
 /// How many times the typical error σ of one correct implementation the manual side may always
-/// be from the witness, whatever the reference's luck, for the loss and the gradients: their σ
-/// models the whole forward and backward pass, and the sweeps found correct code at 14.5σ
-/// (docs/verdict.md, (W1) and the floor).
-pub const K_SIGMA: f64 = 20.0;
-
-/// The same for the updated parameters, whose σ (S4) is mostly their own final rounding, a known
-/// quantity rather than a model of the pass.
-pub const K_SIGMA_UPDATE: f64 = 8.0;
+/// be from the witness, whatever the reference's luck (docs/verdict.md, (W1) and the floor).
+pub const K_SIGMA: f64 = 8.0;
 
 /// One step as the witness computed it: every value as hi + lo (lo = 0 for the f64 witness of an
 /// f32 run).
@@ -130,7 +124,6 @@ pub fn judge<T: Scalar>(
     w_hi: &[f64],
     w_lo: &[f64],
     sigma: &[f64],
-    k_sigma: f64,
     cols: usize,
 ) -> WitnessErrors {
     let mut out = WitnessErrors { judged: true, ..Default::default() };
@@ -153,7 +146,7 @@ pub fn judge<T: Scalar>(
             out.judged = false;
             if mv.is_finite() && !tv.is_finite() && wv.is_finite() {
                 // Within the manual side's typical error of the witness (or its own last ulp).
-                let near = ((mv - wv) - wl).abs() <= k_sigma * sigma[p] + mv.abs() * T::epsilon().to64();
+                let near = ((mv - wv) - wl).abs() <= K_SIGMA * sigma[p] + mv.abs() * T::epsilon().to64();
                 out.torch_overflow += usize::from(near);
             }
             if !mv.is_finite() && tv.is_finite() && wv.is_finite() {
@@ -178,7 +171,7 @@ pub fn judge<T: Scalar>(
     out.torch = unscale(dt);
     out.sigma = unscale(ds);
     out.norm = unscale(dw);
-    out.tolerance = (K_TORCH * out.torch).max(k_sigma * out.sigma);
+    out.tolerance = (K_TORCH * out.torch).max(K_SIGMA * out.sigma);
     out.ratio = if out.manual == 0.0 { 0.0 } else { out.manual / out.tolerance };
     if out.ratio.is_nan() {
         // Nothing to judge by (an overflowed tolerance against an overflowed distance).
@@ -517,21 +510,21 @@ mod tests {
         let sigma = [1e-16; 3];
         // The reference 1e-12 off; the manual side 5e-12 off passes, 1e-10 off fails.
         let t = [1.0 + 1e-12, 2.0 - 1e-12, 3.0];
-        let ok = judge(&[1.0 + 5e-12, 2.0, 3.0], &t, &w, &lo, &sigma, K_SIGMA, 3);
+        let ok = judge(&[1.0 + 5e-12, 2.0, 3.0], &t, &w, &lo, &sigma, 3);
         assert!(ok.pass() && ok.ratio > 0.0, "{ok:?}");
-        let bad = judge(&[1.0, 2.0 + 1e-10, 3.0], &t, &w, &lo, &sigma, K_SIGMA, 3);
+        let bad = judge(&[1.0, 2.0 + 1e-10, 3.0], &t, &w, &lo, &sigma, 3);
         assert!(!bad.pass(), "{bad:?}");
         assert_eq!(bad.worst.map(|w| w.0), Some((0, 1)));
         // A reference that happens to be exact: the floor K_S·‖σ‖ still allows honest round-off.
-        let lucky = judge(&[1.0, 2.0 + 2e-16, 3.0], &w, &w, &lo, &[1e-16; 3], K_SIGMA, 3);
+        let lucky = judge(&[1.0, 2.0 + 2e-16, 3.0], &w, &w, &lo, &[1e-16; 3], 3);
         assert!(lucky.pass(), "{lucky:?}");
     }
 
     #[test]
     fn a_reference_that_overflows_alone_is_named() {
-        let j = judge(&[6e37f32], &[f32::INFINITY], &[6e37], &[0.0], &[1e31], K_SIGMA, 1);
+        let j = judge(&[6e37f32], &[f32::INFINITY], &[6e37], &[0.0], &[1e31], 1);
         assert_eq!((j.torch_overflow, j.judged, j.pass()), (1, false, true));
-        let j = judge(&[f64::INFINITY], &[1.0], &[1.0], &[0.0], &[1e-16], K_SIGMA, 1);
+        let j = judge(&[f64::INFINITY], &[1.0], &[1.0], &[0.0], &[1e-16], 1);
         assert_eq!(j.manual_non_finite, 1);
     }
 }
