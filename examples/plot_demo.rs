@@ -157,6 +157,8 @@ fn main() -> Result<()> {
                     }
                 })
                 .collect(),
+            x_label: format!("z^{} = tanh(a^{})", l + 1, l + 1),
+            marked: vec![(-1.0, -0.97), (0.97, 1.0)],
         })
         .collect();
     let stats = histogram_grid(out.join("activations.png"), "Hidden activations during training", &rows)?;
@@ -183,6 +185,8 @@ fn main() -> Result<()> {
             HistCell { title: "with outliers".into(), values: &odd },
             HistCell { title: "empty".into(), values: &[] },
         ],
+        x_label: "value".into(),
+        marked: vec![],
     }];
     let stats = histogram_grid(out.join("degenerate_hist.png"), "Degenerate histograms", &rows)?;
     println!("degenerate_hist.png: {stats:?}");

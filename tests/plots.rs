@@ -182,6 +182,8 @@ fn histogram_grid_draws_every_cell() {
                     values: if r == 1 && c == 0 { &with_bad } else { &data[c] },
                 })
                 .collect(),
+            x_label: "z".into(),
+            marked: vec![(-1.0, -0.9), (0.9, 1.0)],
         })
         .collect();
     let path = dir.join("hist.png");
@@ -222,7 +224,7 @@ proptest! {
         let pts: Vec<_> = ys.iter().enumerate().map(|(i, y)| (i as f64, *y)).collect();
         let path = dir.join("p.png");
         line_chart(&path, "t", "x", "y", &[Series::new("s", &pts)], log, &[("h".into(), ys.first().copied().unwrap_or(1.0))]).unwrap();
-        let rows = [HistRow { title: "r".into(), range: None, cells: vec![HistCell { title: "c".into(), values: &ys }] }];
+        let rows = [HistRow { title: "r".into(), range: None, cells: vec![HistCell { title: "c".into(), values: &ys }], x_label: String::new(), marked: vec![] }];
         histogram_grid(dir.join("h.png"), "h", &rows).unwrap();
         let finite = ys.iter().filter(|v| v.is_finite()).count() as u64;
         prop_assert_eq!(histogram(&ys, 7, -1.0, 1.0).total(), finite);

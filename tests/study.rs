@@ -165,3 +165,32 @@ fn the_zero_output_loss_is_1_over_c_or_ln_c_on_the_spirals() {
     assert!((mse - 0.5).abs() < 1e-15, "{mse}");
     assert!((ce - 2f64.ln()).abs() < 1e-15, "{ce}");
 }
+
+#[test]
+fn off_a_terminal_the_study_prints_one_line_per_finished_variant() {
+    let dir = temp_dir("study-progress");
+    let run = |quiet: bool| {
+        let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_study"));
+        cmd.args(["--steps", "3", "--hidden", "2", "--width", "4", "--samples", "16", "--out"]).arg(&dir);
+        if quiet {
+            cmd.arg("--quiet");
+        }
+        // Output captured: stderr is a pipe, not a terminal.
+        let out = cmd.output().unwrap();
+        assert!(out.status.code().is_some_and(|c| c <= 1), "{}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8(out.stderr).unwrap()
+    };
+    let stderr = run(false);
+    let lines: Vec<&str> = stderr.lines().filter(|l| l.starts_with("study: ")).collect();
+    assert_eq!(lines.len(), VARIANTS.len(), "{stderr}");
+    for v in VARIANTS {
+        assert!(
+            lines.iter().any(|l| l.contains(&format!("done: {} ", v.name))),
+            "{} missing:\n{stderr}",
+            v.name
+        );
+    }
+    let last = format!("study: {n}/{n} variants done", n = VARIANTS.len());
+    assert!(lines.iter().any(|l| l.starts_with(&last)), "{stderr}");
+    assert!(!run(true).contains("variants done"), "--quiet still prints progress");
+}

@@ -5,8 +5,8 @@ use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
 use crate::fsio;
-use crate::harness::check::epsilon;
-use crate::harness::{LayerStep, Outcome, RunConfig};
+use crate::harness::check::{epsilon, Divergence};
+use crate::harness::{Judge, LayerStep, Outcome, RunConfig, Verdict};
 use crate::model::activation::Activation;
 use crate::plot::{histogram_grid, line_chart, line_grid, HistCell, HistRow, Panel, Series};
 
@@ -29,6 +29,17 @@ pub fn saturation_rule(phi: Activation, s: f64) -> String {
     }
 }
 
+/// The intervals of z = φ(a) that count as saturated for φ at threshold `s` (tanh: |z| > s;
+/// sigmoid: z < 1 − s or z > s), to shade on histograms of z; empty where saturation is not a
+/// range of values (relu's dead units, the unbounded activations).
+pub fn saturated_intervals(phi: Activation, s: f64) -> Vec<(f64, f64)> {
+    match phi {
+        Activation::Tanh => vec![(-1.0, -s), (s, 1.0)],
+        Activation::Sigmoid => vec![(0.0, 1.0 - s), (s, 1.0)],
+        _ => vec![],
+    }
+}
+
 /// The natural range of φ's values, for histogram axes.
 fn value_range(phi: Activation) -> Option<(f64, f64)> {
     match phi {
@@ -42,8 +53,100 @@ fn series<'a>(per_layer: &'a [Vec<(f64, f64)>], what: &str) -> Vec<Series<'a>> {
     per_layer.iter().enumerate().map(|(k, p)| Series::new(format!("{what}{}", k + 1), p)).collect()
 }
 
+/// Relative difference at or below which two curves draw as one line.
+const COINCIDE: f64 = 1e-2;
+
+/// For each curve of `per_layer`, the (0-based) others it coincides with: at every x where both
+/// are finite they differ by at most [`COINCIDE`] of the larger magnitude (at least one such x).
+pub fn coincident(per_layer: &[Vec<(f64, f64)>]) -> Vec<Vec<usize>> {
+    let same = |a: &[(f64, f64)], b: &[(f64, f64)]| {
+        let mut any = false;
+        for (&(_, u), &(_, v)) in a.iter().zip(b) {
+            if u.is_finite() && v.is_finite() {
+                any = true;
+                if (u - v).abs() > COINCIDE * u.abs().max(v.abs()) {
+                    return false;
+                }
+            }
+        }
+        any
+    };
+    (0..per_layer.len())
+        .map(|i| (0..per_layer.len()).filter(|&j| j != i && same(&per_layer[i], &per_layer[j])).collect())
+        .collect()
+}
+
+/// One series per layer, told apart where they overlap: layer 1 solid (and drawn wider), layer 2
+/// dashed, layer 3 with markers, and so on in turn; a label names the layers it coincides with.
+fn distinct_series<'a>(per_layer: &'a [Vec<(f64, f64)>], what: &str) -> Vec<Series<'a>> {
+    let with = coincident(per_layer);
+    per_layer
+        .iter()
+        .zip(&with)
+        .enumerate()
+        .map(|(k, (p, w))| {
+            let mut label = format!("{what}{}", k + 1);
+            if !w.is_empty() {
+                let others: Vec<String> = w.iter().map(|j| (j + 1).to_string()).collect();
+                let _ = write!(label, " (on layer {}'s curve)", others.join(", "));
+            }
+            match k % 3 {
+                0 => Series::new(label, p),
+                1 => Series::dashed(label, p),
+                _ => Series::new(label, p).with_markers(),
+            }
+        })
+        .collect()
+}
+
 fn per_layer(o: &Outcome, depth: usize, f: impl Fn(&LayerStep) -> f64) -> Vec<Vec<(f64, f64)>> {
     (0..depth).map(|k| o.records.iter().map(|r| (r.step as f64, f(&r.layers[k]))).collect()).collect()
+}
+
+/// The tolerance `judge` applies, as a criterion (not a claim that the run met it).
+fn judge_words(judge: &Judge) -> String {
+    match judge {
+        Judge::RoundOff { safety } => format!("tolerance: each entry's round-off bound × {safety}"),
+        Judge::Fixed { rtol, atol } => format!("tolerance: rtol {rtol:e}, atol {atol:e}"),
+    }
+}
+
+/// The title of `equivalence.png`, generated from the run's verdict: `who` (`Manual` or `The
+/// trace`) against libtorch in `dtype`, the verdict in capitals with where it was reached (the
+/// first failing step and layer, or the step at which both went non-finite), and the largest error
+/// ÷ tolerance of the compared steps.
+pub fn equivalence_title(
+    who: &str,
+    dtype: &str,
+    judge: &Judge,
+    verdict: Verdict,
+    divergence: Option<&Divergence>,
+    steps_run: usize,
+    largest: f64,
+) -> String {
+    let verdict = match verdict {
+        Verdict::Equivalent => {
+            format!("EQUIVALENT at all {steps_run} steps, largest error {largest:.3} of its tolerance")
+        }
+        Verdict::NotEquivalent => match divergence {
+            Some(d) => format!(
+                "NOT EQUIVALENT at step {}, layer {} ({}), {}",
+                d.step,
+                d.layer,
+                if d.layer == 0 { d.tensor.to_string() } else { format!("{}{}", d.tensor, d.layer) },
+                if d.ratio.is_finite() {
+                    format!("{:.3e} × its tolerance", d.ratio)
+                } else {
+                    "non-finite on one side".to_string()
+                }
+            ),
+            None => "NOT EQUIVALENT: non-finite values at different steps".to_string(),
+        },
+        Verdict::AgreeUntilNonFinite { step } => format!(
+            "AGREE UNTIL NON-FINITE at step {step}, largest error before it {largest:.3} of its tolerance"
+        ),
+    };
+    format!("{who} vs libtorch, {dtype}: {verdict} ({})", judge_words(judge))
 }
 
 /// Writes loss.png, equivalence.png, saturation_hist.png, saturation.png and grad_norms.png
@@ -136,13 +239,17 @@ pub fn write_figures(out: &Path, run: &RunConfig, o: &Outcome) -> Result<Vec<Pat
             ],
         });
     }
+    let largest = o.max_ratio.loss.max(o.max_ratio.grad).max(o.max_ratio.weight);
     line_grid(
         &path,
-        &format!(
-            "{} vs libtorch, {}: error as a fraction of its tolerance ({})",
+        &equivalence_title(
             if replay { "The trace" } else { "Manual" },
-            spec.dtype(),
-            run.judge
+            &spec.dtype().to_string(),
+            &run.judge,
+            o.verdict,
+            o.first_divergence.as_ref(),
+            o.steps_run,
+            largest,
         ),
         &panels,
     )?;
@@ -170,10 +277,13 @@ pub fn write_figures(out: &Path, run: &RunConfig, o: &Outcome) -> Result<Vec<Pat
             let phi = spec.activations()[k - 1];
             HistRow {
                 title: format!(
-                    "hidden layer {k} ({phi}; saturated: {})",
+                    "hidden layer {k} ({phi}; saturated{}: {})",
+                    if saturated_intervals(phi, run.saturation).is_empty() { "" } else { ", shaded" },
                     saturation_rule(phi, run.saturation)
                 ),
                 range: value_range(phi),
+                x_label: format!("z^{k} = {phi}(a^{k}) of a unit on a sample"),
+                marked: saturated_intervals(phi, run.saturation),
                 cells: o
                     .snapshots
                     .iter()
@@ -185,7 +295,11 @@ pub fn write_figures(out: &Path, run: &RunConfig, o: &Outcome) -> Result<Vec<Pat
         .collect();
     if !o.snapshots.is_empty() {
         let path = out.join("saturation_hist.png");
-        histogram_grid(&path, "Activations z^k of the whole dataset at moments of training", &rows)?;
+        histogram_grid(
+            &path,
+            "Activations z^k of the whole dataset at moments of training (count: units × samples per bin)",
+            &rows,
+        )?;
         written.push(path);
     }
 
@@ -211,13 +325,13 @@ pub fn write_figures(out: &Path, run: &RunConfig, o: &Outcome) -> Result<Vec<Pat
     let path = out.join("grad_norms.png");
     line_grid(
         &path,
-        "Gradients and updates per layer (manual)",
+        "Gradients and updates per layer (manual; solid, dashed and marked lines tell the layers apart)",
         &[
             Panel {
                 title: "‖∂E/∂W^k‖ (Frobenius)".into(),
                 x_label: "step t".into(),
                 y_label: "gradient norm".into(),
-                series: series(&norms, "layer "),
+                series: distinct_series(&norms, "layer "),
                 log_y: true,
                 hlines: vec![],
             },
@@ -225,7 +339,7 @@ pub fn write_figures(out: &Path, run: &RunConfig, o: &Outcome) -> Result<Vec<Pat
                 title: "update-to-weight ratio ‖ΔW^k‖ / ‖W^k‖".into(),
                 x_label: "step t".into(),
                 y_label: "ratio".into(),
-                series: series(&ratios, "layer "),
+                series: distinct_series(&ratios, "layer "),
                 log_y: true,
                 hlines: vec![("1e-3 (a common rule of thumb)".into(), 1e-3)],
             },
@@ -258,4 +372,105 @@ pub fn write_index(out: &Path, verdict: &str, table: &str, images: &[PathBuf]) -
     let path = out.join("index.html");
     fsio::write_atomic(&path, html.as_bytes())?;
     Ok(path)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn divergence(step: usize, layer: usize, ratio: f64) -> Divergence {
+        Divergence {
+            step,
+            layer,
+            tensor: "dW",
+            index: (0, 1),
+            manual: 1.0,
+            torch: 1.5,
+            bound: 0.5 / ratio,
+            ratio,
+            judgement: "bound",
+            witness: None,
+            witness_ratio: None,
+            witness_distances: None,
+        }
+    }
+
+    #[test]
+    fn coinciding_curves_are_found_and_named_in_the_legend() {
+        let a: Vec<(f64, f64)> = (0..10).map(|t| (f64::from(t), 1.0 + f64::from(t))).collect();
+        let b: Vec<(f64, f64)> = a.iter().map(|&(t, y)| (t, y * 1.001)).collect();
+        let c: Vec<(f64, f64)> = a.iter().map(|&(t, y)| (t, if t == 5.0 { y * 2.0 } else { y })).collect();
+        let layers = vec![a, b, c];
+        assert_eq!(coincident(&layers), vec![vec![1], vec![0], vec![]]);
+        let s = distinct_series(&layers, "layer ");
+        assert_eq!(s[0].label, "layer 1 (on layer 2's curve)");
+        assert_eq!(s[2].label, "layer 3");
+        assert!(!s[0].dashed && s[1].dashed && s[2].markers, "three layers, three styles");
+        // Nothing to compare: no coincidence.
+        let nan = vec![vec![(0.0, f64::NAN)], vec![(0.0, f64::NAN)]];
+        assert_eq!(coincident(&nan), vec![Vec::<usize>::new(), vec![]]);
+    }
+
+    #[test]
+    fn the_shaded_intervals_are_where_the_run_counts_a_unit_saturated() {
+        for phi in [Activation::Tanh, Activation::Sigmoid] {
+            let marked = saturated_intervals(phi, 0.95);
+            let (lo, hi) = value_range(phi).unwrap();
+            for i in 0..=1000 {
+                let z = lo + (hi - lo) * f64::from(i) / 1000.0;
+                let inside = marked.iter().any(|&(a, b)| a < z && z < b);
+                // The same rule as the captions' share saturated.
+                let saturated = crate::harness::saturated_pct(phi, &[z], 1, 0.95) == 100.0;
+                // The interval ends themselves are the threshold, on either side by convention.
+                if marked.iter().all(|&(a, b)| (z - a).abs() > 1e-12 && (z - b).abs() > 1e-12) {
+                    assert_eq!(inside, saturated, "{phi} at z = {z}");
+                }
+            }
+        }
+        assert!(saturated_intervals(Activation::Relu, 0.95).is_empty());
+    }
+
+    #[test]
+    fn the_equivalence_title_carries_a_passing_verdict() {
+        let t =
+            equivalence_title("Manual", "f64", &Judge::round_off(), Verdict::Equivalent, None, 200, 0.125);
+        assert!(t.contains("EQUIVALENT at all 200 steps"), "{t}");
+        assert!(t.contains("0.125 of its tolerance"), "{t}");
+        assert!(!t.contains("NOT"), "{t}");
+    }
+
+    #[test]
+    fn the_equivalence_title_carries_a_failing_verdict_and_where() {
+        let d = divergence(17, 2, 40.0);
+        let t = equivalence_title(
+            "Manual",
+            "f32",
+            &Judge::round_off(),
+            Verdict::NotEquivalent,
+            Some(&d),
+            200,
+            40.0,
+        );
+        assert!(t.contains("NOT EQUIVALENT at step 17, layer 2 (dW2)"), "{t}");
+        assert!(t.contains("4.000e1 × its tolerance"), "{t}");
+        // The tolerance is named as a criterion, never as a claim the run met.
+        assert!(!t.contains("within"), "{t}");
+        let t = equivalence_title("Manual", "f64", &Judge::round_off(), Verdict::NotEquivalent, None, 9, 1.0);
+        assert!(t.starts_with("Manual vs libtorch, f64: NOT EQUIVALENT"), "{t}");
+    }
+
+    #[test]
+    fn the_equivalence_title_carries_the_non_finite_step() {
+        let t = equivalence_title(
+            "The trace",
+            "f64",
+            &Judge::round_off(),
+            Verdict::AgreeUntilNonFinite { step: 31 },
+            None,
+            31,
+            0.5,
+        );
+        assert!(t.contains("AGREE UNTIL NON-FINITE at step 31"), "{t}");
+        assert!(!t.contains(" EQUIVALENT"), "{t}");
+    }
 }

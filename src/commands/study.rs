@@ -420,6 +420,16 @@ fn run_variant(
 /// would pay); `progress` is called after every
 /// step of every variant, from the threads that run them.
 pub fn run(args: &StudyArgs, progress: impl Fn() + Sync) -> Result<Vec<VariantResult>> {
+    run_reporting(args, progress, |_| {})
+}
+
+/// [`run`], calling `finished` with each variant's result as soon as that variant ends (from the
+/// thread that ran it, in the order they finish).
+pub fn run_reporting(
+    args: &StudyArgs,
+    progress: impl Fn() + Sync,
+    finished: impl Fn(&VariantResult) + Sync,
+) -> Result<Vec<VariantResult>> {
     validate(args)?;
     let widths = widths(args)?;
     tch::set_num_threads(1);
@@ -433,6 +443,9 @@ pub fn run(args: &StudyArgs, progress: impl Fn() + Sync) -> Result<Vec<VariantRe
                 let i = next.fetch_add(1, Ordering::Relaxed);
                 let Some(&variant) = VARIANTS.get(i) else { break };
                 let result = run_variant(args, &widths, variant, &progress);
+                if let Ok(r) = &result {
+                    finished(r);
+                }
                 let failed = result.is_err();
                 if let Ok(mut slots) = slots.lock() {
                     slots[i] = Some(result);
@@ -476,6 +489,22 @@ fn steps_text(r: &VariantResult, target: f64) -> String {
     }
 }
 
+/// A variant's outcome against the target as a clause of a sentence, subject first: "reaches
+/// E ≤ 1e-2 in 120 steps", "does not reach E ≤ 1e-2 within 400 steps", or "diverges (non-finite
+/// by step 37) without reaching E ≤ 1e-2". `steps_to` is the first step at or below `target`,
+/// `diverged` whether the run went non-finite, `run` the steps recorded.
+pub fn reach_clause(steps_to: Option<usize>, diverged: bool, run: usize, target: f64) -> String {
+    match steps_to {
+        Some(s) => format!("reaches E ≤ {target:.0e} in {s} steps"),
+        None if diverged => format!("diverges (non-finite by step {run}) without reaching E ≤ {target:.0e}"),
+        None => format!("does not reach E ≤ {target:.0e} within {run} steps"),
+    }
+}
+
+fn reach(r: &VariantResult, target: f64) -> String {
+    reach_clause(r.steps_to(target), r.outcome.non_finite.manual.is_some(), r.outcome.records.len(), target)
+}
+
 fn slowdown_text(d: &Slowdown) -> String {
     match d.best {
         None => "no fix reached the target".into(),
@@ -484,6 +513,30 @@ fn slowdown_text(d: &Slowdown) -> String {
             if d.at_least { "at least " } else { "" },
             d.ratio
         ),
+    }
+}
+
+/// The fraction of the output layer's gradient norm below which the study calls layer 1's
+/// gradient vanished.
+pub const VANISHED: f64 = 0.1;
+
+/// The title of `study_grad_norms.png`, from the numbers: which variants' ‖∂E/∂W^1‖ at step 0
+/// (`norms`: per variant, ‖∂E/∂W^k‖ for k = 1..L) falls below `fraction` of ‖∂E/∂W^L‖, each with
+/// its ratio, or that none does.
+pub fn grad_norms_title(norms: &[(&str, Vec<f64>)], fraction: f64) -> String {
+    let vanished: Vec<String> = norms
+        .iter()
+        .filter_map(|(name, n)| {
+            let (first, top) = (*n.first()?, *n.last()?);
+            let ratio = first / top;
+            (n.len() > 1 && top > 0.0 && ratio < fraction).then(|| format!("{name} ({ratio:.1e})"))
+        })
+        .collect();
+    let rule = format!("‖∂E/∂W^1‖ below {fraction} × the output layer's at step 0");
+    if vanished.is_empty() {
+        format!("Gradient norm per layer: no variant's gradient vanishes ({rule} for none)")
+    } else {
+        format!("Gradient norm per layer: vanishing gradient ({rule}) in {}", vanished.join(", "))
     }
 }
 
@@ -599,9 +652,10 @@ pub fn write(out: &Path, args: &StudyArgs, results: &[VariantResult]) -> Result<
         hlines: vec![],
     };
     let path = out.join("study_grad_norms.png");
+    let at_start: Vec<(&str, Vec<f64>)> = results.iter().map(|r| (r.variant.name, r.grad_norms(0))).collect();
     line_grid(
         &path,
-        "Gradient norm per layer: the vanishing gradient of eq. (7)",
+        &grad_norms_title(&at_start, VANISHED),
         &[panel(0, "at the start (step 0)"), panel(1, &format!("at the end (step {end})"))],
     )?;
     written.push(path);
@@ -620,6 +674,8 @@ pub fn write(out: &Path, args: &StudyArgs, results: &[VariantResult]) -> Result<
                     .enumerate()
                     .map(|(k, m)| HistCell { title: caption(r, k + 1), values: m.as_slice() })
                     .collect(),
+                x_label: String::new(),
+                marked: vec![],
             })
             .collect::<Vec<_>>()
     };
@@ -937,6 +993,12 @@ pub fn report(args: &StudyArgs, results: &[VariantResult]) -> Result<String> {
                 ": here the large weights make up for the small φ'(a^k) in (7)."
             }
         );
+        let tanh_fixes = results
+            .iter()
+            .filter(|r| r.variant.role == Role::Fix && r.variant.phi == Activation::Tanh)
+            .map(|r| format!("{} {}", r.variant.name, reach(r, args.target)))
+            .collect::<Vec<_>>()
+            .join("; ");
         let _ = writeln!(
             s,
             "{}\n",
@@ -968,23 +1030,39 @@ pub fn report(args: &StudyArgs, results: &[VariantResult]) -> Result<String> {
                         "the target needs features the random, saturated layers do not provide.".to_string()
                     }
                 )
+            } else if slow.best.is_none() {
+                format!(
+                    "Within these {} steps no fix reaches E ≤ {:.0e}, so the loss cannot measure the slowdown \
+                     here: the saturated network {} and ends at {:.3e}; {}. Run more steps (`--steps`) to compare \
+                     them.",
+                    args.steps,
+                    args.target,
+                    reach(large, args.target),
+                    large.final_loss(),
+                    tanh_fixes,
+                )
+            } else if slow.at_least {
+                format!(
+                    "This run is too short to measure the slowdown: {}, a bound set by the run's {} steps that a longer run \
+                     (`--steps`) would raise; the saturated network {} and ends at {:.3e}; {}.",
+                    slowdown_text(&slow),
+                    args.steps,
+                    reach(large, args.target),
+                    large.final_loss(),
+                    tanh_fixes,
+                )
             } else {
                 format!(
-                    "The loss hardly shows it here: {} ({}), and it ends at {:.3e}; the tanh fixes take {}. On \
+                    "The loss hardly shows it here: {}; the saturated network {} and ends at {:.3e}; {}. On \
                      this problem the output layer fits the target from the frozen, nearly binary features of the \
                      saturated layers, and the large W^(k+1) in (7) multiplies δ on its way down, offsetting part \
                      of the small φ'. The hidden layers are still not learning — the network is a random-feature \
                      model, not a trained deep network. A narrow last hidden layer (`--bottleneck 1`, the \
                      default) takes that way out away.",
                     slowdown_text(&slow),
-                    steps_text(large, args.target),
+                    reach(large, args.target),
                     large.final_loss(),
-                    results
-                        .iter()
-                        .filter(|r| r.variant.role == Role::Fix && r.variant.phi == Activation::Tanh)
-                        .map(|r| format!("{} ({})", steps_text(r, args.target), r.variant.name))
-                        .collect::<Vec<_>>()
-                        .join(" and "),
+                    tanh_fixes,
                 )
             }
         );
@@ -1014,6 +1092,17 @@ pub fn report(args: &StudyArgs, results: &[VariantResult]) -> Result<String> {
     Ok(s)
 }
 
+/// The line `study` prints on stderr off a terminal when the `n`-th of `total` variants ends.
+fn progress_line(n: usize, total: usize, r: &VariantResult, target: f64) -> String {
+    format!(
+        "study: {n}/{total} variants done: {} {}, final loss {:.3e}, {}",
+        r.variant.name,
+        reach(r, target),
+        r.final_loss(),
+        if r.outcome.equivalent { "equivalent to libtorch" } else { "NOT equivalent to libtorch" }
+    )
+}
+
 /// The `study` binary: run, write, print a line per variant; exit 0, 1 when a variant is not
 /// equivalent to libtorch, or 2 on bad input.
 pub fn main_study() -> i32 {
@@ -1022,7 +1111,8 @@ pub fn main_study() -> i32 {
         widths(args)?;
         fsio::prepare_dir(&args.out)?;
         let total = (VARIANTS.len() * args.steps) as u64;
-        let bar = if args.quiet || !std::io::stderr().is_terminal() {
+        let tty = std::io::stderr().is_terminal();
+        let bar = if args.quiet || !tty {
             indicatif::ProgressBar::hidden()
         } else {
             let bar = indicatif::ProgressBar::new(total);
@@ -1034,7 +1124,18 @@ pub fn main_study() -> i32 {
             bar.set_message(VARIANTS.len().to_string());
             bar
         };
-        let results = run(args, || bar.inc(1));
+        // Off a terminal there is no bar: one line per finished variant instead.
+        let done = AtomicUsize::new(0);
+        let results = run_reporting(
+            args,
+            || bar.inc(1),
+            |r| {
+                if !args.quiet && !tty {
+                    let n = done.fetch_add(1, Ordering::Relaxed) + 1;
+                    eprintln!("{}", progress_line(n, VARIANTS.len(), r, args.target));
+                }
+            },
+        );
         bar.finish_and_clear();
         let results = results?;
         let written = write(&args.out, args, &results)?;
@@ -1059,4 +1160,30 @@ pub fn main_study() -> i32 {
         }
         Ok(if results.iter().all(|r| r.outcome.equivalent) { 0 } else { 1 })
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_grad_norms_title_names_the_variants_whose_first_layer_vanishes() {
+        let norms = [("sigmoid", vec![1e-3, 1e-2, 1.0]), ("tanh", vec![0.9, 1.1, 1.0])];
+        let t = grad_norms_title(&norms, 0.1);
+        assert!(t.contains("in sigmoid (1.0e-3)"), "{t}");
+        assert!(!t.contains("tanh"), "{t}");
+        let t = grad_norms_title(&norms[1..], 0.1);
+        assert!(t.contains("no variant"), "{t}");
+        assert!(!t.contains(" in "), "{t}");
+    }
+
+    #[test]
+    fn the_reach_clause_reads_as_a_sentence_whether_or_not_the_target_is_reached() {
+        assert_eq!(reach_clause(Some(120), false, 400, 1e-2), "reaches E ≤ 1e-2 in 120 steps");
+        let not = reach_clause(None, false, 400, 1e-2);
+        assert_eq!(not, "does not reach E ≤ 1e-2 within 400 steps");
+        let diverged = reach_clause(None, true, 37, 1e-2);
+        assert!(diverged.starts_with("diverges (non-finite by step 37)"), "{diverged}");
+        assert!(diverged.contains("without reaching"), "{diverged}");
+    }
 }

@@ -82,16 +82,26 @@ pub struct Series<'a> {
     pub points: &'a [(f64, f64)],
     /// Drawn dashed, over the solid ones: a curve expected to lie on another stays visible.
     pub dashed: bool,
+    /// Hollow circles on the line (about [`MARKERS`] of them), drawn over every line: a third
+    /// curve that may coincide with two others stays visible.
+    pub markers: bool,
 }
+
+/// About how many markers a [`Series::markers`] line carries.
+pub const MARKERS: usize = 24;
 
 impl<'a> Series<'a> {
     /// A solid series from a label and its points.
     pub fn new(label: impl Into<String>, points: &'a [(f64, f64)]) -> Self {
-        Self { label: label.into(), points, dashed: false }
+        Self { label: label.into(), points, dashed: false, markers: false }
     }
     /// A dashed series, drawn over the solid ones.
     pub fn dashed(label: impl Into<String>, points: &'a [(f64, f64)]) -> Self {
-        Self { label: label.into(), points, dashed: true }
+        Self { label: label.into(), points, dashed: true, markers: false }
+    }
+    /// The same series with hollow circles on its line.
+    pub fn with_markers(self) -> Self {
+        Self { markers: true, ..self }
     }
 }
 
@@ -296,7 +306,15 @@ pub struct HistRow<'a> {
     pub range: Option<(f64, f64)>,
     /// The cells, left to right.
     pub cells: Vec<HistCell<'a>>,
+    /// Description of every cell's x axis (the values binned), e.g. `"z = φ(a)"`.
+    pub x_label: String,
+    /// Intervals `(lo, hi)` of the x axis shaded in every cell of the row, e.g. the saturated
+    /// tails of tanh; the row's title should say what they mean.
+    pub marked: Vec<(f64, f64)>,
 }
+
+/// Fill of the [`HistRow::marked`] intervals: light, under the bars.
+const MARK_FILL: RGBColor = RGBColor(250, 215, 205);
 
 /// What a histogram grid could not bin faithfully, summed over all cells.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -379,7 +397,7 @@ pub fn histogram_grid(path: impl AsRef<Path>, title: &str, rows: &[HistRow]) -> 
         let body = draw_title(root, title, TITLE_SIZE, rows.is_empty() || cols == 0)?;
         let mut stats = HistStats::default();
         if rows.is_empty() || cols == 0 {
-            draw_hist_cell(&body, "", &histogram(&[], HIST_BINS, 0.0, 1.0), 0.0, 1.0)?;
+            draw_hist_cell(&body, "", &histogram(&[], HIST_BINS, 0.0, 1.0), (0.0, 1.0), "", &[])?;
             return Ok(stats);
         }
         for (row_area, row) in body.split_evenly((rows.len(), 1)).iter().zip(rows) {
@@ -392,7 +410,7 @@ pub fn histogram_grid(path: impl AsRef<Path>, title: &str, rows: &[HistRow]) -> 
                 let h = histogram(cell.values, HIST_BINS, lo, hi);
                 stats.skipped_nonfinite += h.skipped_nonfinite;
                 stats.clamped += h.clamped_low + h.clamped_high;
-                draw_hist_cell(cell_area, &cell.title, &h, lo, hi)?;
+                draw_hist_cell(cell_area, &cell.title, &h, (lo, hi), &row.x_label, &row.marked)?;
             }
         }
         Ok(stats)
@@ -579,6 +597,7 @@ struct Prepared {
     runs: Vec<Vec<(f64, f64)>>,
     skipped: usize,
     dashed: bool,
+    markers: bool,
 }
 
 fn prepare(series: &Series, log_y: bool) -> Prepared {
@@ -602,7 +621,7 @@ fn prepare(series: &Series, log_y: bool) -> Prepared {
         0 => series.label.clone(),
         n => format!("{} ({n} not plottable)", series.label),
     };
-    Prepared { label, runs, skipped, dashed: series.dashed }
+    Prepared { label, runs, skipped, dashed: series.dashed, markers: series.markers }
 }
 
 /// A linear f64 axis with ticks chosen here rather than by plotters. plotters' `WithKeyPoints`
@@ -946,6 +965,15 @@ fn draw_plan(
         }
     }
 
+    // Markers last, over every line.
+    for (i, p) in prepared.iter().enumerate().filter(|(_, p)| p.markers) {
+        let color = PALETTE[i % PALETTE.len()];
+        let points: Vec<(f64, f64)> = p.runs.iter().flatten().copied().collect();
+        let every = points.len().div_ceil(MARKERS).max(1);
+        let circles = points.iter().step_by(every).map(|&q| Circle::new(q, 5, color.stroke_width(2)));
+        chart.draw_series(circles).ctx("drawing markers")?;
+    }
+
     // Align the legend's first entry with the top of the plotting area.
     let top = chart.plotting_area().get_pixel_range().1.start - legend_area.get_base_pixel().1 + 5;
     draw_legend(&legend_area, top, &prepared, &hlines)?;
@@ -956,15 +984,20 @@ fn draw_legend(area: &Area, top: i32, series: &[Prepared], hlines: &[(&str, f64)
     let (w, h) = area.dim_in_pixel();
     let row_h = 26;
     let text_w = w.saturating_sub(55);
-    // (label, dashed, colour): the series', then the reference lines'.
+    // (label, dashed, markers, colour): the series', then the reference lines'.
     let entries = series
         .iter()
         .enumerate()
-        .map(|(i, p)| (p.label.as_str(), p.dashed, PALETTE[i % PALETTE.len()]))
-        .chain(hlines.iter().enumerate().map(|(j, h)| (h.0, true, HLINE_PALETTE[j % HLINE_PALETTE.len()])));
+        .map(|(i, p)| (p.label.as_str(), p.dashed, p.markers, PALETTE[i % PALETTE.len()]))
+        .chain(
+            hlines
+                .iter()
+                .enumerate()
+                .map(|(j, h)| (h.0, true, false, HLINE_PALETTE[j % HLINE_PALETTE.len()])),
+        );
     let total = series.len() + hlines.len();
     let fits = usize::try_from((h as i32 - top).max(0) / row_h).unwrap_or(0);
-    for (i, (label, dashed, color)) in entries.enumerate() {
+    for (i, (label, dashed, markers, color)) in entries.enumerate() {
         let y = top + row_h * i as i32 + row_h / 2;
         if i + 1 == fits && total > fits {
             let more = format!("… {} more", total - i);
@@ -977,6 +1010,9 @@ fn draw_legend(area: &Area, top: i32, series: &[Prepared], hlines: &[(&str, f64)
             area.draw(&PathElement::new([(a, y), (b, y)], color.stroke_width(3)))
                 .ctx("drawing the legend")?;
         }
+        if markers {
+            area.draw(&Circle::new((22, y), 5, color.stroke_width(2))).ctx("drawing the legend")?;
+        }
         let label = truncate_to(area, label, LEGEND_SIZE, text_w)?;
         let style = text_style(LEGEND_SIZE).pos(Pos::new(HPos::Left, VPos::Center));
         area.draw_text(&label, &style, (48, y)).ctx("drawing the legend")?;
@@ -984,7 +1020,17 @@ fn draw_legend(area: &Area, top: i32, series: &[Prepared], hlines: &[(&str, f64)
     Ok(())
 }
 
-fn draw_hist_cell(area: &Area, title: &str, h: &Histogram, lo: f64, hi: f64) -> Result<()> {
+/// One histogram: bars of `h` over `range`, the x axis described by `x_label` and the
+/// intervals `marked` shaded under the bars; the y axis counts values.
+fn draw_hist_cell(
+    area: &Area,
+    title: &str,
+    h: &Histogram,
+    range: (f64, f64),
+    x_label: &str,
+    marked: &[(f64, f64)],
+) -> Result<()> {
+    let (lo, hi) = range;
     let title =
         if h.total() == 0 { format!("{title} (no data)").trim_start().to_owned() } else { title.to_owned() };
     let (w, _) = area.dim_in_pixel();
@@ -1009,27 +1055,42 @@ fn draw_hist_cell(area: &Area, title: &str, h: &Histogram, lo: f64, hi: f64) -> 
         notes.push(format!("{} NaN/Inf skipped", h.skipped_nonfinite));
     }
     let note = notes.join("; ");
+    let desc = match (x_label.is_empty(), note.is_empty()) {
+        (_, true) => x_label.to_string(),
+        (true, false) => note.clone(),
+        (false, false) => format!("{x_label} ({note})"),
+    };
 
     let mut chart = ChartBuilder::on(&body)
         .margin(4)
         .margin_right(12)
-        .x_label_area_size(if note.is_empty() { 24 } else { 40 })
-        .y_label_area_size(y_label_w + 10)
+        .x_label_area_size(if desc.is_empty() { 24 } else { 42 })
+        .y_label_area_size(y_label_w + 30)
         .build_cartesian_2d(Axis::new(x_range, x_ticks, vec![]), Axis::new(y_range, y_ticks, vec![]))
         .ctx("setting up a histogram")?;
-    let note_size = fit_size(&body, &note, 13.0, bw.saturating_sub(y_label_w + 30))?;
+    let desc_size = fit_size(&body, &desc, 13.0, bw.saturating_sub(y_label_w + 50))?;
+    // A note about values the bins could not hold is red; a plain axis description black.
+    let desc_color = if note.is_empty() { BLACK } else { RGBColor(170, 0, 0) };
     chart
         .configure_mesh()
-        .x_desc(note.as_str())
+        .x_desc(desc.as_str())
+        .y_desc("count")
         .x_label_formatter(&|v| fmt_num(*v))
         .y_label_formatter(&|v| fmt_num(*v))
         .label_style(text_style(CELL_TICK_SIZE))
-        .axis_desc_style(text_style(note_size).color(&RGBColor(170, 0, 0)))
+        .axis_desc_style(text_style(desc_size).color(&desc_color))
         .bold_line_style(RGBColor(220, 220, 220))
         .light_line_style(WHITE)
         .draw()
         .ctx("drawing histogram axes")?;
 
+    let top = max * 1.08;
+    let shades = marked
+        .iter()
+        .map(|&(a, b)| (a.max(lo), b.min(hi)))
+        .filter(|(a, b)| a < b)
+        .map(|(a, b)| Rectangle::new([(a, 0.0), (b, top)], MARK_FILL.filled()));
+    chart.draw_series(shades).ctx("shading a marked interval")?;
     let n = h.counts.len().max(1) as f64;
     let width = hi * 0.5 - lo * 0.5;
     let bars = h.counts.iter().enumerate().filter(|(_, c)| **c > 0).map(|(i, c)| {
