@@ -54,7 +54,7 @@ fn series<'a>(per_layer: &'a [Vec<(f64, f64)>], what: &str) -> Vec<Series<'a>> {
 }
 
 /// Relative difference at or below which two curves draw as one line.
-const COINCIDE: f64 = 1e-2;
+pub const COINCIDE: f64 = 1e-2;
 
 /// For each curve of `per_layer`, the (0-based) others it coincides with: at every x where both
 /// are finite they differ by at most [`COINCIDE`] of the larger magnitude (at least one such x).
