@@ -6,28 +6,11 @@
 
 mod common;
 
-use common::{python, replay_in_pytorch, report, run_compare as compare, temp_dir};
+use common::{python, replay_in_pytorch, report, run_check as check, run_compare as compare, temp_dir};
 use safetensors::tensor::{Dtype, TensorView};
 use safetensors::SafeTensors;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-
-/// Runs `check TRACE --out DIR --quiet ARGS`: (exit code, stdout, stderr).
-fn check(trace: &Path, dir: &Path, args: &[&str]) -> (i32, String, String) {
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_check"))
-        .arg(trace)
-        .args(args)
-        .arg("--out")
-        .arg(dir)
-        .arg("--quiet")
-        .output()
-        .unwrap();
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
 
 /// A trace of `steps` f64 steps of the default network, written by `compare --trace`.
 fn compare_trace(name: &str, steps: &str, extra: &[&str]) -> PathBuf {

@@ -26,19 +26,10 @@ fn record(scenario: &str, dir: &Path, flags: &[&str]) -> PathBuf {
     trace
 }
 
-/// `check TRACE --out DIR --quiet`: (exit status, stdout and stderr).
+/// `check TRACE --out DIR --quiet`: (exit status, stdout and stderr together).
 fn check(trace: &Path, dir: &Path) -> (i32, String) {
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_check"))
-        .arg(trace)
-        .arg("--out")
-        .arg(dir)
-        .arg("--quiet")
-        .output()
-        .unwrap();
-    (
-        out.status.code().unwrap_or(-1),
-        format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr)),
-    )
+    let (code, out, err) = common::run_check(trace, dir, &[]);
+    (code, out + &err)
 }
 
 /// Right: EQUIVALENT (and PyTorch's own replay agrees); the planted bug: NOT EQUIVALENT, first

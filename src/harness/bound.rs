@@ -98,6 +98,14 @@ fn join(mode: Mode, a: f64, b: f64) -> f64 {
     }
 }
 
+/// The error of a product p·q rounded once, (B6): |p| e(q) and |q| e(p) joined, its rounding u|pq|,
+/// and the second-order e(p)·e(q) added whole (where both values round to zero, a saturated unit
+/// under a vanishing δ, it is all there is).
+#[inline(always)]
+fn product_error(mode: Mode, p: f64, ep: f64, q: f64, eq: f64, u: f64) -> f64 {
+    join(mode, join(mode, p.abs() * eq, q.abs() * ep), u * (p * q).abs()) + ep * eq
+}
+
 /// [`plus_scaled`] by mode: `e + g·|v|` (Worst) or √(e² + (g·v)²) (Rms), entrywise.
 fn plus_rounding(mode: Mode, e: &Matrix<f64>, g: f64, v: &Matrix<f64>) -> Matrix<f64> {
     Matrix::from_vec(
@@ -425,10 +433,7 @@ fn squared_output(
         let eg = join(mode, scale * e_diff, 2.0 * u * g.abs());
         let (dv, edv) = (out.d.as_slice()[q], out.ed.as_slice()[q]);
         delta.as_mut_slice()[q] = dv * g;
-        // A product's error carries the second-order term e(φ')·e(g): where both values round to
-        // zero (a saturated unit under a vanishing δ) it is all there is.
-        e_delta.as_mut_slice()[q] =
-            join(mode, join(mode, dv.abs() * eg, g.abs() * edv), u * (dv * g).abs()) + edv * eg + tiny;
+        e_delta.as_mut_slice()[q] = product_error(mode, dv, edv, g, eg, u) + tiny;
     }
     // (B5): per-sample sums of squares, then the sum over samples (either order).
     if mode == Mode::Rms {
@@ -636,7 +641,8 @@ fn pass(
         };
         // (B7): ∂E/∂W^k_ij = Σ_n z^{k−1}_ni δ^k_nj, eq. (6):
         // e ≤ Σ_n |z_ni| (e(δ_nj) + γ_N |δ_nj|) + e(z_ni) (|δ_nj| + e(δ_nj)).
-        // (S2) in quadrature: √(Σ_n z_ni² (σ(δ_nj) + γ̃_N |δ_nj|)²) + √(Σ_n σ(z_ni)² (|δ_nj| + σ(δ_nj))²).
+        // (S1), (S2) in quadrature: √(Σ_n z_ni² (σ(δ_nj)² + (γ̃_N δ_nj)²)) and √(Σ_n σ(z_ni)² (|δ_nj| + σ(δ_nj))²)
+        // joined in quadrature.
         let e_sum = plus_rounding(mode, &e_delta, g_batch, &delta);
         let mut egw = carry(mode, &abs(z_prev), Op::T, &e_sum, Op::N);
         // The input x is exact: no e(z^0) term.
@@ -687,9 +693,7 @@ fn pass(
                 let (sv, esv, dv, edv) = (s[q], es[q], d[q], ed[q]);
                 nd_s[q] = dv * sv;
                 let esv = esv + cols as f64 * tiny;
-                ned_s[q] = join(mode, join(mode, dv.abs() * esv, sv.abs() * edv), u * (dv * sv).abs())
-                    + edv * esv
-                    + tiny;
+                ned_s[q] = product_error(mode, dv, edv, sv, esv, u) + tiny;
             }
             delta = nd;
             e_delta = ned;

@@ -162,6 +162,14 @@ pub fn run_compare(dir: &std::path::Path, args: &[&str]) -> (i32, String, String
     run_tool(env!("CARGO_BIN_EXE_compare"), dir, args)
 }
 
+/// Runs `check TRACE ARGS --out dir --quiet`; returns (exit code, stdout, stderr).
+#[cfg(feature = "torch")]
+pub fn run_check(trace: &std::path::Path, dir: &std::path::Path, args: &[&str]) -> (i32, String, String) {
+    let mut all = vec![trace.to_str().expect("a UTF-8 trace path")];
+    all.extend_from_slice(args);
+    run_tool(env!("CARGO_BIN_EXE_check"), dir, &all)
+}
+
 /// Runs the `train` binary as [`run_compare`] runs `compare`.
 pub fn run_train(dir: &std::path::Path, args: &[&str]) -> (i32, String, String) {
     run_tool(env!("CARGO_BIN_EXE_train"), dir, args)
