@@ -115,26 +115,28 @@ fn plus_rounding(mode: Mode, e: &Matrix<f64>, g: f64, v: &Matrix<f64>) -> Matrix
     )
 }
 
-/// (S1′) in `Mode::Rms`: the part of an operand's error that is common to its row, a relative error
-/// ρ = ‖e_row‖ / ‖v_row‖ shared by every entry, passes through a product as ρ times the product
-/// itself, which a coherent sum (terms of one sign, as after a few sign-like optimizer steps)
-/// keeps whole where the quadrature √(Σ W² e²) would shrink it by up to √n. The larger of the two
-/// is kept (the same error seen two ways, not two errors); nothing in `Mode::Worst`, whose Σ |W| e
-/// covers it.
+/// (S1′) in `Mode::Rms`: the common-mode part of an operand's error, one relative error
+/// ρ = ‖c_row‖ / ‖v_row‖ shared by every entry of its row (c the operand's common part, entrywise),
+/// passes through a product as ρ times the product itself, which a coherent sum (terms of one sign,
+/// as after a few sign-like optimizer steps) keeps whole where the quadrature √(Σ W² e²) would
+/// shrink it by up to √n. The larger of the two is kept in `e` (the same error seen two ways, not
+/// two errors). Returns the product's carried common part ρ·|product|; nothing in `Mode::Worst`,
+/// whose Σ |W| e covers it.
 fn plus_common(
     mode: Mode,
     e: &mut Matrix<f64>,
-    operand_e: &Matrix<f64>,
+    operand_c: &Matrix<f64>,
     operand: &Matrix<f64>,
     product: &Matrix<f64>,
-) {
+) -> Matrix<f64> {
+    let (rows, cols) = e.shape();
+    let mut c = Matrix::zeros(rows, cols);
     if mode != Mode::Rms {
-        return;
+        return c;
     }
-    let cols = e.cols();
-    for r in 0..e.rows() {
-        let (ev, v) = (operand_e.row(r), operand.row(r));
-        let num: f64 = ev.iter().map(|x| x * x).sum();
+    for r in 0..rows {
+        let (cv, v) = (operand_c.row(r), operand.row(r));
+        let num: f64 = cv.iter().map(|x| x * x).sum();
         let den: f64 = v.iter().map(|x| x * x).sum();
         if den == 0.0 || num == 0.0 {
             continue;
@@ -142,10 +144,66 @@ fn plus_common(
         let rho = (num / den).sqrt();
         let pr = product.row(r);
         let er = &mut e.as_mut_slice()[r * cols..(r + 1) * cols];
-        for (e, p) in er.iter_mut().zip(pr) {
-            *e = e.max(rho * p.abs());
+        let cr = &mut c.as_mut_slice()[r * cols..(r + 1) * cols];
+        for ((e, c), p) in er.iter_mut().zip(cr).zip(pr) {
+            *c = rho * p.abs();
+            *e = e.max(*c);
         }
     }
+    c
+}
+
+/// (S1″) in `Mode::Rms`: the common-mode part of a product's error, entrywise. A product by W
+/// turns into common mode the share κ of every error it makes or carries, κ = σ₁(W)²/‖W‖²_F the
+/// share of W's energy in its largest singular direction: near 1 where W is nearly rank one
+/// (every output the same sum up to a sign, as after sign-like optimizer steps on one sample: their
+/// roundings coincide), about 4/n for a random n-wide W. The larger of that and the common part
+/// carried from the operand (`carried`, from [`plus_common`]) is kept, in place.
+fn common_of(e: &Matrix<f64>, carried: &mut Matrix<f64>, kappa: f64) {
+    for (c, e) in carried.as_mut_slice().iter_mut().zip(e.as_slice()) {
+        *c = c.max(kappa * e).min(*e);
+    }
+}
+
+/// κ = σ₁(W)²/‖W‖²_F for (S1″), by power iteration on WᵀW from a fixed start: the share of W's
+/// energy in its largest singular direction (1 for a rank-one W, about 4/n for a random n × n W).
+/// An underestimate where the iteration has not converged, so it is floored at 1/min(rows, cols),
+/// the share of the most evenly spread W.
+fn rank_one_share(w: &Matrix<f64>) -> f64 {
+    let (rows, cols) = w.shape();
+    let frob: f64 = w.as_slice().iter().map(|v| v * v).sum();
+    if frob == 0.0 || !frob.is_finite() {
+        return 1.0;
+    }
+    // A fixed start with no symmetry that a sign pattern could be orthogonal to.
+    let mut v: Vec<f64> =
+        (0..cols).map(|j| 1.0 + ((j as f64 + 1.0) * 0.618_033_988_749_895).fract()).collect();
+    let mut wv = vec![0.0; rows];
+    let mut s1 = 0.0f64;
+    // Ten iterations at most, until σ₁² moves by less than 10⁻³: κ is needed to a few per cent, and
+    // a nearly rank-one W (where it matters) converges in two.
+    for _ in 0..10 {
+        let last = s1;
+        let norm = v.iter().map(|x| x * x).sum::<f64>().sqrt();
+        if norm == 0.0 {
+            break;
+        }
+        v.iter_mut().for_each(|x| *x /= norm);
+        for (i, o) in wv.iter_mut().enumerate() {
+            *o = w.row(i).iter().zip(&v).map(|(a, b)| a * b).sum();
+        }
+        s1 = wv.iter().map(|x| x * x).sum::<f64>();
+        if (s1 - last).abs() <= 1e-3 * s1 {
+            break;
+        }
+        v.iter_mut().for_each(|x| *x = 0.0);
+        for (i, o) in wv.iter().enumerate() {
+            for (x, a) in v.iter_mut().zip(w.row(i)) {
+                *x += a * o;
+            }
+        }
+    }
+    (s1 / frob).clamp(1.0 / rows.min(cols).max(1) as f64, 1.0)
 }
 
 /// C = op(A)·op(B) into a fresh matrix.
@@ -236,6 +294,17 @@ struct Forward {
     /// φ'_k(A^k) and e(φ'_k) (B3).
     d: Matrix<f64>,
     ed: Matrix<f64>,
+    /// `Mode::Rms`: the common-mode share of e(A^k), entrywise in [0, 1] (S1″); e(Z^k) and e(φ'_k)
+    /// come from e(A^k), and take its share.
+    share: Matrix<f64>,
+}
+
+impl Forward {
+    /// The common-mode part of e(Z^k), entrywise (S1″).
+    fn cz(&self) -> Matrix<f64> {
+        let v = self.ez.as_slice().iter().zip(self.share.as_slice()).map(|(e, s)| e * s).collect();
+        Matrix::from_vec(self.ez.rows(), self.ez.cols(), v)
+    }
 }
 
 /// The largest |f(a ± e) − f(a)|: what an error e in a may do to f, kinks and curvature included.
@@ -347,8 +416,10 @@ fn forward_layer(
     phi: Activation,
     z_prev: &Matrix<f64>,
     ez_prev: &Matrix<f64>,
+    cz_prev: &Matrix<f64>,
     layer: &Layer<f64>,
     abs_w: &Matrix<f64>,
+    kappa: f64,
     u: f64,
     tiny: f64,
 ) -> Forward {
@@ -362,7 +433,7 @@ fn forward_layer(
     let mut a = Matrix::zeros(z_prev.rows(), layer.w.cols());
     gemm(1.0, z_prev, Op::N, &layer.w, Op::N, 0.0, &mut a);
     let mut ea = carry(mode, &plus_rounding(mode, ez_prev, g, z_prev), Op::N, abs_w, Op::N);
-    plus_common(mode, &mut ea, ez_prev, z_prev, &a);
+    let mut ca = plus_common(mode, &mut ea, cz_prev, z_prev, &a);
     match &layer.b {
         Some(b) => {
             a.add_to_rows(b);
@@ -372,6 +443,12 @@ fn forward_layer(
         None => ea.as_mut_slice().iter_mut().for_each(|e| *e += n_in as f64 * tiny),
     }
     plus_value(mode, ea.as_mut_slice(), g, a.as_slice());
+    common_of(&ea, &mut ca, kappa);
+    let share = Matrix::from_vec(
+        ca.rows(),
+        ca.cols(),
+        ca.as_slice().iter().zip(ea.as_slice()).map(|(c, e)| if *e > 0.0 { c / e } else { 0.0 }).collect(),
+    );
     let (rows, cols) = a.shape();
     // z = φ(a) and φ'(a) for the whole layer at once, by the vectorised loops.
     let mut z = Matrix::zeros(rows, cols);
@@ -396,7 +473,7 @@ fn forward_layer(
         },
         normal,
     );
-    Forward { z, ez, d, ed }
+    Forward { z, ez, d, ed, share }
 }
 
 /// (B4), (B5) for the squared losses: ∂E/∂y and E from d = y − ŷ, each d rounded once; with
@@ -605,22 +682,40 @@ fn pass(
     let depth = spec.depth();
 
     let abs_w: Vec<Matrix<f64>> = p.layers.iter().map(|l| abs(&l.w)).collect();
+    let kappa: Vec<f64> = match mode {
+        Mode::Rms => p.layers.iter().map(|l| rank_one_share(&l.w)).collect(),
+        Mode::Worst => vec![0.0; depth],
+    };
     let mut layers: Vec<Forward> = Vec::with_capacity(depth);
     for (k, layer) in p.layers.iter().enumerate() {
         let fwd = match layers.last() {
-            None => forward_layer(
+            None => {
+                let zero = Matrix::zeros(n, x.cols());
+                forward_layer(
+                    mode,
+                    spec.activations()[k],
+                    x,
+                    &zero,
+                    &zero,
+                    layer,
+                    &abs_w[k],
+                    kappa[k],
+                    u,
+                    tiny,
+                )
+            }
+            Some(prev) => forward_layer(
                 mode,
                 spec.activations()[k],
-                x,
-                &Matrix::zeros(n, x.cols()),
+                &prev.z,
+                &prev.ez,
+                &prev.cz(),
                 layer,
                 &abs_w[k],
+                kappa[k],
                 u,
                 tiny,
             ),
-            Some(prev) => {
-                forward_layer(mode, spec.activations()[k], &prev.z, &prev.ez, layer, &abs_w[k], u, tiny)
-            }
         };
         layers.push(fwd);
     }
@@ -630,6 +725,12 @@ fn pass(
         Loss::CrossEntropy => cross_entropy_output(mode, out, y, spec.label_smoothing(), u, tiny),
         loss => squared_output(mode, loss, out, y, u, tiny),
     };
+    // (S1″): δ^L's error takes the common-mode share of the output layer's e(A^L).
+    let mut c_delta = Matrix::from_vec(
+        e_delta.rows(),
+        e_delta.cols(),
+        e_delta.as_slice().iter().zip(out.share.as_slice()).map(|(e, s)| e * s).collect(),
+    );
 
     let g_batch = gam_dot(mode, n, u);
     let mut grads = Params::<f64>::zeros(spec);
@@ -681,22 +782,28 @@ fn pass(
             let mut es =
                 carry(mode, &plus_rounding(mode, &e_delta, g_width, &delta), Op::N, &abs_w[k - 1], Op::T);
             let s = product(&delta, Op::N, &layer.w, Op::T);
-            plus_common(mode, &mut es, &e_delta, &delta, &s);
+            let mut cs = plus_common(mode, &mut es, &c_delta, &delta, &s);
             plus_value(mode, es.as_mut_slice(), g_width, s.as_slice());
+            common_of(&es, &mut cs, kappa[k - 1]);
             let below = &layers[k - 2];
             let (rows, cols) = s.shape();
             let mut nd = Matrix::zeros(rows, cols);
             let mut ned = Matrix::zeros(rows, cols);
-            let (s, es, d, ed) = (s.as_slice(), es.as_slice(), below.d.as_slice(), below.ed.as_slice());
-            let (nd_s, ned_s) = (nd.as_mut_slice(), ned.as_mut_slice());
+            let mut ncd = Matrix::zeros(rows, cols);
+            let (s, es, cs) = (s.as_slice(), es.as_slice(), cs.as_slice());
+            let (d, ed, share) = (below.d.as_slice(), below.ed.as_slice(), below.share.as_slice());
+            let (nd_s, ned_s, ncd_s) = (nd.as_mut_slice(), ned.as_mut_slice(), ncd.as_mut_slice());
             for q in 0..rows * cols {
                 let (sv, esv, dv, edv) = (s[q], es[q], d[q], ed[q]);
                 nd_s[q] = dv * sv;
                 let esv = esv + cols as f64 * tiny;
                 ned_s[q] = product_error(mode, dv, edv, sv, esv, u) + tiny;
+                // (S1″): the common parts of e(s) and of e(φ') = share · e(φ').
+                ncd_s[q] = join(mode, dv.abs() * cs[q], sv.abs() * edv * share[q]).min(ned_s[q]);
             }
             delta = nd;
             e_delta = ned;
+            c_delta = ncd;
         }
     }
     let activations = layers.into_iter().map(|l| l.z).collect();
@@ -968,6 +1075,26 @@ impl OptimBound {
 mod tests {
     use super::*;
     use rand::{Rng, SeedableRng};
+
+    /// κ of (S1″): 1 for a rank-one W (a sign pattern s tᵀ whose t sums to zero included, which
+    /// an all-ones start would miss), 1/n for an orthogonal n × n W, and about 4/n for a random one.
+    #[test]
+    fn the_rank_one_share_tells_a_sign_pattern_from_a_random_matrix() {
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(9);
+        let n = 64;
+        let s: Vec<f64> = (0..n).map(|_| if rng.gen_bool(0.5) { 1.0 } else { -1.0 }).collect();
+        let t: Vec<f64> = (0..n).map(|j| if j % 2 == 0 { 0.3 } else { -0.3 }).collect();
+        let sign = Matrix::from_fn(n, n, |i, j| s[i] * t[j]);
+        assert!((rank_one_share(&sign) - 1.0).abs() < 1e-9, "{}", rank_one_share(&sign));
+        let eye = Matrix::from_fn(n, n, |i, j| f64::from(u8::from(i == j)));
+        assert!((rank_one_share(&eye) - 1.0 / n as f64).abs() < 1e-12);
+        let random = Matrix::from_fn(n, n, |_, _| rng.gen_range(-1.0..1.0));
+        let k = rank_one_share(&random);
+        assert!((1.0 / n as f64..=8.0 / n as f64).contains(&k), "{k}");
+        // A sign-pattern step on top of a random W of the same size dominates it.
+        let stepped = Matrix::from_fn(n, n, |i, j| 0.125 * random[(i, j)] + sign[(i, j)]);
+        assert!(rank_one_share(&stepped) > 0.8, "{}", rank_one_share(&stepped));
+    }
 
     /// The layer's two passes (vectorised, one loop per φ; then the entries near a kink) give
     /// every entry the bits of the one-entry formula with its own `near`, kinks and large errors
