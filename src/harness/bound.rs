@@ -165,15 +165,24 @@ fn common_of(e: &Matrix<f64>, carried: &mut Matrix<f64>, kappa: f64) {
     }
 }
 
-/// κ = σ₁(W)²/‖W‖²_F for (S1″), by power iteration on WᵀW from a fixed start: the share of W's
-/// energy in its largest singular direction (1 for a rank-one W, about 4/n for a random n × n W).
-/// An underestimate where the iteration has not converged, so it is floored at 1/min(rows, cols),
-/// the share of the most evenly spread W.
-fn rank_one_share(w: &Matrix<f64>) -> f64 {
+/// W's largest singular direction, by power iteration on WᵀW from a fixed start.
+struct Top {
+    /// κ = σ₁(W)²/‖W‖²_F for (S1″): the share of W's energy in its largest singular direction (1 for
+    /// a rank-one W, about 4/n for a random n × n W). An underestimate where the iteration has not
+    /// converged, so it is floored at 1/min(rows, cols), the share of the most evenly spread W.
+    kappa: f64,
+    /// σ₁.
+    s1: f64,
+    /// The singular vectors, input side (n_{k−1}) and output side (n_k), unit length.
+    u: Vec<f64>,
+    v: Vec<f64>,
+}
+
+fn top_direction(w: &Matrix<f64>) -> Top {
     let (rows, cols) = w.shape();
     let frob: f64 = w.as_slice().iter().map(|v| v * v).sum();
     if frob == 0.0 || !frob.is_finite() {
-        return 1.0;
+        return Top { kappa: 1.0, s1: 0.0, u: vec![0.0; rows], v: vec![0.0; cols] };
     }
     // A fixed start with no symmetry that a sign pattern could be orthogonal to.
     let mut v: Vec<f64> =
@@ -203,7 +212,74 @@ fn rank_one_share(w: &Matrix<f64>) -> f64 {
             }
         }
     }
-    (s1 / frob).clamp(1.0 / rows.min(cols).max(1) as f64, 1.0)
+    let norm = v.iter().map(|x| x * x).sum::<f64>().sqrt();
+    if norm > 0.0 {
+        v.iter_mut().for_each(|x| *x /= norm);
+    }
+    let root = s1.sqrt();
+    if root > 0.0 {
+        wv.iter_mut().for_each(|x| *x /= root);
+    }
+    Top { kappa: (s1 / frob).clamp(1.0 / rows.min(cols).max(1) as f64, 1.0), s1: root, u: wv, v }
+}
+
+/// (S5) in `Mode::Rms`: the errors a nearly rank-one W passes on, followed with their signs. The
+/// error that reaches a^k through W's largest singular direction is σ₁ (u·e(z^{k−1})) v: one random
+/// amplitude per sample, of typical size σ₁ √(Σ_i u_i² σ(z_i)²), along a fixed signed direction v.
+/// From there it is carried exactly to first order, a tangent: through φ as φ'(a) ⊙ t, through the
+/// next product as t·W. Where later weights line up with it (sign patterns built by sign-like
+/// optimizer steps from the same activations' signs) it passes a product as Σ_i |W_ij| |t_i|, not
+/// as the quadrature — what (S1) and (S1′) cannot see. Each layer starts one tangent; they are
+/// independent and join in quadrature, and σ(a^k) is floored by them.
+struct Tangents {
+    /// Per tangent: its direction in z-space (N × n_k, signed) and its amplitude per sample.
+    live: Vec<(Matrix<f64>, Vec<f64>)>,
+}
+
+impl Tangents {
+    /// Moves every tangent through W^k, starts the one W^k makes from e(z^{k−1}) (`ez_prev`, none
+    /// at k = 1, whose input is exact), and returns the floor they set on σ(a^k).
+    fn through(
+        &mut self,
+        w: &Matrix<f64>,
+        top: &Top,
+        ez_prev: Option<&Matrix<f64>>,
+        n: usize,
+    ) -> Option<Matrix<f64>> {
+        let n_out = w.cols();
+        let mut moved: Vec<(Matrix<f64>, Vec<f64>)> =
+            self.live.drain(..).map(|(t, amp)| (product(&t, Op::N, w, Op::N), amp)).collect();
+        if let Some(ez) = ez_prev {
+            let amp = (0..n)
+                .map(|r| {
+                    top.s1 * ez.row(r).iter().zip(&top.u).map(|(e, u)| (e * u).powi(2)).sum::<f64>().sqrt()
+                })
+                .collect();
+            moved.push((Matrix::from_fn(n, n_out, |_, j| top.v[j]), amp));
+        }
+        self.live = moved;
+        if self.live.is_empty() {
+            return None;
+        }
+        let mut floor: Matrix<f64> = Matrix::zeros(n, n_out);
+        for (t, amp) in &self.live {
+            for r in 0..n {
+                let fr = &mut floor.as_mut_slice()[r * n_out..(r + 1) * n_out];
+                for (f, tv) in fr.iter_mut().zip(t.row(r)) {
+                    *f += (amp[r] * tv).powi(2);
+                }
+            }
+        }
+        floor.as_mut_slice().iter_mut().for_each(|v| *v = v.sqrt());
+        Some(floor)
+    }
+
+    /// Carries every tangent through φ: t ← φ'(a) ⊙ t.
+    fn through_phi(&mut self, d: &Matrix<f64>) {
+        for (t, _) in &mut self.live {
+            t.as_mut_slice().iter_mut().zip(d.as_slice()).for_each(|(t, d)| *t *= d);
+        }
+    }
 }
 
 /// C = op(A)·op(B) into a fresh matrix.
@@ -420,6 +496,7 @@ fn forward_layer(
     layer: &Layer<f64>,
     abs_w: &Matrix<f64>,
     kappa: f64,
+    floor: Option<&Matrix<f64>>,
     u: f64,
     tiny: f64,
 ) -> Forward {
@@ -443,6 +520,11 @@ fn forward_layer(
         None => ea.as_mut_slice().iter_mut().for_each(|e| *e += n_in as f64 * tiny),
     }
     plus_value(mode, ea.as_mut_slice(), g, a.as_slice());
+    if let Some(f) = floor {
+        for (e, f) in ea.as_mut_slice().iter_mut().zip(f.as_slice()) {
+            *e = e.max(*f);
+        }
+    }
     common_of(&ea, &mut ca, kappa);
     let share = Matrix::from_vec(
         ca.rows(),
@@ -682,12 +764,15 @@ fn pass(
     let depth = spec.depth();
 
     let abs_w: Vec<Matrix<f64>> = p.layers.iter().map(|l| abs(&l.w)).collect();
-    let kappa: Vec<f64> = match mode {
-        Mode::Rms => p.layers.iter().map(|l| rank_one_share(&l.w)).collect(),
-        Mode::Worst => vec![0.0; depth],
-    };
+    // (S1″) and (S5): each W's largest singular direction.
+    let tops: Vec<Option<Top>> =
+        p.layers.iter().map(|l| (mode == Mode::Rms).then(|| top_direction(&l.w))).collect();
+    let kappa: Vec<f64> = tops.iter().map(|t| t.as_ref().map_or(0.0, |t| t.kappa)).collect();
+    let mut tangents = Tangents { live: Vec::new() };
     let mut layers: Vec<Forward> = Vec::with_capacity(depth);
     for (k, layer) in p.layers.iter().enumerate() {
+        let floor =
+            tops[k].as_ref().and_then(|top| tangents.through(&layer.w, top, layers.last().map(|l| &l.ez), n));
         let fwd = match layers.last() {
             None => {
                 let zero = Matrix::zeros(n, x.cols());
@@ -700,6 +785,7 @@ fn pass(
                     layer,
                     &abs_w[k],
                     kappa[k],
+                    floor.as_ref(),
                     u,
                     tiny,
                 )
@@ -713,10 +799,12 @@ fn pass(
                 layer,
                 &abs_w[k],
                 kappa[k],
+                floor.as_ref(),
                 u,
                 tiny,
             ),
         };
+        tangents.through_phi(&fwd.d);
         layers.push(fwd);
     }
 
@@ -1085,6 +1173,7 @@ mod tests {
         let s: Vec<f64> = (0..n).map(|_| if rng.gen_bool(0.5) { 1.0 } else { -1.0 }).collect();
         let t: Vec<f64> = (0..n).map(|j| if j % 2 == 0 { 0.3 } else { -0.3 }).collect();
         let sign = Matrix::from_fn(n, n, |i, j| s[i] * t[j]);
+        let rank_one_share = |w: &Matrix<f64>| top_direction(w).kappa;
         assert!((rank_one_share(&sign) - 1.0).abs() < 1e-9, "{}", rank_one_share(&sign));
         let eye = Matrix::from_fn(n, n, |i, j| f64::from(u8::from(i == j)));
         assert!((rank_one_share(&eye) - 1.0 / n as f64).abs() < 1e-12);
