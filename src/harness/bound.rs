@@ -263,10 +263,10 @@ impl Tangents {
         }
         let mut floor: Matrix<f64> = Matrix::zeros(n, n_out);
         for (t, amp) in &self.live {
-            for r in 0..n {
+            for (r, a) in amp.iter().enumerate() {
                 let fr = &mut floor.as_mut_slice()[r * n_out..(r + 1) * n_out];
                 for (f, tv) in fr.iter_mut().zip(t.row(r)) {
-                    *f += (amp[r] * tv).powi(2);
+                    *f += (a * tv).powi(2);
                 }
             }
         }
