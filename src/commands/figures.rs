@@ -353,19 +353,63 @@ fn esc(s: &str) -> String {
     s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;")
 }
 
-/// Writes `index.html`: the verdict, the per-layer table and every image; no scripts, no network.
+/// The caption of a PNG that `compare`, `check` or `study` writes, by file name (the README's
+/// captions); `None` for a name it does not know.
+pub fn caption(file: &str) -> Option<&'static str> {
+    Some(match file.strip_suffix(".png")? {
+        "loss" => "Loss per step, manual and the independent libtorch model (dashed, over it); below, the lockstep |E_manual − E_torch| against its round-off tolerance.",
+        "equivalence" => "Per layer, the lockstep error of ∂E/∂W^k, ∂E/∂b^k and of the updated W^k, b^k as a fraction of its round-off bound (1 is the edge), and the weight drift; the title carries the verdict.",
+        "saturation_hist" => "Histograms of each hidden layer's activations at the start, ¼, ½ and the end of training, with mean, std and % saturated; the saturated region is shaded.",
+        "saturation" => "% saturated per hidden layer per step.",
+        "grad_norms" => "‖∂E/∂W^k‖ per layer per step, and the update-to-weight ratio ‖ΔW^k‖/‖W^k‖.",
+        "study_loss" => "Loss per variant over training, the steps each takes to the target in the legend; coinciding curves are drawn dashed or with markers, as the legend says.",
+        "study_saturation_map" => "Saturation maps at initialisation: units (across) × samples (down) per hidden layer, white where φ' ≈ 0.",
+        "study_activations" => "Histograms of the activations z^k per hidden layer at initialisation, with mean, std and % saturated.",
+        "study_dz" => "Histograms of ∂E/∂z^k, the signal that reaches each hidden layer, at initialisation.",
+        "study_dw" => "Histograms of ∂E/∂W^k per hidden layer at initialisation, with the grad:data ratio std(∂E/∂W^k) / std(W^k).",
+        "study_update_ratio" => "Update-to-weight ratio ‖ΔW^k‖/‖W^k‖ per hidden layer over training, on a shared step axis.",
+        "study_saturation" => "Saturated share per hidden layer over training.",
+        "study_grad_norms" => "Gradient norm ‖∂E/∂W^k‖ per layer at the start and at the end of training.",
+        _ => return None,
+    })
+}
+
+/// Writes `index.html`: a heading, the verdict, the table (wrapped, never scrolled sideways) and
+/// every image under its caption ([`caption`]; the file name for an unknown one); no scripts, no
+/// network.
 pub fn write_index(out: &Path, verdict: &str, table: &str, images: &[PathBuf]) -> Result<PathBuf> {
-    let mut html = String::from(
-        "<!doctype html>\n<html><head><meta charset=\"utf-8\"><title>backprop</title>\n\
-         <style>body{font-family:sans-serif;max-width:1250px;margin:2em auto;padding:0 1em}\
-         pre{background:#f4f4f4;padding:1em;overflow-x:auto}img{max-width:100%;border:1px solid #ddd;margin:1em 0}\
-         </style></head><body>\n<h1>backprop vs libtorch</h1>\n",
+    write_index_titled(out, "backprop vs libtorch", verdict, table, images)
+}
+
+/// [`write_index`] under the heading `heading`.
+pub fn write_index_titled(
+    out: &Path,
+    heading: &str,
+    verdict: &str,
+    table: &str,
+    images: &[PathBuf],
+) -> Result<PathBuf> {
+    let mut html = format!(
+        "<!doctype html>\n<html><head><meta charset=\"utf-8\"><title>{}</title>\n\
+         <style>body{{font-family:sans-serif;max-width:1250px;margin:2em auto;padding:0 1em}}\
+         pre{{background:#f4f4f4;padding:1em;white-space:pre-wrap;overflow-wrap:anywhere}}\
+         figure{{margin:2em 0}}figcaption{{margin-bottom:.5em}}img{{max-width:100%;border:1px solid #ddd}}\
+         </style></head><body>\n<h1>{}</h1>\n",
+        esc(heading),
+        esc(heading)
     );
     let _ = writeln!(html, "<p><strong>{}</strong></p>\n<pre>{}</pre>", esc(verdict), esc(table));
     for img in images {
         if let Some(name) = img.file_name().and_then(|n| n.to_str()) {
-            let _ =
-                writeln!(html, "<h2>{}</h2>\n<img src=\"{}\" alt=\"{}\">", esc(name), esc(name), esc(name));
+            let text = caption(name).map_or_else(|| name.to_string(), str::to_string);
+            let _ = writeln!(
+                html,
+                "<figure><figcaption>{} <code>{}</code></figcaption>\n<img src=\"{}\" alt=\"{}\"></figure>",
+                esc(&text),
+                esc(name),
+                esc(name),
+                esc(&text)
+            );
         }
     }
     html.push_str("</body></html>\n");

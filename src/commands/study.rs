@@ -38,18 +38,18 @@ use crate::plot::{
 #[derive(Parser, Debug, Clone)]
 #[command(name = "study", version, allow_negative_numbers = true)]
 pub struct StudyArgs {
-    /// Hidden layers of --width units (the bottleneck comes after them).
+    /// Hidden layers of --width units (a bottleneck, if any, comes after them).
     #[arg(long, default_value_t = 5)]
     pub hidden: usize,
     /// Units per hidden layer.
     #[arg(long, default_value_t = 32)]
     pub width: usize,
-    /// Units of a last, narrow hidden layer (0: none). With one unit the output layer can only
-    /// scale a single feature, so the hidden layers must learn.
-    #[arg(long, default_value_t = 1)]
+    /// Units of a last, narrow hidden layer (0: none, the default). With one unit the output
+    /// layer can only scale a single feature; a dead relu unit there kills the whole network.
+    #[arg(long, default_value_t = 0)]
     pub bottleneck: usize,
     /// Full-batch SGD steps per variant.
-    #[arg(long, default_value_t = 2000)]
+    #[arg(long, default_value_t = 500)]
     pub steps: usize,
     /// Learning rate η, the same for every variant.
     #[arg(long, default_value_t = 0.05)]
@@ -60,12 +60,17 @@ pub struct StudyArgs {
     /// The loss whose first crossing is counted as "steps to target".
     #[arg(long, default_value_t = 1e-2)]
     pub target: f64,
-    /// sine (1 input), xor (2), spirals (2 inputs, 2 classes) or teacher (4 inputs).
-    #[arg(long, default_value = "sine")]
+    /// teacher (4 inputs; targets from a fixed random tanh network of the same widths), sine (1
+    /// input), xor (2) or spirals (2 inputs, 2 classes).
+    #[arg(long, default_value = "teacher")]
     pub dataset: String,
-    /// Samples of the dataset.
-    #[arg(long, default_value_t = 64)]
+    /// Training samples of the dataset.
+    #[arg(long, default_value_t = 256)]
     pub samples: usize,
+    /// Held-out samples of the same dataset (drawn with the training samples, then split off at
+    /// random), on which each variant's final loss (and accuracy, for classes) is measured; 0: none.
+    #[arg(long, default_value_t = 256)]
+    pub validation: usize,
     /// Seed of weights and data, the same for every variant.
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
@@ -240,6 +245,27 @@ pub struct VariantResult {
     pub start: Diagnostics,
     /// Per hidden layer at the final weights.
     pub end: Diagnostics,
+    /// The final weights on the held-out samples (`None` with `--validation 0`).
+    pub validation: Option<Validation>,
+}
+
+/// The final weights of a variant measured on held-out samples.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Validation {
+    /// The loss on the held-out samples.
+    pub loss: f64,
+    /// The share of held-out samples classified right, for class targets (binary or one-hot).
+    pub accuracy: Option<f64>,
+}
+
+impl Validation {
+    /// Measures `params` on `data`.
+    pub fn of(spec: &Spec, params: &Params<f64>, data: &Dataset) -> Validation {
+        let mut ws = Workspace::<f64>::new(spec, data.len());
+        let loss = ws.gradients(params, &data.x, &data.y);
+        let accuracy = data.classes().map(|c| c.accuracy(ws.forward(params, &data.x), &data.y));
+        Validation { loss, accuracy }
+    }
 }
 
 impl VariantResult {
@@ -372,13 +398,23 @@ pub fn initial_weights(spec: &Spec, variant: &Variant) -> Params<f64> {
     init
 }
 
+/// The training samples and the held-out ones: `--samples + --validation` drawn together (the
+/// teacher's targets come from one teacher), `--validation` of them split off at random.
+fn load_split(args: &StudyArgs, spec: &Spec) -> Result<(Dataset, Option<Dataset>)> {
+    let all = data::load(&args.dataset.parse()?, spec, args.samples + args.validation, None, args.seed)?;
+    if args.validation == 0 {
+        return Ok((all, None));
+    }
+    let share = args.validation as f64 / all.len() as f64;
+    data::split(&all, share, args.seed)
+}
+
 fn run_variant(
     args: &StudyArgs,
     widths: &[usize],
     variant: Variant,
     progress: &(dyn Fn() + Sync),
 ) -> Result<VariantResult> {
-    let dataset: DatasetKind = args.dataset.parse()?;
     let mut acts = vec![variant.phi; widths.len() - 2];
     acts.push(Activation::Identity);
     let spec = Spec::new(widths.to_vec(), acts)?
@@ -387,7 +423,7 @@ fn run_variant(
         .with_init(variant.init)
         .with_seed(args.seed);
     spec.check_loss()?;
-    let data = data::load(&dataset, &spec, args.samples, None, args.seed)?;
+    let (data, held_out) = load_split(args, &spec)?;
     data::check_targets(&data, &spec, &args.dataset)?;
     if variant.scale != Scale::AsInit && variant.init != Init::He {
         bail!("variant {:?}: a rescaled initialisation rescales He's normal draws (init he)", variant.name);
@@ -412,7 +448,8 @@ fn run_variant(
     let outcome = harness::run::<f64>(&run, &data, &init, None, |_| progress())?;
     let start = Diagnostics::of(&spec, &init, &data);
     let end = Diagnostics::of(&spec, &outcome.final_params, &data);
-    Ok(VariantResult { variant, init, outcome, start, end })
+    let validation = held_out.map(|v| Validation::of(&spec, &outcome.final_params, &v));
+    Ok(VariantResult { variant, init, outcome, start, end, validation })
 }
 
 /// Runs every variant, `--threads` at a time, libtorch on one thread each (the default network's
@@ -550,7 +587,7 @@ fn drawn(results: &[VariantResult]) -> Vec<&VariantResult> {
 pub fn zero_output_loss(args: &StudyArgs) -> Result<f64> {
     let widths = widths(args)?;
     let spec = Spec::new(widths.clone(), vec![Activation::Identity; widths.len() - 1])?.with_seed(args.seed);
-    let data = data::load(&args.dataset.parse()?, &spec, args.samples, None, args.seed)?;
+    let (data, _) = load_split(args, &spec)?;
     let zeros = vec![0.0; data.y.as_slice().len()];
     Ok(args.loss.value(&zeros, data.y.as_slice(), data.y.cols(), 0.0))
 }
@@ -806,10 +843,145 @@ pub fn write(out: &Path, args: &StudyArgs, results: &[VariantResult]) -> Result<
     )?;
     written.push(path);
 
+    let images: Vec<PathBuf> = written.clone();
     let path = out.join("study.md");
     fsio::write_atomic(&path, report(args, results)?.as_bytes())?;
     written.push(path);
+
+    let path = out.join("study.json");
+    fsio::write_atomic(&path, serde_json::to_string_pretty(&summary(args, results))?.as_bytes())?;
+    written.push(path);
+
+    let table: String = results.iter().map(|r| format!("{}\n", summary_line(r, args.target))).collect();
+    let verdict = format!(
+        "{}; {} of {} variants equivalent to libtorch",
+        slowdown_text(&slow),
+        results.iter().filter(|r| r.outcome.equivalent).count(),
+        results.len()
+    );
+    let heading = format!("Saturation study: {} on {}", arch(args), args.dataset);
+    written.push(crate::commands::figures::write_index_titled(out, &heading, &verdict, &table, &images)?);
     Ok(written)
+}
+
+/// One variant in `study.json`.
+#[derive(serde::Serialize, Debug)]
+pub struct VariantSummary {
+    /// The variant's name, as in study.md.
+    pub name: &'static str,
+    /// saturated, fix or reference.
+    pub role: &'static str,
+    /// The hidden layers' activation.
+    pub activation: &'static str,
+    /// The initialisation of the hidden layers' weights, in words.
+    pub init: String,
+    /// The first step whose training loss is at most the target (`null`: not within the run).
+    pub steps_to_target: Option<usize>,
+    /// The training loss at the last step.
+    pub final_loss: f64,
+    /// The final weights' loss on the held-out samples (`null` without any).
+    pub validation_loss: Option<f64>,
+    /// The final weights' accuracy on the held-out samples, for class targets.
+    pub validation_accuracy: Option<f64>,
+    /// Whether the harness found the run equivalent to libtorch.
+    pub equivalent: bool,
+}
+
+/// What `study.json` holds: the setting and, per variant, what it measured.
+#[derive(serde::Serialize, Debug)]
+pub struct StudySummary {
+    /// The widths, as `4-32-32-32-32-32-1`.
+    pub network: String,
+    /// The dataset's name.
+    pub dataset: String,
+    /// Training and held-out samples.
+    pub samples: usize,
+    /// Held-out samples (0: none).
+    pub validation: usize,
+    /// Steps each variant ran.
+    pub steps: usize,
+    /// The learning rate.
+    pub lr: f64,
+    /// The target loss.
+    pub target: f64,
+    /// The saturated network's steps over the best fix's (a lower bound when `at_least`).
+    pub slowdown: Option<f64>,
+    /// Whether `slowdown` is only a lower bound (the saturated network did not reach the target).
+    pub at_least: bool,
+    /// The fix that reached the target first.
+    pub best_fix: Option<&'static str>,
+    /// Per variant.
+    pub variants: Vec<VariantSummary>,
+}
+
+/// The initialisation of `v`'s hidden weights in words.
+pub fn init_words(v: &Variant) -> String {
+    match v.scale {
+        Scale::AsInit => v.init.to_string(),
+        Scale::Std(s) => format!("N(0, {s}²)"),
+        Scale::Gain(g) => format!("N(0, ({g:.3})² / fan-in)"),
+    }
+}
+
+fn role_word(r: Role) -> &'static str {
+    match r {
+        Role::Saturated => "saturated",
+        Role::Fix => "fix",
+        Role::Reference => "reference",
+    }
+}
+
+/// `study.json`'s content.
+pub fn summary(args: &StudyArgs, results: &[VariantResult]) -> StudySummary {
+    let slow = slowdown(results, args.target);
+    StudySummary {
+        network: arch(args),
+        dataset: args.dataset.clone(),
+        samples: args.samples,
+        validation: args.validation,
+        steps: args.steps,
+        lr: args.lr,
+        target: args.target,
+        slowdown: slow.ratio.is_finite().then_some(slow.ratio),
+        at_least: slow.at_least,
+        best_fix: slow.best.map(|(n, _)| n),
+        variants: results
+            .iter()
+            .map(|r| VariantSummary {
+                name: r.variant.name,
+                role: role_word(r.variant.role),
+                activation: r.variant.phi.name(),
+                init: init_words(&r.variant),
+                steps_to_target: r.steps_to(args.target),
+                final_loss: r.final_loss(),
+                validation_loss: r.validation.map(|v| v.loss),
+                validation_accuracy: r.validation.and_then(|v| v.accuracy),
+                equivalent: r.outcome.equivalent,
+            })
+            .collect(),
+    }
+}
+
+/// The line per variant that `study` prints and index.html shows.
+fn summary_line(r: &VariantResult, target: f64) -> String {
+    let o = &r.outcome;
+    let val = match r.validation {
+        Some(v) => format!(
+            "  held-out loss {:.4e}{}",
+            v.loss,
+            v.accuracy.map_or(String::new(), |a| format!(", accuracy {:.1}%", 100.0 * a))
+        ),
+        None => String::new(),
+    };
+    format!(
+        "{:<26} {} (libtorch)  loss {:.4e} -> {:.4e}  E <= {:.0e}: {}{val}",
+        r.variant.name,
+        check_text(o),
+        o.records[0].manual_loss,
+        r.final_loss(),
+        target,
+        steps_text(r, target),
+    )
 }
 
 /// The harness's verdict in a word or two; a run that blew up says so, and where.
@@ -839,7 +1011,7 @@ pub fn report(args: &StudyArgs, results: &[VariantResult]) -> Result<String> {
     let _ = writeln!(
         s,
         "A {arch} network ({h} hidden layers of {w}{bn}, identity output) trained on the {data} dataset ({n} \
-         samples), full-batch SGD with η = {lr} for every variant, {loss_name}, f64, seed {seed}, {steps} \
+         training samples{held}), full-batch SGD with η = {lr} for every variant, {loss_name}, f64, seed {seed}, {steps} \
          steps. Saturated means |z| > {sat} for tanh, z outside [{lo:.2}, {sat}] for sigmoid, and for relu a dead \
          unit (z = 0 for every sample). Every variant is checked against libtorch, step by step. Regenerate with \
          `cargo run --release --bin study`.\n",
@@ -850,6 +1022,11 @@ pub fn report(args: &StudyArgs, results: &[VariantResult]) -> Result<String> {
         bn = if args.bottleneck > 0 { format!(", then a bottleneck of {}", args.bottleneck) } else { String::new() },
         data = args.dataset,
         n = args.samples,
+        held = if args.validation > 0 {
+            format!(", {} held out to measure the final weights", args.validation)
+        } else {
+            String::new()
+        },
         lr = args.lr,
         seed = args.seed,
         steps = args.steps,
@@ -859,8 +1036,13 @@ pub fn report(args: &StudyArgs, results: &[VariantResult]) -> Result<String> {
     let _ = writeln!(s, "## Steps to the target loss E ≤ {:.0e}\n", args.target);
     let _ = writeln!(
         s,
-        "| variant | role | steps to E ≤ {t:.0e} | × the best fix | loss at step 0 | loss at step {end} | checked against libtorch |\n|---|---|---|---|---|---|---|",
-        t = args.target
+        "| variant | role | steps to E ≤ {t:.0e} | × the best fix | loss at step 0 | loss at step {end} | {val} | checked against libtorch |\n|---|---|---|---|---|---|---|---|",
+        t = args.target,
+        val = if args.validation > 0 {
+            format!("held-out loss ({} samples){}", args.validation, if args.loss == Loss::CrossEntropy { ", accuracy" } else { "" })
+        } else {
+            "held-out loss".into()
+        }
     );
     let best = slow.best.map(|(_, b)| b);
     for r in results {
@@ -873,17 +1055,21 @@ pub fn report(args: &StudyArgs, results: &[VariantResult]) -> Result<String> {
         let o = &r.outcome;
         let _ = writeln!(
             s,
-            "| {} | {} | {} | {} | {:.3e} | {:.3e} | {} (largest error {:.2} of its round-off bound) |",
+            "| {} | {} | {} | {} | {:.3e} | {:.3e} | {} | {} (largest error {:.2} of its round-off bound) |",
             r.variant.name,
-            match r.variant.role {
-                Role::Saturated => "saturated",
-                Role::Fix => "fix",
-                Role::Reference => "reference",
-            },
+            role_word(r.variant.role),
             steps_text(r, args.target),
             times,
             o.records[0].manual_loss,
             r.final_loss(),
+            match r.validation {
+                Some(v) => format!(
+                    "{:.3e}{}",
+                    v.loss,
+                    v.accuracy.map_or(String::new(), |a| format!(", {:.1}%", 100.0 * a))
+                ),
+                None => "–".into(),
+            },
             check_text(o),
             o.max_ratio.grad.max(o.max_ratio.weight).max(o.max_ratio.loss),
         );
@@ -1141,16 +1327,7 @@ pub fn main_study() -> i32 {
         let written = write(&args.out, args, &results)?;
         let slow = slowdown(&results, args.target);
         for r in &results {
-            let o = &r.outcome;
-            println!(
-                "{:<26} {} (libtorch)  loss {:.4e} -> {:.4e}  E <= {:.0e}: {}",
-                r.variant.name,
-                check_text(o),
-                o.records[0].manual_loss,
-                r.final_loss(),
-                args.target,
-                steps_text(r, args.target),
-            );
+            println!("{}", summary_line(r, args.target));
         }
         println!("{}", slowdown_text(&slow));
         if !args.quiet {
