@@ -44,6 +44,13 @@ fn default_run_is_equivalent_and_writes_every_file() {
     let index = std::fs::read_to_string(dir.join("index.html")).unwrap();
     assert!(index.contains("EQUIVALENT") && index.contains("<img src=\"equivalence.png\""), "{index}");
     assert!(!index.contains("<script") && !index.contains("http"), "index.html is static and offline");
+    for png in ["loss.png", "equivalence.png", "saturation_hist.png", "saturation.png", "grad_norms.png"] {
+        let caption =
+            backprop::commands::figures::caption(png).expect("a caption for each of compare's PNGs");
+        assert!(index.contains(&format!("<figcaption>{caption}")), "{png}: no caption in {index}");
+        assert!(!index.contains(&format!("<h2>{png}</h2>")), "{png}: a file name as heading");
+    }
+    assert!(index.contains("white-space:pre-wrap"), "the verdict block must wrap, not scroll");
     let metrics = std::fs::read_to_string(dir.join("metrics.csv")).unwrap();
     let lines: Vec<&str> = metrics.lines().collect();
     assert_eq!(lines.len(), 1001, "a header and one row per step");

@@ -362,7 +362,7 @@ pub fn caption(file: &str) -> Option<&'static str> {
         "saturation_hist" => "Histograms of each hidden layer's activations at the start, ¼, ½ and the end of training, with mean, std and % saturated; the saturated region is shaded.",
         "saturation" => "% saturated per hidden layer per step.",
         "grad_norms" => "‖∂E/∂W^k‖ per layer per step, and the update-to-weight ratio ‖ΔW^k‖/‖W^k‖.",
-        "study_loss" => "Loss per variant over training, the steps each takes to the target in the legend; coinciding curves are drawn dashed or with markers, as the legend says.",
+        "study_loss" => "Loss per variant over training, the steps each takes to the target in the legend; a curve that lies on an earlier one for at least a fifth of the steps is drawn dashed with markers, its legend naming that curve and the share of the steps.",
         "study_saturation_map" => "Saturation maps at initialisation: units (across) × samples (down) per hidden layer, white where φ' ≈ 0.",
         "study_activations" => "Histograms of the activations z^k per hidden layer at initialisation, with mean, std and % saturated.",
         "study_dz" => "Histograms of ∂E/∂z^k, the signal that reaches each hidden layer, at initialisation.",

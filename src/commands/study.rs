@@ -20,7 +20,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 
-use crate::commands::figures::saturation_rule;
+use crate::commands::figures::{self, saturation_rule};
 use crate::commands::run_tool;
 use crate::data::{self, Dataset, DatasetKind};
 use crate::fsio;
@@ -31,7 +31,8 @@ use crate::model::matrix::{gemm, Matrix, Op};
 use crate::model::params::Params;
 use crate::model::spec::{DType, Init, Loss, Spec};
 use crate::plot::{
-    histogram_grid, line_chart, line_grid, map_grid, HistCell, HistRow, MapCell, MapRow, Panel, Series,
+    histogram_grid, line_chart, line_grid, line_grid_shared, map_grid, HistCell, HistRow, MapCell, MapRow,
+    Panel, Series,
 };
 
 /// Run the saturation study: one deep network, ten activation/initialisation variants.
@@ -601,6 +602,66 @@ fn loss_words(loss: Loss) -> &'static str {
     }
 }
 
+/// The share of the steps at which two loss curves must agree within [`figures::COINCIDE`] for
+/// `study_loss.png` to draw the later one dashed, with markers.
+pub const OVERLAP: f64 = 0.2;
+
+/// For each curve, the others it lies on (within [`figures::COINCIDE`] of the larger value) at
+/// `min_share` or more of the x values where both are finite, each with that share.
+pub fn overlapping(curves: &[Vec<(f64, f64)>], min_share: f64) -> Vec<Vec<(usize, f64)>> {
+    let share = |a: &[(f64, f64)], b: &[(f64, f64)]| {
+        let (mut both, mut same) = (0usize, 0usize);
+        for (&(_, u), &(_, v)) in a.iter().zip(b) {
+            if u.is_finite() && v.is_finite() {
+                both += 1;
+                if (u - v).abs() <= figures::COINCIDE * u.abs().max(v.abs()) {
+                    same += 1;
+                }
+            }
+        }
+        if both == 0 {
+            0.0
+        } else {
+            same as f64 / both as f64
+        }
+    };
+    (0..curves.len())
+        .map(|i| {
+            (0..curves.len())
+                .filter(|&j| j != i)
+                .map(|j| (j, share(&curves[i], &curves[j])))
+                .filter(|&(_, p)| p >= min_share)
+                .collect()
+        })
+        .collect()
+}
+
+/// A histogram figure's title: `what`, then the drawn variant whose layer-1 values spread least
+/// (standard deviation) against the one whose spread most.
+fn spread_title(
+    what: &str,
+    shown: &[&VariantResult],
+    of: &dyn Fn(&Diagnostics) -> &Vec<Matrix<f64>>,
+) -> String {
+    let sd = |r: &&VariantResult| of(&r.start).first().map_or(f64::NAN, |m| std_dev(m.as_slice()));
+    let lo = shown.iter().min_by(|a, b| sd(a).total_cmp(&sd(b)));
+    let hi = shown.iter().max_by(|a, b| sd(a).total_cmp(&sd(b)));
+    match (lo, hi) {
+        (Some(lo), Some(hi)) => format!(
+            "{what}: layer 1's std from {:.1e} ({}) to {:.1e} ({})",
+            sd(lo),
+            lo.variant.name,
+            sd(hi),
+            hi.variant.name
+        ),
+        _ => what.to_string(),
+    }
+}
+
+fn r_index(results: &[VariantResult], r: &VariantResult) -> usize {
+    results.iter().position(|x| std::ptr::eq(x, r)).unwrap_or(0)
+}
+
 /// Writes the study's PNGs (loss, saturation over time, gradient norms, histograms of z^k,
 /// ∂E/∂z^k and ∂E/∂W^k, update ratios, saturation maps) and study.md under `out`.
 pub fn write(out: &Path, args: &StudyArgs, results: &[VariantResult]) -> Result<Vec<PathBuf>> {
@@ -614,12 +675,25 @@ pub fn write(out: &Path, args: &StudyArgs, results: &[VariantResult]) -> Result<
         .iter()
         .map(|r| r.outcome.records.iter().map(|x| (x.step as f64, x.manual_loss)).collect())
         .collect();
+    let overlaps = overlapping(&losses, OVERLAP);
     let series: Vec<Series> = results
         .iter()
         .zip(&losses)
-        .map(|(r, l)| {
-            let label = format!("{}: {}", r.variant.name, steps_text(r, args.target));
-            // The references dashed, over the rest: sigmoid's flat line would hide a dead relu's.
+        .zip(&overlaps)
+        .map(|((r, l), over)| {
+            let mut label = format!("{}: {}", r.variant.name, steps_text(r, args.target));
+            // A curve that lies on an earlier one for a good part of the run is drawn dashed with
+            // markers, over it, and says whose curve it covers.
+            let me = r_index(results, r);
+            let earlier: Vec<&str> =
+                over.iter().filter(|&&(j, _)| j < me).map(|&(j, _)| results[j].variant.phi.name()).collect();
+            if !earlier.is_empty() {
+                let share = over.iter().filter(|&&(j, _)| j < me).map(|&(_, p)| p).fold(0.0, f64::max);
+                // Short, for the legend: the caption says it is the share of the steps.
+                let _ = write!(label, " (dashed: on {}, {:.0}%)", earlier.join(", "), 100.0 * share);
+                return Series::dashed(label, l).with_markers();
+            }
+            // The references dashed, over the rest.
             if r.variant.role == Role::Reference {
                 Series::dashed(label, l)
             } else {
@@ -669,7 +743,23 @@ pub fn write(out: &Path, args: &StudyArgs, results: &[VariantResult]) -> Result<
         })
         .collect();
     let path = out.join("study_saturation.png");
-    line_grid(&path, "Saturated units per hidden layer during training", &panels)?;
+    let sat_title = {
+        let at = |r: &VariantResult, t: usize| mean(&r.saturated(t));
+        let worst = results
+            .iter()
+            .filter(|r| matches!(r.variant.phi, Activation::Tanh | Activation::Sigmoid | Activation::Relu))
+            .max_by(|a, b| at(a, 0).total_cmp(&at(b, 0)));
+        match worst {
+            Some(r) => format!(
+                "Saturated units per hidden layer (shared axes): most at the start in {}, {:.0}% → {:.0}% by step {end}",
+                r.variant.name,
+                at(r, 0),
+                at(r, r.outcome.records.len() - 1)
+            ),
+            None => "Saturated units per hidden layer during training".into(),
+        }
+    };
+    line_grid_shared(&path, &sat_title, &panels)?;
     written.push(path);
 
     let norms: Vec<[Vec<(f64, f64)>; 2]> = results
@@ -698,7 +788,8 @@ pub fn write(out: &Path, args: &StudyArgs, results: &[VariantResult]) -> Result<
     written.push(path);
 
     let shown = drawn(results);
-    let hist = |what: &dyn Fn(&Diagnostics) -> &Vec<Matrix<f64>>,
+    let hist = |x_label: &str,
+                what: &dyn Fn(&Diagnostics) -> &Vec<Matrix<f64>>,
                 range: &dyn Fn(Activation) -> Option<(f64, f64)>,
                 caption: &dyn Fn(&VariantResult, usize) -> String| {
         shown
@@ -711,7 +802,7 @@ pub fn write(out: &Path, args: &StudyArgs, results: &[VariantResult]) -> Result<
                     .enumerate()
                     .map(|(k, m)| HistCell { title: caption(r, k + 1), values: m.as_slice() })
                     .collect(),
-                x_label: String::new(),
+                x_label: x_label.to_string(),
                 marked: vec![],
             })
             .collect::<Vec<_>>()
@@ -719,8 +810,19 @@ pub fn write(out: &Path, args: &StudyArgs, results: &[VariantResult]) -> Result<
     let path = out.join("study_activations.png");
     histogram_grid(
         &path,
-        &format!("Activations z^k per hidden layer at initialisation (saturated: |z| > {s} for tanh)"),
+        &{
+            let sat0 = |r: &&VariantResult| mean(&r.saturated(0));
+            match shown.iter().max_by(|a, b| sat0(a).total_cmp(&sat0(b))) {
+                Some(r) => format!(
+                    "Activations z^k at initialisation: {:.0}% of {}'s hidden units saturated (|z| > {s} for tanh)",
+                    sat0(r),
+                    r.variant.name
+                ),
+                None => format!("Activations z^k per hidden layer at initialisation (saturated: |z| > {s} for tanh)"),
+            }
+        },
         &hist(
+            "z^k (unitless)",
             &|d| &d.z,
             &|phi| match phi {
                 Activation::Tanh => Some((-1.0, 1.0)),
@@ -731,7 +833,7 @@ pub fn write(out: &Path, args: &StudyArgs, results: &[VariantResult]) -> Result<
                 let z = r.start.z[k - 1].as_slice();
                 let pct =
                     100.0 * z.iter().filter(|&&v| flat(r.variant.phi, v, s)).count() as f64 / z.len() as f64;
-                format!("layer {k}: mean {:.2}, std {:.2}, {pct:.0}% sat.", mean(z), std_dev(z))
+                format!("layer {k}: μ {:.2}, σ {:.2}, {pct:.0}% sat.", mean(z), std_dev(z))
             },
         ),
     )?;
@@ -740,8 +842,12 @@ pub fn write(out: &Path, args: &StudyArgs, results: &[VariantResult]) -> Result<
     let path = out.join("study_dz.png");
     histogram_grid(
         &path,
-        "∂E/∂z^k per hidden layer at initialisation: the error signal that reaches each layer",
-        &hist(&|d| &d.dz, &|_| None, &|r, k| {
+        &spread_title(
+            "∂E/∂z^k, the error signal that reaches hidden layer k, at initialisation",
+            &shown,
+            &|d| &d.dz,
+        ),
+        &hist("∂E/∂z^k (loss units per unit of z)", &|d| &d.dz, &|_| None, &|r, k| {
             format!("layer {k}: std {:.1e}", std_dev(r.start.dz[k - 1].as_slice()))
         }),
     )?;
@@ -750,8 +856,12 @@ pub fn write(out: &Path, args: &StudyArgs, results: &[VariantResult]) -> Result<
     let path = out.join("study_dw.png");
     histogram_grid(
         &path,
-        "∂E/∂W^k per hidden layer at initialisation; grad:data = std(∂E/∂W^k) / std(W^k)",
-        &hist(&|d| &d.dw, &|_| None, &|r, k| {
+        &spread_title(
+            "∂E/∂W^k per hidden layer at initialisation (grad:data = std(∂E/∂W^k) / std(W^k))",
+            &shown,
+            &|d| &d.dw,
+        ),
+        &hist("∂E/∂W^k (loss units per unit of weight)", &|d| &d.dw, &|_| None, &|r, k| {
             format!(
                 "layer {k}: std {:.1e}, grad:data {:.1e}",
                 std_dev(r.start.dw[k - 1].as_slice()),
@@ -788,7 +898,26 @@ pub fn write(out: &Path, args: &StudyArgs, results: &[VariantResult]) -> Result<
         })
         .collect();
     let path = out.join("study_update_ratio.png");
-    line_grid(&path, "Update-to-weight ratio per hidden layer during training", &panels)?;
+    let ratio_title = {
+        let last = |r: &&&VariantResult| {
+            let t = r.outcome.records.len() - 1;
+            let v: Vec<f64> = r.outcome.records[t].layers[..hidden].iter().map(|l| l.update_ratio).collect();
+            mean(&v)
+        };
+        let lo = shown.iter().min_by(|a, b| last(a).total_cmp(&last(b)));
+        let hi = shown.iter().max_by(|a, b| last(a).total_cmp(&last(b)));
+        match (lo, hi) {
+            (Some(lo), Some(hi)) => format!(
+                "Update-to-weight ratio per hidden layer (shared axes); layers' mean at the end from {:.0e} ({}) to {:.0e} ({})",
+                last(&lo),
+                lo.variant.name,
+                last(&hi),
+                hi.variant.name
+            ),
+            _ => "Update-to-weight ratio per hidden layer during training (shared axes)".into(),
+        }
+    };
+    line_grid_shared(&path, &ratio_title, &panels)?;
     written.push(path);
 
     let flags: Vec<[Vec<Vec<bool>>; 2]> = shown

@@ -358,12 +358,24 @@ pub fn line_chart(
 /// into one PNG [`WIDTH`] wide and at least [`HEIGHT`] tall (taller with more than two panels).
 /// Returns the skipped counts summed over the panels.
 pub fn line_grid(path: impl AsRef<Path>, title: &str, panels: &[Panel]) -> Result<PlotStats> {
-    line_grid_drawn(path.as_ref(), title, panels, true)
+    line_grid_drawn(path.as_ref(), title, panels, true, false)
+}
+
+/// [`line_grid`] with one x range and one y range for every panel (the union of theirs), so
+/// that panels compared side by side read on the same axes. The panels should share `log_y`.
+pub fn line_grid_shared(path: impl AsRef<Path>, title: &str, panels: &[Panel]) -> Result<PlotStats> {
+    line_grid_drawn(path.as_ref(), title, panels, true, true)
 }
 
 /// [`line_grid`]; `envelope` false draws every point of a long series instead of its
-/// [`envelope`] (the picture it must match).
-fn line_grid_drawn(path: &Path, title: &str, panels: &[Panel], envelope: bool) -> Result<PlotStats> {
+/// [`envelope`] (the picture it must match); `shared` gives every panel the same axes.
+fn line_grid_drawn(
+    path: &Path,
+    title: &str,
+    panels: &[Panel],
+    envelope: bool,
+    shared: bool,
+) -> Result<PlotStats> {
     let height = grid_height(panels.len(), 370, 70);
     render_atomic(path, (WIDTH, height), |root| {
         let body = draw_title(root, title, TITLE_SIZE, panels.is_empty())?;
@@ -374,7 +386,37 @@ fn line_grid_drawn(path: &Path, title: &str, panels: &[Panel], envelope: bool) -
             return Ok(stats);
         }
         let areas = body.split_evenly((panels.len(), 1));
-        let plans = areas.iter().zip(panels).map(|(a, p)| plan(a, p)).collect::<Result<Vec<_>>>()?;
+        let mut plans = areas.iter().zip(panels).map(|(a, p)| plan(a, p)).collect::<Result<Vec<_>>>()?;
+        if shared {
+            let with_data: Vec<&Plan> = plans
+                .iter()
+                .filter(|p| p.prepared.iter().any(|s| s.runs.iter().any(|r| !r.is_empty())))
+                .collect();
+            if !with_data.is_empty() {
+                let union = |f: &dyn Fn(&Plan) -> Range<f64>| {
+                    let lo = with_data.iter().map(|p| f(p).start).fold(f64::INFINITY, f64::min);
+                    let hi = with_data.iter().map(|p| f(p).end).fold(f64::NEG_INFINITY, f64::max);
+                    lo..hi
+                };
+                let (x, y) = (union(&|p| p.x_range.clone()), union(&|p| p.y_range.clone()));
+                for (plan, (area, panel)) in plans.iter_mut().zip(areas.iter().zip(panels)) {
+                    plan.x_range = x.clone();
+                    plan.y_range = y.clone();
+                    let (ticks, light) = y_ticks_for(area, &plan.y_range, panel.log_y);
+                    plan.y_ticks = ticks;
+                    plan.y_light = light;
+                    let mut w = 0;
+                    for t in &plan.y_ticks {
+                        w = w.max(text_width(
+                            area,
+                            &y_tick_label(*t, panel.log_y, &plan.y_ticks),
+                            TICK_SIZE,
+                        )?);
+                    }
+                    plan.y_label_w = w;
+                }
+            }
+        }
         let legend_w = plans.iter().map(|p| p.legend_w).max().unwrap_or(0);
         let y_label_w = plans.iter().map(|p| p.y_label_w).max().unwrap_or(0);
         for ((area, panel), plan) in areas.iter().zip(panels).zip(plans) {
@@ -845,12 +887,8 @@ fn plan<'p>(area: &Area, panel: &'p Panel) -> Result<Plan<'p>> {
     let x_range = axis_range(all_points().map(|p| p.0), 0.0, false);
     let y_range = axis_range(all_points().map(|p| p.1).chain(hlines.iter().map(|h| h.1)), 0.05, log);
 
-    let (area_w, area_h) = area.dim_in_pixel();
-    let (y_ticks, y_light) = if log {
-        log_ticks(&y_range, (area_h / 55).clamp(3, 12) as usize)
-    } else {
-        (nice_ticks(&y_range, (area_h / 60).clamp(3, 10) as usize), Vec::new())
-    };
+    let (area_w, _) = area.dim_in_pixel();
+    let (y_ticks, y_light) = y_ticks_for(area, &y_range, log);
     let mut y_label_w = 0;
     for t in &y_ticks {
         y_label_w = y_label_w.max(text_width(area, &y_tick_label(*t, log, &y_ticks), TICK_SIZE)?);
@@ -861,6 +899,16 @@ fn plan<'p>(area: &Area, panel: &'p Panel) -> Result<Plan<'p>> {
     }
     let legend_w = legend_w.min(area_w * 35 / 100);
     Ok(Plan { title, prepared, hlines, stats, x_range, y_range, y_ticks, y_light, legend_w, y_label_w })
+}
+
+/// The y ticks (and, on a log axis, the light minor lines) for `y_range` in `area`.
+fn y_ticks_for(area: &Area, y_range: &Range<f64>, log: bool) -> (Vec<f64>, Vec<f64>) {
+    let (_, area_h) = area.dim_in_pixel();
+    if log {
+        log_ticks(y_range, (area_h / 55).clamp(3, 12) as usize)
+    } else {
+        (nice_ticks(y_range, (area_h / 60).clamp(3, 10) as usize), Vec::new())
+    }
 }
 
 fn y_tick_label(v: f64, log: bool, ticks: &[f64]) -> String {
@@ -1213,8 +1261,8 @@ mod tests {
             ..Panel::default()
         }];
         let (full, env) = (dir.join("full.png"), dir.join("envelope.png"));
-        line_grid_drawn(&full, "t", &panels, false).unwrap();
-        line_grid_drawn(&env, "t", &panels, true).unwrap();
+        line_grid_drawn(&full, "t", &panels, false, false).unwrap();
+        line_grid_drawn(&env, "t", &panels, true, false).unwrap();
         // The strokes are 3 px wide: the segments within a column join at other angles than the
         // envelope's, which moves the stroke's edge by a pixel here and there, and nothing else.
         let (differ, inked, stray) = differing_pixels(&full, &env, 2);
