@@ -257,3 +257,62 @@ fn off_a_terminal_the_study_prints_one_line_per_finished_variant() {
     assert!(lines.iter().any(|l| l.starts_with(&last)), "{stderr}");
     assert!(!run(true).contains("variants done"), "--quiet still prints progress");
 }
+
+/// Pixels of the first palette colour (31, 119, 180) in each half (top, bottom) of a two-panel
+/// PNG: the series' line and its legend swatch.
+fn blue_pixels(path: &std::path::Path) -> [usize; 2] {
+    let decoder = png::Decoder::new(std::fs::File::open(path).unwrap());
+    let mut reader = decoder.read_info().unwrap();
+    let mut buf = vec![0; reader.output_buffer_size()];
+    let info = reader.next_frame(&mut buf).unwrap();
+    let (w, h) = (info.width as usize, info.height as usize);
+    let mut out = [0, 0];
+    for (i, p) in buf[..w * h * 3].chunks_exact(3).enumerate() {
+        if p == [31, 119, 180] {
+            out[usize::from(i / w >= h / 2)] += 1;
+        }
+    }
+    out
+}
+
+#[test]
+fn shared_panels_draw_a_short_run_on_the_long_runs_x_axis() {
+    use backprop::plot::{line_grid, line_grid_shared, Panel, Series};
+    let dir = temp_dir("study-shared");
+    let short: Vec<(f64, f64)> = (0..=10).map(|t| (f64::from(t), 1.0)).collect();
+    let long: Vec<(f64, f64)> = (0..=1000).map(|t| (f64::from(t), 1.0)).collect();
+    let panel = |p: &'static [(f64, f64)]| Panel {
+        title: "p".into(),
+        x_label: "step t".into(),
+        y_label: "y".into(),
+        series: vec![Series::new("s", p)],
+        log_y: false,
+        hlines: vec![],
+    };
+    let (short, long): (&'static [(f64, f64)], &'static [(f64, f64)]) =
+        (Box::leak(short.into_boxed_slice()), Box::leak(long.into_boxed_slice()));
+    let own = dir.join("own.png");
+    line_grid(&own, "own axes", &[panel(short), panel(long)]).unwrap();
+    let [a, b] = blue_pixels(&own);
+    // On its own axes the short run's line is as long as the long run's.
+    assert!(a * 10 > b * 9, "own axes: {a} {b} blue pixels");
+    let shared = dir.join("shared.png");
+    line_grid_shared(&shared, "shared axes", &[panel(short), panel(long)]).unwrap();
+    let [a, b] = blue_pixels(&shared);
+    // On shared axes it spans 10/1000 of the long run's width: the legend swatch and a stub.
+    assert!(a * 3 < b, "shared axes: {a} {b} blue pixels");
+}
+
+#[test]
+fn overlapping_curves_are_found_with_the_share_of_steps_they_share() {
+    let a: Vec<(f64, f64)> = (0..100).map(|t| (f64::from(t), 1.0 + f64::from(t))).collect();
+    // b lies on a for the first 40 steps, then leaves it by 50%.
+    let b: Vec<(f64, f64)> = a.iter().map(|&(t, y)| (t, if t < 40.0 { y } else { 1.5 * y })).collect();
+    let c: Vec<(f64, f64)> = a.iter().map(|&(t, y)| (t, 3.0 * y)).collect();
+    let over = study::overlapping(&[a, b, c], study::OVERLAP);
+    assert_eq!(over[0].len(), 1);
+    assert_eq!(over[0][0].0, 1);
+    assert!((over[0][0].1 - 0.4).abs() < 1e-12, "{over:?}");
+    assert_eq!(over[1].iter().map(|o| o.0).collect::<Vec<_>>(), vec![0]);
+    assert!(over[2].is_empty(), "{over:?}");
+}
