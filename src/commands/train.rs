@@ -17,7 +17,7 @@ use crate::model::params::Params;
 use crate::model::scalar::Scalar;
 use crate::model::spec::{parse_activations, parse_layers, DType};
 use crate::output::weights;
-use crate::plot::{line_grid, Panel, Series};
+use crate::plot::{line_grid_shared_x, Panel, Series};
 #[cfg(feature = "torch")]
 use crate::reference::{matrix_to_tensor, Trainer};
 
@@ -508,28 +508,42 @@ fn draw_curves(
     let val_loss = pts(&|e| e.val_loss);
     let train_acc = pts(&|e| e.train_accuracy.map(|a| 100.0 * a));
     let val_acc = pts(&|e| e.val_accuracy.map(|a| 100.0 * a));
-    let mut loss_series = vec![
-        Series::new("batch loss, each step", &per_step),
-        Series::new("training loss, epoch mean", &train_epoch),
-    ];
+    // One meaning per colour across the panels: training blue (with markers, drawn over the
+    // batch-loss band), validation orange and dashed (drawn over every solid line), the batch
+    // loss of each step green underneath.
+    let mut loss_series =
+        vec![Series::new("training loss, epoch mean (markers)", &train_epoch).with_markers()];
     if !val_loss.is_empty() {
         loss_series.push(Series::dashed(format!("validation loss, {after}"), &val_loss));
     }
+    loss_series.push(Series::new("batch loss, each step (band)", &per_step));
     let mut panels = vec![Panel {
-        title: format!("Loss ({loss})"),
+        title: match (train_epoch.last(), val_loss.last()) {
+            (Some(t), Some(v)) => {
+                format!("Loss ({loss}): training {:.2e}, validation {:.2e} at step {}", t.1, v.1, v.0)
+            }
+            (Some(t), None) => format!("Loss ({loss}): training {:.2e} at step {}", t.1, t.0),
+            _ => format!("Loss ({loss})"),
+        },
         x_label: "step t".into(),
-        y_label: "E".into(),
+        y_label: format!("E ({loss})"),
         series: loss_series,
         log_y: true,
         hlines: vec![],
     }];
     if !train_acc.is_empty() {
-        let mut acc = vec![Series::new("training accuracy", &train_acc)];
+        let mut acc = vec![Series::new("training accuracy (markers)", &train_acc).with_markers()];
         if !val_acc.is_empty() {
             acc.push(Series::dashed("validation accuracy", &val_acc));
         }
         panels.push(Panel {
-            title: format!("Accuracy, {after}"),
+            title: match (train_acc.last(), val_acc.last()) {
+                (Some(t), Some(v)) => {
+                    format!("Accuracy, {after}: training {:.1}%, validation {:.1}% at step {}", t.1, v.1, t.0)
+                }
+                (Some(t), None) => format!("Accuracy, {after}: training {:.1}% at step {}", t.1, t.0),
+                _ => format!("Accuracy, {after}"),
+            },
             x_label: "step t".into(),
             y_label: "% correct".into(),
             series: acc,
@@ -537,7 +551,7 @@ fn draw_curves(
             hlines: vec![],
         });
     }
-    line_grid(path, title, &panels)?;
+    line_grid_shared_x(path, title, &panels)?;
     Ok(())
 }
 

@@ -358,13 +358,27 @@ pub fn line_chart(
 /// into one PNG [`WIDTH`] wide and at least [`HEIGHT`] tall (taller with more than two panels).
 /// Returns the skipped counts summed over the panels.
 pub fn line_grid(path: impl AsRef<Path>, title: &str, panels: &[Panel]) -> Result<PlotStats> {
-    line_grid_drawn(path.as_ref(), title, panels, true, false)
+    line_grid_drawn(path.as_ref(), title, panels, true, Share::None)
+}
+
+/// Which axes the panels of a grid share.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Share {
+    None,
+    X,
+    Both,
+}
+
+/// [`line_grid`] with one x range for every panel (the union of theirs), each panel keeping its
+/// own y axis: panels of different quantities over the same steps.
+pub fn line_grid_shared_x(path: impl AsRef<Path>, title: &str, panels: &[Panel]) -> Result<PlotStats> {
+    line_grid_drawn(path.as_ref(), title, panels, true, Share::X)
 }
 
 /// [`line_grid`] with one x range and one y range for every panel (the union of theirs), so
 /// that panels compared side by side read on the same axes. The panels should share `log_y`.
 pub fn line_grid_shared(path: impl AsRef<Path>, title: &str, panels: &[Panel]) -> Result<PlotStats> {
-    line_grid_drawn(path.as_ref(), title, panels, true, true)
+    line_grid_drawn(path.as_ref(), title, panels, true, Share::Both)
 }
 
 /// [`line_grid`]; `envelope` false draws every point of a long series instead of its
@@ -374,7 +388,7 @@ fn line_grid_drawn(
     title: &str,
     panels: &[Panel],
     envelope: bool,
-    shared: bool,
+    shared: Share,
 ) -> Result<PlotStats> {
     let height = grid_height(panels.len(), 370, 70);
     render_atomic(path, (WIDTH, height), |root| {
@@ -387,7 +401,7 @@ fn line_grid_drawn(
         }
         let areas = body.split_evenly((panels.len(), 1));
         let mut plans = areas.iter().zip(panels).map(|(a, p)| plan(a, p)).collect::<Result<Vec<_>>>()?;
-        if shared {
+        if shared != Share::None {
             let with_data: Vec<&Plan> = plans
                 .iter()
                 .filter(|p| p.prepared.iter().any(|s| s.runs.iter().any(|r| !r.is_empty())))
@@ -401,6 +415,9 @@ fn line_grid_drawn(
                 let (x, y) = (union(&|p| p.x_range.clone()), union(&|p| p.y_range.clone()));
                 for (plan, (area, panel)) in plans.iter_mut().zip(areas.iter().zip(panels)) {
                     plan.x_range = x.clone();
+                    if shared == Share::X {
+                        continue;
+                    }
                     plan.y_range = y.clone();
                     let (ticks, light) = y_ticks_for(area, &plan.y_range, panel.log_y);
                     plan.y_ticks = ticks;
@@ -1261,8 +1278,8 @@ mod tests {
             ..Panel::default()
         }];
         let (full, env) = (dir.join("full.png"), dir.join("envelope.png"));
-        line_grid_drawn(&full, "t", &panels, false, false).unwrap();
-        line_grid_drawn(&env, "t", &panels, true, false).unwrap();
+        line_grid_drawn(&full, "t", &panels, false, Share::None).unwrap();
+        line_grid_drawn(&env, "t", &panels, true, Share::None).unwrap();
         // The strokes are 3 px wide: the segments within a column join at other angles than the
         // envelope's, which moves the stroke's edge by a pixel here and there, and nothing else.
         let (differ, inked, stray) = differing_pixels(&full, &env, 2);
