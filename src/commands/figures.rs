@@ -78,7 +78,7 @@ pub fn coincident(per_layer: &[Vec<(f64, f64)>]) -> Vec<Vec<usize>> {
 
 /// One series per layer, told apart where they overlap: layer 1 solid (and drawn wider), layer 2
 /// dashed, layer 3 with markers, and so on in turn; a label names the layers it coincides with.
-fn distinct_series<'a>(per_layer: &'a [Vec<(f64, f64)>], what: &str) -> Vec<Series<'a>> {
+pub fn distinct_series<'a>(per_layer: &'a [Vec<(f64, f64)>], what: &str) -> Vec<Series<'a>> {
     let with = coincident(per_layer);
     per_layer
         .iter()

@@ -733,11 +733,7 @@ pub fn write(out: &Path, args: &StudyArgs, results: &[VariantResult]) -> Result<
             title: format!("{} (saturated: {})", r.variant.name, saturation_rule(r.variant.phi, s)),
             x_label: "step t".into(),
             y_label: "% of units".into(),
-            series: layers
-                .iter()
-                .enumerate()
-                .map(|(k, p)| Series::new(format!("layer {}", k + 1), p))
-                .collect(),
+            series: figures::distinct_series(layers, "layer "),
             log_y: false,
             hlines: vec![],
         })
@@ -888,11 +884,7 @@ pub fn write(out: &Path, args: &StudyArgs, results: &[VariantResult]) -> Result<
             title: r.variant.name.to_string(),
             x_label: "step t".into(),
             y_label: "‖ΔW^k‖ / ‖W^k‖".into(),
-            series: layers
-                .iter()
-                .enumerate()
-                .map(|(k, p)| Series::new(format!("layer {}", k + 1), p))
-                .collect(),
+            series: figures::distinct_series(layers, "layer "),
             log_y: true,
             hlines: vec![("1e-3 (a common rule of thumb)".into(), 1e-3)],
         })
