@@ -281,16 +281,17 @@ fn shared_panels_draw_a_short_run_on_the_long_runs_x_axis() {
     let dir = temp_dir("study-shared");
     let short: Vec<(f64, f64)> = (0..=10).map(|t| (f64::from(t), 1.0)).collect();
     let long: Vec<(f64, f64)> = (0..=1000).map(|t| (f64::from(t), 1.0)).collect();
-    let panel = |p: &'static [(f64, f64)]| Panel {
-        title: "p".into(),
-        x_label: "step t".into(),
-        y_label: "y".into(),
-        series: vec![Series::new("s", p)],
-        log_y: false,
-        hlines: vec![],
-    };
-    let (short, long): (&'static [(f64, f64)], &'static [(f64, f64)]) =
-        (Box::leak(short.into_boxed_slice()), Box::leak(long.into_boxed_slice()));
+    fn panel(p: &[(f64, f64)]) -> Panel<'_> {
+        Panel {
+            title: "p".into(),
+            x_label: "step t".into(),
+            y_label: "y".into(),
+            series: vec![Series::new("s", p)],
+            log_y: false,
+            hlines: vec![],
+        }
+    }
+    let (short, long) = (short.as_slice(), long.as_slice());
     let own = dir.join("own.png");
     line_grid(&own, "own axes", &[panel(short), panel(long)]).unwrap();
     let [a, b] = blue_pixels(&own);
