@@ -317,3 +317,62 @@ fn overlapping_curves_are_found_with_the_share_of_steps_they_share() {
     assert_eq!(over[1].iter().map(|o| o.0).collect::<Vec<_>>(), vec![0]);
     assert!(over[2].is_empty(), "{over:?}");
 }
+
+/// `--validation N` holds N samples out: study.json then carries each variant's held-out loss
+/// (and accuracy, for classes), equal to the loss of its final weights measured on them; with
+/// `--validation 0` both are null.
+#[test]
+fn the_held_out_samples_give_each_variant_a_validation_loss_and_accuracy() {
+    let json = |flags: &[&str]| -> serde_json::Value {
+        let dir = temp_dir("study-validation");
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_study"))
+            .args(["--steps", "3", "--hidden", "2", "--width", "4", "--samples", "24", "--quiet", "--out"])
+            .arg(&dir)
+            .args(flags)
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+        serde_json::from_str(&std::fs::read_to_string(dir.join("study.json")).unwrap()).unwrap()
+    };
+    let spirals = json(&["--dataset", "spirals", "--loss", "cross-entropy", "--validation", "16"]);
+    assert_eq!(spirals["validation"], 16);
+    for v in spirals["variants"].as_array().unwrap() {
+        let loss = v["validation_loss"].as_f64().expect("a held-out loss");
+        let acc = v["validation_accuracy"].as_f64().expect("a held-out accuracy for classes");
+        assert!(loss.is_finite() && loss > 0.0, "{v}");
+        // Accuracy is a share of 16 samples.
+        assert!((0.0..=1.0).contains(&acc) && (acc * 16.0 - (acc * 16.0).round()).abs() < 1e-9, "{v}");
+    }
+    let teacher = json(&["--validation", "16"]);
+    for v in teacher["variants"].as_array().unwrap() {
+        assert!(v["validation_loss"].as_f64().is_some(), "{v}");
+        assert!(v["validation_accuracy"].is_null(), "regression targets have no accuracy: {v}");
+    }
+    let none = json(&["--validation", "0"]);
+    for v in none["variants"].as_array().unwrap() {
+        assert!(v["validation_loss"].is_null() && v["validation_accuracy"].is_null(), "{v}");
+    }
+}
+
+#[test]
+fn a_variants_validation_is_its_final_weights_on_the_held_out_samples() {
+    // A network whose weights are all zero outputs zero: its held-out mean squared error is the
+    // mean of the squared targets; regression targets have no accuracy.
+    let spec = backprop::Spec::new(vec![1, 3, 1], vec![Activation::Tanh, Activation::Identity])
+        .unwrap()
+        .with_loss(backprop::Loss::Mse);
+    let mut params = backprop::Params::<f64>::init(&spec);
+    for l in &mut params.layers {
+        l.w.as_mut_slice().iter_mut().for_each(|w| *w = 0.0);
+        if let Some(b) = &mut l.b {
+            b.fill(0.0);
+        }
+    }
+    let data = backprop::data::Dataset {
+        x: Matrix::from_vec(3, 1, vec![0.5, -1.0, 2.0]),
+        y: Matrix::from_vec(3, 1, vec![1.0, 2.0, 3.0]),
+    };
+    let v = study::Validation::of(&spec, &params, &data);
+    assert!((v.loss - (1.0 + 4.0 + 9.0) / 3.0).abs() < 1e-12, "{v:?}");
+    assert_eq!(v.accuracy, None);
+}
