@@ -32,8 +32,7 @@ use crate::model::matrix::{gemm, Matrix, Op};
 use crate::model::params::Params;
 use crate::model::spec::{DType, Init, Loss, Spec};
 use crate::plot::{
-    histogram_grid, line_chart, line_grid, line_grid_shared, map_grid, HistCell, HistRow, MapCell, MapRow,
-    Panel, Series,
+    histogram_grid, line_chart, line_grid_shared, map_grid, HistCell, HistRow, MapCell, MapRow, Panel, Series,
 };
 
 /// Run the saturation study: one deep network, ten activation/initialisation variants.
@@ -659,8 +658,36 @@ fn spread_title(
     }
 }
 
-fn r_index(results: &[VariantResult], r: &VariantResult) -> usize {
-    results.iter().position(|x| std::ptr::eq(x, r)).unwrap_or(0)
+/// One series per variant, `labels[i]` for `curves[i]`: a curve lying on an earlier one for
+/// [`OVERLAP`] of its points or more is dashed with markers, over it, and its label names whose
+/// curve and for what share; the others are dashed when `dashed(i)`.
+fn variant_series<'a>(
+    results: &[VariantResult],
+    labels: Vec<String>,
+    curves: &'a [Vec<(f64, f64)>],
+    dashed: impl Fn(usize) -> bool,
+) -> Vec<Series<'a>> {
+    let overlaps = overlapping(curves, OVERLAP);
+    labels
+        .into_iter()
+        .zip(curves)
+        .zip(&overlaps)
+        .enumerate()
+        .map(|(i, ((mut label, c), over))| {
+            let earlier: Vec<&(usize, f64)> = over.iter().filter(|&&(j, _)| j < i).collect();
+            if !earlier.is_empty() {
+                let names: Vec<&str> = earlier.iter().map(|&&(j, _)| results[j].variant.phi.name()).collect();
+                let share = earlier.iter().map(|&&(_, p)| p).fold(0.0, f64::max);
+                // Short, for the legend: the caption says it is the share of the points.
+                let _ = write!(label, " (dashed: on {}, {:.0}%)", names.join(", "), 100.0 * share);
+                Series::dashed(label, c).with_markers()
+            } else if dashed(i) {
+                Series::dashed(label, c)
+            } else {
+                Series::new(label, c)
+            }
+        })
+        .collect()
 }
 
 /// Writes the study's PNGs (loss, saturation over time, gradient norms, histograms of z^k,
@@ -676,32 +703,13 @@ pub fn write(out: &Path, args: &StudyArgs, results: &[VariantResult]) -> Result<
         .iter()
         .map(|r| r.outcome.records.iter().map(|x| (x.step as f64, x.manual_loss)).collect())
         .collect();
-    let overlaps = overlapping(&losses, OVERLAP);
-    let series: Vec<Series> = results
-        .iter()
-        .zip(&losses)
-        .zip(&overlaps)
-        .map(|((r, l), over)| {
-            let mut label = format!("{}: {}", r.variant.name, steps_text(r, args.target));
-            // A curve that lies on an earlier one for a good part of the run is drawn dashed with
-            // markers, over it, and says whose curve it covers.
-            let me = r_index(results, r);
-            let earlier: Vec<&str> =
-                over.iter().filter(|&&(j, _)| j < me).map(|&(j, _)| results[j].variant.phi.name()).collect();
-            if !earlier.is_empty() {
-                let share = over.iter().filter(|&&(j, _)| j < me).map(|&(_, p)| p).fold(0.0, f64::max);
-                // Short, for the legend: the caption says it is the share of the steps.
-                let _ = write!(label, " (dashed: on {}, {:.0}%)", earlier.join(", "), 100.0 * share);
-                return Series::dashed(label, l).with_markers();
-            }
-            // The references dashed, over the rest.
-            if r.variant.role == Role::Reference {
-                Series::dashed(label, l)
-            } else {
-                Series::new(label, l)
-            }
-        })
-        .collect();
+    // The references dashed, over the rest.
+    let series = variant_series(
+        results,
+        results.iter().map(|r| format!("{}: {}", r.variant.name, steps_text(r, args.target))).collect(),
+        &losses,
+        |i| results[i].variant.role == Role::Reference,
+    );
     let path = out.join("study_loss.png");
     let title = format!(
         "Loss of {} on {}, η = {} for all: {}",
@@ -767,17 +775,23 @@ pub fn write(out: &Path, args: &StudyArgs, results: &[VariantResult]) -> Result<
             [at(0), at(r.outcome.records.len() - 1)]
         })
         .collect();
+    let at: [Vec<Vec<(f64, f64)>>; 2] = [0, 1].map(|i| norms.iter().map(|n| n[i].clone()).collect());
     let panel = |i: usize, title: &str| Panel {
         title: title.into(),
         x_label: "layer k (1 = input side)".into(),
         y_label: "‖∂E/∂W^k‖".into(),
-        series: results.iter().zip(&norms).map(|(r, n)| Series::new(r.variant.name, &n[i])).collect(),
+        series: variant_series(
+            results,
+            results.iter().map(|r| r.variant.name.to_string()).collect(),
+            &at[i],
+            |_| false,
+        ),
         log_y: true,
         hlines: vec![],
     };
     let path = out.join("study_grad_norms.png");
     let at_start: Vec<(&str, Vec<f64>)> = results.iter().map(|r| (r.variant.name, r.grad_norms(0))).collect();
-    line_grid(
+    line_grid_shared(
         &path,
         &grad_norms_title(&at_start, VANISHED),
         &[panel(0, "at the start (step 0)"), panel(1, &format!("at the end (step {end})"))],
