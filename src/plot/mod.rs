@@ -747,6 +747,19 @@ fn axis_range(values: impl Iterator<Item = f64>, pad: f64, log: bool) -> Range<f
 }
 
 /// Round tick positions ("1, 2 or 5 × 10ⁿ" apart) inside `range`, at most about `max_n` of them.
+/// A histogram cell's x ticks for a plotting width of `bw` pixels: at least three where the
+/// range allows, since with two wanted a range such as [−0.5, 0.6] rounds to a step of 1 and
+/// keeps only "0".
+fn hist_x_ticks(range: &Range<f64>, bw: u32) -> Vec<f64> {
+    let mut want = (bw / 70).clamp(2, 6) as usize;
+    let mut ticks = nice_ticks(range, want);
+    while ticks.len() < 3 && want < 12 {
+        want += 1;
+        ticks = nice_ticks(range, want);
+    }
+    ticks
+}
+
 fn nice_ticks(range: &Range<f64>, max_n: usize) -> Vec<f64> {
     let (lo, hi) = (range.start, range.end);
     let raw = (hi - lo) / max_n.max(1) as f64;
@@ -1106,7 +1119,7 @@ fn draw_hist_cell(
     let x_range = lo..hi;
     let y_range = 0.0..max * 1.08;
     let (bw, bh) = body.dim_in_pixel();
-    let x_ticks = nice_ticks(&x_range, (bw / 70).clamp(2, 6) as usize);
+    let x_ticks = hist_x_ticks(&x_range, bw);
     let y_ticks = nice_ticks(&y_range, (bh / 45).clamp(2, 5) as usize);
     let mut y_label_w = 0;
     for t in &y_ticks {
@@ -1389,5 +1402,15 @@ mod tests {
         assert_eq!(fmt_log(-2.0, true), "0.01");
         assert_eq!(fmt_log(2f64.log10(), true), "2");
         assert!(plain_log_axis(&[-3.0, 0.0, 4.0]) && !plain_log_axis(&[-4.0, 0.0]));
+    }
+
+    #[test]
+    fn a_narrow_histogram_cell_gets_three_x_ticks_not_a_lone_zero() {
+        assert_eq!(nice_ticks(&(-0.5..0.6), 2), vec![0.0]);
+        for range in [-0.5..0.6, -0.04..0.041, -2e-6..3e-6, 0.0..1.0] {
+            let ticks = hist_x_ticks(&range, 160);
+            assert!(ticks.len() >= 3, "{range:?}: {ticks:?}");
+            assert!(ticks.iter().all(|t| range.contains(t) || *t == range.end), "{range:?}: {ticks:?}");
+        }
     }
 }
