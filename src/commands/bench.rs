@@ -532,13 +532,15 @@ fn train_process(exe: &std::path::Path, args: &[String], steps: usize) -> Result
             String::from_utf8_lossy(&out.stderr).trim()
         );
     }
+    // The seconds of steps it reports (to the millisecond), over the steps: finer than the
+    // µs/step it prints to one decimal.
     let reported = stdout
-        .split(" µs/step)")
+        .split(" s (")
         .next()
-        .and_then(|head| head.rsplit('(').next())
+        .and_then(|head| head.rsplit(" in ").next())
         .and_then(|v| v.parse::<f64>().ok())
-        .ok_or_else(|| anyhow::anyhow!("no µs/step in train's output: {stdout}"))?;
-    Ok((wall, reported * 1e-6))
+        .ok_or_else(|| anyhow::anyhow!("no step time in train's output: {stdout}"))?;
+    Ok((wall, reported / steps as f64))
 }
 
 /// `train` at one size, one dtype, one implementation: median over `reps` of (whole-process
