@@ -28,6 +28,8 @@ pub struct Batches {
 /// [`batch_order`], which `compare`, `check` and `study` use), or SplitMix64 through a plain
 /// Fisher–Yates ([`Batches::fast`], `train`'s own order).
 #[derive(Clone, Debug)]
+// One per run: the unused bytes of the small variant cost nothing.
+#[allow(clippy::large_enum_variant)]
 enum Shuffler {
     ChaCha(ChaCha8Rng),
     SplitMix(SplitMix64),
