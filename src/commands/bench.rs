@@ -201,6 +201,10 @@ pub struct BenchArgs {
     /// subtracted), against the step time `train` reports, with CSV data and a tenth held out.
     #[arg(long)]
     pub outside: bool,
+    /// Instead of the table: only its last line, the default `compare`'s bookkeeping (the
+    /// harness's time over the same training by the two implementations alone).
+    #[arg(long)]
+    pub bookkeeping: bool,
     /// Spin forever (the busy process `--busy` starts).
     #[arg(long, hide = true)]
     pub spin: bool,
@@ -216,6 +220,8 @@ pub fn main_bench() -> i32 {
         }
         if args.outside {
             outside(args.quick)
+        } else if args.bookkeeping {
+            bookkeeping_line(args.quick)
         } else if args.busy {
             busy(args.quick)
         } else if args.split {
@@ -244,6 +250,11 @@ pub fn bench(quick: bool) -> Result<()> {
          f64; \"of peak\" is a side's rate over that times its threads.\n"
     );
     println!("{}", table(&rows, (p32, p64)));
+    bookkeeping_line(quick)
+}
+
+/// Prints the line of [`bookkeeping`]: medians of 7 alternating runs (3 when `quick`).
+pub fn bookkeeping_line(quick: bool) -> Result<()> {
     let (harness, bare) = bookkeeping(if quick { 3 } else { 7 })?;
     println!(
         "Default `compare` run (1000 steps, f64; medians of alternating runs): harness {:.0} ms, the same \
@@ -518,7 +529,7 @@ pub const OUTSIDE_TARGETS: [f64; 4] = [50.0, 15.0, 1.5, 1.0];
 /// reports.
 pub const OUTSIDE_LIMIT: f64 = 1.5;
 
-/// One `train` process: wall seconds, and the µs per step it reports.
+/// One `train` process: wall seconds, and the seconds per step it reports.
 fn train_process(exe: &std::path::Path, args: &[String], steps: usize) -> Result<(f64, f64)> {
     let start = Instant::now();
     let out = std::process::Command::new(exe).args(args).arg("--steps").arg(steps.to_string()).output()?;
@@ -532,13 +543,15 @@ fn train_process(exe: &std::path::Path, args: &[String], steps: usize) -> Result
             String::from_utf8_lossy(&out.stderr).trim()
         );
     }
+    // The seconds of steps it reports (to the millisecond), over the steps: finer than the
+    // µs/step it prints to one decimal.
     let reported = stdout
-        .split(" µs/step)")
+        .split(" s (")
         .next()
-        .and_then(|head| head.rsplit('(').next())
+        .and_then(|head| head.rsplit(" in ").next())
         .and_then(|v| v.parse::<f64>().ok())
-        .ok_or_else(|| anyhow::anyhow!("no µs/step in train's output: {stdout}"))?;
-    Ok((wall, reported * 1e-6))
+        .ok_or_else(|| anyhow::anyhow!("no step time in train's output: {stdout}"))?;
+    Ok((wall, reported / steps as f64))
 }
 
 /// `train` at one size, one dtype, one implementation: median over `reps` of (whole-process

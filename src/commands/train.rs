@@ -298,7 +298,7 @@ fn train_loop<T: Scalar>(
     let mut losses = Vec::with_capacity(steps);
     let mut epochs = Vec::with_capacity(steps.div_ceil(per_epoch.max(1)));
     let mut bar = progress_bar(steps as u64, run.quiet);
-    let mut batches = Batches::new(data.len(), batch, run.setup.seed);
+    let mut batches = Batches::fast(data.len(), batch, run.setup.seed);
     let (mut xb, mut yb) = (Matrix::<T>::zeros(batch, spec.n_in()), Matrix::<T>::zeros(batch, spec.n_out()));
     let (mut seconds, mut eval_seconds) = (0.0, 0.0);
     let mut epoch_start = 0;
@@ -422,14 +422,7 @@ fn train_in<T: Scalar>(run: &Run, implementation: Impl, load: Option<&Path>, out
     let n_val = val.map_or(0, Dataset::len);
     config["val_split"] = serde_json::json!(n_val as f64 / (data.len() + n_val) as f64);
     let weights_path = out.join("weights.safetensors");
-    weights::save(&weights_path, &params, &config)?;
     let curve_path = out.join("train_loss.csv");
-    fsio::write_with(&curve_path, |tmp| {
-        let mut csv = std::io::BufWriter::new(std::fs::File::create(tmp)?);
-        write_curve_csv(&mut csv, &losses, &epochs, per_epoch)?;
-        csv.into_inner().map_err(|e| e.into_error())?.sync_all()?;
-        Ok(())
-    })?;
     let png_path = out.join("train_loss.png");
     let title = format!(
         "Training {} ({}) with {}: {} training samples{}",
@@ -442,7 +435,21 @@ fn train_in<T: Scalar>(run: &Run, implementation: Impl, load: Option<&Path>, out
         data.len(),
         val.map_or(String::new(), |v| format!(", {} validation samples", v.len()))
     );
-    draw_curves(&png_path, &title, &losses, &epochs, spec.loss().name(), run.eval_every())?;
+    // The weights and the CSV are written on a second thread while the PNG is drawn: for a long
+    // run of a small network, the CSV and the PNG each cost a noticeable share of the steps' time.
+    std::thread::scope(|s| -> Result<()> {
+        let files = s.spawn(|| {
+            weights::save(&weights_path, &params, &config)?;
+            fsio::write_with(&curve_path, |tmp| {
+                let mut csv = std::io::BufWriter::new(std::fs::File::create(tmp)?);
+                write_curve_csv(&mut csv, &losses, &epochs, per_epoch)?;
+                csv.into_inner().map_err(|e| e.into_error())?.sync_all()?;
+                Ok(())
+            })
+        });
+        draw_curves(&png_path, &title, &losses, &epochs, spec.loss().name(), run.eval_every())?;
+        files.join().map_err(|_| anyhow::anyhow!("writing {} panicked", curve_path.display()))?
+    })?;
     Ok(Trained {
         losses,
         loss_before_after: (before, after),
@@ -459,19 +466,22 @@ fn train_in<T: Scalar>(run: &Run, implementation: Impl, load: Option<&Path>, out
 /// train_loss.csv: one row per step (its batch loss before the update); the last step of an
 /// evaluated epoch also carries the validation loss and accuracy after it (empty fields
 /// otherwise). Written row by row into `w`, nothing allocated per row; the numbers are the
-/// shortest decimals that read back as the same f64 (`ryu`).
+/// shortest decimals that read back as the same f64 (`ryu`), the counts written by `itoa`.
 fn write_curve_csv(
     w: &mut impl std::io::Write,
     losses: &[f64],
     epochs: &[EpochRecord],
     per_epoch: usize,
 ) -> std::io::Result<()> {
-    let mut num = ryu::Buffer::new();
+    let (mut num, mut int) = (ryu::Buffer::new(), itoa::Buffer::new());
     w.write_all(b"step,epoch,loss,val_loss,val_accuracy\n")?;
     let mut ends = epochs.iter().peekable();
     for (t, &l) in losses.iter().enumerate() {
         let end = ends.next_if(|e| e.step == t);
-        write!(w, "{t},{},", t / per_epoch.max(1) + 1)?;
+        w.write_all(int.format(t).as_bytes())?;
+        w.write_all(b",")?;
+        w.write_all(int.format(t / per_epoch.max(1) + 1).as_bytes())?;
+        w.write_all(b",")?;
         w.write_all(num.format(l).as_bytes())?;
         w.write_all(b",")?;
         if let Some(v) = end.and_then(|e| e.val_loss) {
