@@ -638,6 +638,16 @@ pub fn overlapping(curves: &[Vec<(f64, f64)>], min_share: f64) -> Vec<Vec<(usize
         .collect()
 }
 
+/// The drawn variants with the least and the most of `key`, each as (value, name).
+fn extremes(
+    shown: &[&VariantResult],
+    key: impl Fn(&VariantResult) -> f64,
+) -> Option<[(f64, &'static str); 2]> {
+    let lo = shown.iter().min_by(|a, b| key(a).total_cmp(&key(b)))?;
+    let hi = shown.iter().max_by(|a, b| key(a).total_cmp(&key(b)))?;
+    Some([lo, hi].map(|r| (key(r), r.variant.name)))
+}
+
 /// A histogram figure's title: `what`, then the drawn variant whose layer-1 values spread least
 /// (standard deviation) against the one whose spread most.
 fn spread_title(
@@ -645,18 +655,12 @@ fn spread_title(
     shown: &[&VariantResult],
     of: &dyn Fn(&Diagnostics) -> &Vec<Matrix<f64>>,
 ) -> String {
-    let sd = |r: &&VariantResult| of(&r.start).first().map_or(f64::NAN, |m| std_dev(m.as_slice()));
-    let lo = shown.iter().min_by(|a, b| sd(a).total_cmp(&sd(b)));
-    let hi = shown.iter().max_by(|a, b| sd(a).total_cmp(&sd(b)));
-    match (lo, hi) {
-        (Some(lo), Some(hi)) => format!(
-            "{what}: layer 1's std from {:.1e} ({}) to {:.1e} ({})",
-            sd(lo),
-            lo.variant.name,
-            sd(hi),
-            hi.variant.name
-        ),
-        _ => what.to_string(),
+    let sd = |r: &VariantResult| of(&r.start).first().map_or(f64::NAN, |m| std_dev(m.as_slice()));
+    match extremes(shown, sd) {
+        Some([(lo, lo_name), (hi, hi_name)]) => {
+            format!("{what}: layer 1's std from {lo:.1e} ({lo_name}) to {hi:.1e} ({hi_name})")
+        }
+        None => what.to_string(),
     }
 }
 
@@ -909,24 +913,17 @@ pub fn write(out: &Path, args: &StudyArgs, results: &[VariantResult]) -> Result<
         })
         .collect();
     let path = out.join("study_update_ratio.png");
-    let ratio_title = {
-        let last = |r: &&&VariantResult| {
-            let t = r.outcome.records.len() - 1;
-            let v: Vec<f64> = r.outcome.records[t].layers[..hidden].iter().map(|l| l.update_ratio).collect();
-            mean(&v)
-        };
-        let lo = shown.iter().min_by(|a, b| last(a).total_cmp(&last(b)));
-        let hi = shown.iter().max_by(|a, b| last(a).total_cmp(&last(b)));
-        match (lo, hi) {
-            (Some(lo), Some(hi)) => format!(
-                "Update-to-weight ratio per hidden layer (shared axes); layers' mean at the end from {:.0e} ({}) to {:.0e} ({})",
-                last(&lo),
-                lo.variant.name,
-                last(&hi),
-                hi.variant.name
-            ),
-            _ => "Update-to-weight ratio per hidden layer during training (shared axes)".into(),
-        }
+    let last_ratio = |r: &VariantResult| {
+        let t = r.outcome.records.len() - 1;
+        let v: Vec<f64> = r.outcome.records[t].layers[..hidden].iter().map(|l| l.update_ratio).collect();
+        mean(&v)
+    };
+    let ratio_title = match extremes(&shown, last_ratio) {
+        Some([(lo, lo_name), (hi, hi_name)]) => format!(
+            "Update-to-weight ratio per hidden layer (shared axes); layers' mean at the end from {lo:.0e} ({lo_name}) \
+             to {hi:.0e} ({hi_name})"
+        ),
+        None => "Update-to-weight ratio per hidden layer during training (shared axes)".into(),
     };
     line_grid_shared(&path, &ratio_title, &panels)?;
     written.push(path);

@@ -498,6 +498,26 @@ fn write_curve_csv(
 
 /// train_loss.png: the loss per step and per epoch (training and validation), and the accuracy
 /// after the evaluated epochs (every `eval_every`) when the targets classify.
+/// A panel title `base`, then the last training value and the last validation value, each
+/// formatted by `fmt`, with the step they were taken at (`(step, value)` points).
+fn final_values(
+    base: String,
+    train: Option<&(f64, f64)>,
+    val: Option<&(f64, f64)>,
+    fmt: impl Fn(f64) -> String,
+) -> String {
+    match (train, val) {
+        (Some(t), Some(v)) if t.0 == v.0 => {
+            format!("{base}: training {}, validation {} at step {}", fmt(t.1), fmt(v.1), t.0)
+        }
+        (Some(t), Some(v)) => {
+            format!("{base}: training {} at step {}, validation {} at step {}", fmt(t.1), t.0, fmt(v.1), v.0)
+        }
+        (Some(t), None) => format!("{base}: training {} at step {}", fmt(t.1), t.0),
+        _ => base,
+    }
+}
+
 fn draw_curves(
     path: &Path,
     title: &str,
@@ -528,13 +548,9 @@ fn draw_curves(
     }
     loss_series.push(Series::new("batch loss, each step (band)", &per_step));
     let mut panels = vec![Panel {
-        title: match (train_epoch.last(), val_loss.last()) {
-            (Some(t), Some(v)) => {
-                format!("Loss ({loss}): training {:.2e}, validation {:.2e} at step {}", t.1, v.1, v.0)
-            }
-            (Some(t), None) => format!("Loss ({loss}): training {:.2e} at step {}", t.1, t.0),
-            _ => format!("Loss ({loss})"),
-        },
+        title: final_values(format!("Loss ({loss})"), train_epoch.last(), val_loss.last(), |v| {
+            format!("{v:.2e}")
+        }),
         x_label: "step t".into(),
         y_label: format!("E ({loss})"),
         series: loss_series,
@@ -547,13 +563,9 @@ fn draw_curves(
             acc.push(Series::dashed("validation accuracy", &val_acc));
         }
         panels.push(Panel {
-            title: match (train_acc.last(), val_acc.last()) {
-                (Some(t), Some(v)) => {
-                    format!("Accuracy, {after}: training {:.1}%, validation {:.1}% at step {}", t.1, v.1, t.0)
-                }
-                (Some(t), None) => format!("Accuracy, {after}: training {:.1}% at step {}", t.1, t.0),
-                _ => format!("Accuracy, {after}"),
-            },
+            title: final_values(format!("Accuracy, {after}"), train_acc.last(), val_acc.last(), |v| {
+                format!("{v:.1}%")
+            }),
             x_label: "step t".into(),
             y_label: "% correct".into(),
             series: acc,

@@ -12,6 +12,7 @@ pub mod params;
 pub mod scalar;
 pub(crate) mod simd;
 pub mod spec;
+pub(crate) mod splitmix;
 mod tile;
 pub mod vmath;
 

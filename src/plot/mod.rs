@@ -422,15 +422,7 @@ fn line_grid_drawn(
                     let (ticks, light) = y_ticks_for(area, &plan.y_range, panel.log_y);
                     plan.y_ticks = ticks;
                     plan.y_light = light;
-                    let mut w = 0;
-                    for t in &plan.y_ticks {
-                        w = w.max(text_width(
-                            area,
-                            &y_tick_label(*t, panel.log_y, &plan.y_ticks),
-                            TICK_SIZE,
-                        )?);
-                    }
-                    plan.y_label_w = w;
+                    plan.y_label_w = y_labels_width(area, &plan.y_ticks, panel.log_y)?;
                 }
             }
         }
@@ -746,7 +738,6 @@ fn axis_range(values: impl Iterator<Item = f64>, pad: f64, log: bool) -> Range<f
     (lo - p)..(hi + p)
 }
 
-/// Round tick positions ("1, 2 or 5 × 10ⁿ" apart) inside `range`, at most about `max_n` of them.
 /// A histogram cell's x ticks for a plotting width of `bw` pixels: at least three where the
 /// range allows, since with two wanted a range such as [−0.5, 0.6] rounds to a step of 1 and
 /// keeps only "0".
@@ -760,6 +751,7 @@ fn hist_x_ticks(range: &Range<f64>, bw: u32) -> Vec<f64> {
     ticks
 }
 
+/// Round tick positions ("1, 2 or 5 × 10ⁿ" apart) inside `range`, at most about `max_n` of them.
 fn nice_ticks(range: &Range<f64>, max_n: usize) -> Vec<f64> {
     let (lo, hi) = (range.start, range.end);
     let raw = (hi - lo) / max_n.max(1) as f64;
@@ -919,10 +911,7 @@ fn plan<'p>(area: &Area, panel: &'p Panel) -> Result<Plan<'p>> {
 
     let (area_w, _) = area.dim_in_pixel();
     let (y_ticks, y_light) = y_ticks_for(area, &y_range, log);
-    let mut y_label_w = 0;
-    for t in &y_ticks {
-        y_label_w = y_label_w.max(text_width(area, &y_tick_label(*t, log, &y_ticks), TICK_SIZE)?);
-    }
+    let y_label_w = y_labels_width(area, &y_ticks, log)?;
     let mut legend_w = 0;
     for label in prepared.iter().map(|p| p.label.as_str()).chain(hlines.iter().map(|h| h.0)) {
         legend_w = legend_w.max(text_width(area, label, LEGEND_SIZE)? + 60);
@@ -939,6 +928,15 @@ fn y_ticks_for(area: &Area, y_range: &Range<f64>, log: bool) -> (Vec<f64>, Vec<f
     } else {
         (nice_ticks(y_range, (area_h / 60).clamp(3, 10) as usize), Vec::new())
     }
+}
+
+/// The width in pixels of the widest y tick label.
+fn y_labels_width(area: &Area, ticks: &[f64], log: bool) -> Result<u32> {
+    let mut w = 0;
+    for t in ticks {
+        w = w.max(text_width(area, &y_tick_label(*t, log, ticks), TICK_SIZE)?);
+    }
+    Ok(w)
 }
 
 fn y_tick_label(v: f64, log: bool, ticks: &[f64]) -> String {
