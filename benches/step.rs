@@ -9,7 +9,7 @@ use criterion::{criterion_group, criterion_main, Criterion};
 
 fn steps(c: &mut Criterion) {
     tch::set_num_threads(1);
-    backprop::model::matrix::set_threads(1);
+    backprop::kernels::gemm::set_threads(1);
     for case in cases() {
         let spec = case_spec::<f32>(&case).unwrap();
         let name = case.widths.iter().map(|w| w.to_string()).collect::<Vec<_>>().join("-");

@@ -1,4 +1,4 @@
-"""Regenerates `EXPM1_F64` in src/model/vmath.rs: (e^r - 1)/r = 1 + r/2 + r^2 Q(r) on
+"""Regenerates `EXPM1_F64` in src/kernels/vmath.rs: (e^r - 1)/r = 1 + r/2 + r^2 Q(r) on
 |r| <= ln2/2, Q a Chebyshev fit of degree 9 to (e^r - 1 - r - r^2/2)/r^3, its coefficients
 rounded to f64; prints them and the largest error of the sum over 2001 points, with the rounded
 coefficients evaluated exactly. Needs mpmath (pip install mpmath)."""

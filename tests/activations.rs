@@ -221,7 +221,7 @@ fn dense_grid() -> Vec<f64> {
 }
 
 fn vmath_accuracy<T: Scalar>() -> [f64; 4] {
-    use backprop::model::vmath;
+    use backprop::kernels::vmath;
     let mut worst = [0.0f64; 4];
     for x in dense_grid() {
         let x = T::of(x);

@@ -6,7 +6,7 @@
 //! most γ_k Σ|a_ip b_pj| (Higham, Numerical Stability, §3.1), so the test ratio
 //! |C − C_ref| / (k·ε·Σ|a||b|) must stay ≤ 2 (both sides' bounds), as LAPACK's tests do.
 
-use backprop::model::matrix::{gemm, Op, MID_GEMM, SMALL_GEMM};
+use backprop::kernels::gemm::{gemm, Op, MID_GEMM, SMALL_GEMM};
 use backprop::{Matrix, Scalar};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -142,7 +142,7 @@ fn bias_rows_and_column_sums_are_the_plain_loops_bit_for_bit() {
     }
 }
 
-/// Every edge of the register tiles (`backprop::model::tile`): row counts below, at and above a
+/// Every edge of the register tiles (`backprop::kernels::tile`): row counts below, at and above a
 /// tile's 6 or 8 rows (whole products of fewer rows take wider tiles), and column counts that
 /// reach the wide, four-vector, two-vector and masked last tiles of 8- and 16-lane vectors.
 /// Run under `BACKPROP_SIMD=avx2` and `=base` too (CI does), to cover the other CPUs' loops.

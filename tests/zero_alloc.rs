@@ -4,7 +4,7 @@
 //!
 //! The one exception is inside the GEMM crate, which allocates a packing buffer per call for some
 //! shapes (it takes no caller-provided workspace); those are counted apart, via
-//! `backprop::model::matrix::in_gemm`, and printed.
+//! `backprop::kernels::gemm::in_gemm`, and printed.
 
 use backprop::{Activation, DType, Matrix, Mlp, Scalar, Spec, Workspace};
 use std::alloc::{GlobalAlloc, Layout, System};
@@ -36,7 +36,7 @@ unsafe impl GlobalAlloc for Counting {
 
 fn count() {
     if COUNTING.with(Cell::get) {
-        let slot = if backprop::model::matrix::in_gemm() { &IN_GEMM } else { &ALLOCATIONS };
+        let slot = if backprop::kernels::gemm::in_gemm() { &IN_GEMM } else { &ALLOCATIONS };
         slot.fetch_add(1, Ordering::Relaxed);
     }
 }

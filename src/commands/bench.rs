@@ -378,7 +378,7 @@ fn manual_step_time<T: Scalar>(
     let y = Matrix::<T>::from_fn(batch, spec.n_out(), |i, j| T::of(((i + j) % 5) as f64 / 5.0 - 0.5));
     let mut ws = SplitWorkspace::<T>::new(spec, batch, blocks);
     let mut opt = crate::model::optim::Optimizer::<T>::new(OptimConfig::sgd(1e-4), spec);
-    crate::model::matrix::set_threads(gemm_threads);
+    crate::kernels::gemm::set_threads(gemm_threads);
     // Inside the pool, as `train` runs: the hand-over to the other thread is a steal, not a wake-up.
     let pool = rayon::ThreadPoolBuilder::new().num_threads(blocks.max(gemm_threads)).build()?;
     let times = pool.install(|| {
@@ -396,7 +396,7 @@ fn manual_step_time<T: Scalar>(
         }
         times
     });
-    crate::model::matrix::set_threads(1);
+    crate::kernels::gemm::set_threads(1);
     let mut times = times;
     Ok(median(&mut times))
 }

@@ -429,7 +429,7 @@ pub fn run_tool_matches<P: Parser>(body: impl FnOnce(&P, &clap::ArgMatches) -> R
             return 2;
         }
     };
-    if let Err(e) = crate::model::simd::check_env() {
+    if let Err(e) = crate::kernels::simd::check_env() {
         eprintln!("error: {}", one_line(&e));
         return 2;
     }

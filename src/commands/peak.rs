@@ -13,7 +13,7 @@ const ACC: usize = 12;
 pub fn fma_peak() -> (f64, f64, &'static str) {
     #[cfg(target_arch = "x86_64")]
     {
-        use crate::model::simd::{level, Level};
+        use crate::kernels::simd::{level, Level};
         if level() == Level::Avx512 {
             // SAFETY: the CPU has AVX-512F, detected by `level`.
             return (

@@ -26,9 +26,10 @@ use crate::commands::run_tool;
 use crate::data::{self, Dataset, DatasetKind};
 use crate::fsio;
 use crate::harness::{self, Outcome, RunConfig};
+use crate::kernels::gemm::{gemm, Op};
 use crate::manual::Workspace;
 use crate::model::activation::Activation;
-use crate::model::matrix::{gemm, Matrix, Op};
+use crate::model::matrix::Matrix;
 use crate::model::params::Params;
 use crate::model::spec::{DType, Init, Loss, Spec};
 use crate::plot::{

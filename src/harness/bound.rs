@@ -16,8 +16,9 @@
 //! Everything here is computed in f64 from the step's inputs (the weights both sides start from,
 //! the batch), whatever the run's dtype: the bounds need a digit of accuracy, not the last one.
 
+use crate::kernels::gemm::{gemm, Op};
 use crate::model::activation::Activation;
-use crate::model::matrix::{gemm, Matrix, Op};
+use crate::model::matrix::Matrix;
 use crate::model::optim::{OptimConfig, OptimizerKind};
 use crate::model::params::{Layer, Params};
 use crate::model::scalar::Scalar;
@@ -457,7 +458,7 @@ fn layer_bounds(
     // Every entry as if no kink were near: one straight loop per φ, compiled for the widest SIMD
     // the CPU has. No fused multiply-adds are formed, so every instruction set gives the same
     // bits.
-    crate::model::simd::dispatch(
+    crate::kernels::simd::dispatch(
         #[inline(always)]
         || {
             macro_rules! fixed {

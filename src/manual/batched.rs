@@ -5,7 +5,8 @@
 //! `Δ^L = φ'_L(A^L) ⊙ ∂E/∂Y`, `Δ^k = φ'_k(A^k) ⊙ (Δ^{k+1} (W^{k+1})ᵀ)`,
 //! `∇W^k = (Z^{k−1})ᵀ Δ^k`, `∇b^k = (Δ^k)ᵀ 1`.
 
-use crate::model::matrix::{gemm, Matrix, Op};
+use crate::kernels::gemm::{gemm, Op};
+use crate::model::matrix::Matrix;
 use crate::model::params::Params;
 use crate::model::scalar::Scalar;
 use crate::model::spec::Spec;

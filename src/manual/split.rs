@@ -101,7 +101,7 @@ impl<T: Scalar> SplitWorkspace<T> {
         let (second, rest) = rest.split_first().expect("two blocks or more");
         let mut loss = first.loss + second.loss;
         let grads = &mut self.grads;
-        crate::model::simd::dispatch(
+        crate::kernels::simd::dispatch(
             #[inline(always)]
             || {
                 let (g0, g1) = (&first.ws.grads().layers, &second.ws.grads().layers);

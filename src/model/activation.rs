@@ -7,8 +7,8 @@ use anyhow::{bail, Result};
 use std::fmt;
 use std::str::FromStr;
 
+use crate::kernels::{self, vmath};
 use crate::model::scalar::Scalar;
-use crate::model::vmath;
 
 /// Negative-side slope of [`Activation::LeakyRelu`] (torch's default).
 pub const LEAKY_RELU_SLOPE: f64 = 0.01;
@@ -271,143 +271,18 @@ impl Activation {
     }
 
     /// `z[i] = φ(a[i])` over a whole layer: [`Activation::apply`] with the choice of φ made
-    /// once, compiled for the widest SIMD the CPU has (AVX-512, AVX2+FMA, or the baseline).
+    /// once, compiled for the widest SIMD the CPU has (AVX-512, AVX2+FMA, or the baseline; the
+    /// loop is `kernels::activation`'s).
     pub fn forward_slice<T: Scalar>(self, a: &[T], z: &mut [T]) {
         assert_eq!(a.len(), z.len(), "forward_slice: lengths differ");
-        // SAFETY: each version runs only on a CPU that `simd::level` found to have its features.
-        match simd::level() {
-            simd::Level::Avx512 => unsafe { simd::forward_avx512(self, a, z) },
-            simd::Level::Avx2 => unsafe { simd::forward_avx2(self, a, z) },
-            simd::Level::Base => forward_generic(self, a, z),
-        }
+        kernels::activation::forward(self, a, z)
     }
 
     /// `d[i] *= φ'(a[i])` over a whole layer, given `z = φ(a)`: the ⊙ of eq. (7) in matrix form.
     pub fn backward_slice<T: Scalar>(self, a: &[T], z: &[T], d: &mut [T]) {
         assert!(a.len() == d.len() && z.len() == d.len(), "backward_slice: lengths differ");
-        // SAFETY: as in `forward_slice`.
-        match simd::level() {
-            simd::Level::Avx512 => unsafe { simd::backward_avx512(self, a, z, d) },
-            simd::Level::Avx2 => unsafe { simd::backward_avx2(self, a, z, d) },
-            simd::Level::Base => backward_generic(self, a, z, d),
-        }
+        kernels::activation::backward(self, a, z, d)
     }
-}
-
-// One loop per φ, so the compiler sees a straight-line body it can vectorise.
-// Plain index loops over equal-length slices, with no iterator adapters in between: everything
-// inlines into the `#[target_feature]` copies below, where the compiler vectorises the body.
-#[inline(always)]
-#[allow(clippy::needless_range_loop)]
-fn forward_generic<T: Scalar>(phi: Activation, a: &[T], z: &mut [T]) {
-    let n = z.len();
-    let a = &a[..n];
-    match phi {
-        Activation::Identity => z.copy_from_slice(a),
-        Activation::Sigmoid => {
-            for i in 0..n {
-                z[i] = vmath::sigmoid(a[i]);
-            }
-        }
-        Activation::Tanh => {
-            for i in 0..n {
-                z[i] = vmath::tanh(a[i]);
-            }
-        }
-        Activation::Relu => {
-            for i in 0..n {
-                z[i] = Activation::Relu.apply(a[i]);
-            }
-        }
-        Activation::LeakyRelu => {
-            for i in 0..n {
-                z[i] = Activation::LeakyRelu.apply(a[i]);
-            }
-        }
-        Activation::Silu => {
-            for i in 0..n {
-                z[i] = Activation::Silu.apply(a[i]);
-            }
-        }
-        other => {
-            for i in 0..n {
-                z[i] = other.apply(a[i]);
-            }
-        }
-    }
-}
-
-#[inline(always)]
-#[allow(clippy::needless_range_loop)]
-fn backward_generic<T: Scalar>(phi: Activation, a: &[T], z: &[T], d: &mut [T]) {
-    let n = d.len();
-    let (a, z) = (&a[..n], &z[..n]);
-    match phi {
-        Activation::Identity => {}
-        Activation::Sigmoid => {
-            for i in 0..n {
-                d[i] = d[i] * (z[i] * (T::one() - z[i]));
-            }
-        }
-        Activation::Tanh => {
-            for i in 0..n {
-                d[i] = d[i] * z[i].mul_add(-z[i], T::one());
-            }
-        }
-        Activation::Relu => {
-            for i in 0..n {
-                d[i] = if z[i] <= T::zero() { T::zero() } else { d[i] };
-            }
-        }
-        Activation::LeakyRelu => {
-            let slope = T::of(LEAKY_RELU_SLOPE);
-            for i in 0..n {
-                d[i] = if a[i] > T::zero() { d[i] } else { d[i] * slope };
-            }
-        }
-        other => {
-            for i in 0..n {
-                d[i] = d[i] * other.derivative(a[i], z[i]);
-            }
-        }
-    }
-}
-
-/// Runtime dispatch to code compiled for wider SIMD than the build's baseline.
-mod simd {
-    use super::{backward_generic, forward_generic, Activation};
-    use crate::model::scalar::Scalar;
-
-    pub(super) use crate::model::simd::{level, Level};
-
-    macro_rules! versions {
-        ($feature:literal, $fwd:ident, $bwd:ident) => {
-            /// # Safety
-            /// The CPU must support the target features.
-            #[cfg(target_arch = "x86_64")]
-            #[target_feature(enable = $feature)]
-            pub(super) unsafe fn $fwd<T: Scalar>(phi: Activation, a: &[T], z: &mut [T]) {
-                forward_generic(phi, a, z)
-            }
-            /// # Safety
-            /// The CPU must support the target features.
-            #[cfg(target_arch = "x86_64")]
-            #[target_feature(enable = $feature)]
-            pub(super) unsafe fn $bwd<T: Scalar>(phi: Activation, a: &[T], z: &[T], d: &mut [T]) {
-                backward_generic(phi, a, z, d)
-            }
-            #[cfg(not(target_arch = "x86_64"))]
-            pub(super) unsafe fn $fwd<T: Scalar>(phi: Activation, a: &[T], z: &mut [T]) {
-                forward_generic(phi, a, z)
-            }
-            #[cfg(not(target_arch = "x86_64"))]
-            pub(super) unsafe fn $bwd<T: Scalar>(phi: Activation, a: &[T], z: &[T], d: &mut [T]) {
-                backward_generic(phi, a, z, d)
-            }
-        };
-    }
-    versions!("avx2,fma", forward_avx2, backward_avx2);
-    versions!("avx512f,avx2,fma", forward_avx512, backward_avx512);
 }
 
 impl fmt::Display for Activation {

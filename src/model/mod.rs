@@ -1,7 +1,11 @@
 //! What a network is, in description only: both implementations are built from these types and
 //! neither owns them. The spec (widths, activations, bias, loss, dtype) and its validation, the
 //! scalar types, the activations beside their derivatives, the losses, the parameters and their
-//! initialisation, the matrix type and its one GEMM entry point.
+//! initialisation, the optimizers' update rules, and the matrix type (storage and shape).
+//!
+//! How the arithmetic runs is [`crate::kernels`]'s: the matrix's row loops, the activations'
+//! loops over a layer and the GEMM are there, and the optimizers' and the SGD step's elementwise
+//! loops are compiled per instruction set through its dispatch.
 
 pub mod activation;
 pub mod dd;
@@ -10,11 +14,8 @@ pub mod matrix;
 pub mod optim;
 pub mod params;
 pub mod scalar;
-pub(crate) mod simd;
 pub mod spec;
 pub(crate) mod splitmix;
-mod tile;
-pub mod vmath;
 
 pub use activation::Activation;
 pub use matrix::Matrix;

@@ -354,7 +354,7 @@ impl<T: Scalar> Optimizer<T> {
         let first = self.t == 1;
         let slots = &mut self.slots;
         // Plain elementwise loops: vectorised for this CPU, the same bits on every level.
-        crate::model::simd::dispatch(
+        crate::kernels::simd::dispatch(
             #[inline(always)]
             || {
                 for k in 0..params.layers.len() {

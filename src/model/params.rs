@@ -110,7 +110,7 @@ impl<T: Scalar> Params<T> {
 
     /// The SGD update of eq. (6)'s gradient, ΔW^k = −η ∂E/∂W^k (and Δb^k = −η ∂E/∂b^k), in place.
     pub fn sgd_update(&mut self, grads: &Params<T>, lr: T) {
-        crate::model::simd::dispatch(
+        crate::kernels::simd::dispatch(
             #[inline(always)]
             || {
                 for (p, g) in self.layers.iter_mut().zip(&grads.layers) {

@@ -27,13 +27,13 @@ pub trait Scalar:
     fn erf(self) -> Self;
 
     /// ln 2 split for Cody–Waite range reduction: `n·LN2_HI` is exact for the exponents `n`
-    /// that [`crate::model::vmath::exp`] meets, and `LN2_HI + LN2_LO` is ln 2 to twice the precision.
+    /// that [`crate::kernels::vmath::exp`] meets, and `LN2_HI + LN2_LO` is ln 2 to twice the precision.
     const LN2_HI: Self;
     /// See [`Scalar::LN2_HI`].
     const LN2_LO: Self;
     /// 1.5·2^p (p the mantissa width): adding it rounds to an integer kept in the low bits.
     const ROUND_SHIFTER: Self;
-    /// Inputs of [`crate::model::vmath::exp`] are clamped to `[EXP_LO, EXP_HI]`: below, e^x rounds to
+    /// Inputs of [`crate::kernels::vmath::exp`] are clamped to `[EXP_LO, EXP_HI]`: below, e^x rounds to
     /// 0; above, it overflows to ∞ as it should.
     const EXP_LO: Self;
     /// See [`Scalar::EXP_LO`].
