@@ -12,6 +12,7 @@ pub mod commands;
 pub mod data;
 pub mod fsio;
 pub mod harness;
+pub mod kernels;
 pub mod manual;
 pub mod model;
 pub mod output;

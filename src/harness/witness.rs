@@ -4,7 +4,7 @@
 //!
 //! - An f32 run's witness is libtorch in f64 (the run's weights and batch converted exactly).
 //! - An f64 run's witness is [`DdWitness`]: the forward pass, the loss, the backward pass of
-//!   eq. (7) and the optimizer's update in double-double arithmetic ([`crate::model::dd`], about
+//!   eq. (7) and the optimizer's update in double-double arithmetic ([`crate::kernels::dd`], about
 //!   106 bits), every activation and its derivative included.
 //!
 //! Either way the witness is some 2²⁹ (f32 runs) or 2⁵⁰ (f64 runs) times closer to the exact step
@@ -17,7 +17,7 @@
 //! with σ the typical size of one correct implementation's error, entry by entry
 //! ([`crate::harness::bound::StepBounds::sigma`]).
 
-use crate::model::dd::{activate_pair, Dd};
+use crate::kernels::dd::{activate_pair, Dd};
 use crate::model::matrix::Matrix;
 use crate::model::optim::{OptimConfig, OptimizerKind};
 use crate::model::params::Params;

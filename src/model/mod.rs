@@ -4,7 +4,6 @@
 //! initialisation, the matrix type and its one GEMM entry point.
 
 pub mod activation;
-pub mod dd;
 pub mod loss;
 pub mod matrix;
 pub mod optim;
