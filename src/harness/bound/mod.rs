@@ -18,7 +18,7 @@
 
 //! # Layout
 //!
-//! - `rounding`: the arithmetic of error bounds in either [`Mode`]: γ_n, two errors joined, an
+//! - `rounding`: the arithmetic of error bounds in either mode (`Mode`): γ_n, two errors joined, an
 //!   error carried through a product or a batch sum;
 //! - `common_mode`: (S1′), (S1″) and (S5), the parts of the typical error that a product does not
 //!   average out;
