@@ -15,7 +15,7 @@
 //!
 //! Everything here is computed in f64 from the step's inputs (the weights both sides start from,
 //! the batch), whatever the run's dtype: the bounds need a digit of accuracy, not the last one.
-
+//!
 //! # Layout
 //!
 //! - `rounding`: the arithmetic of error bounds in either mode (`Mode`): γ_n, two errors joined, an

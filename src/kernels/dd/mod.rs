@@ -51,7 +51,7 @@
 //! one of those points. About 40 ns for e^x, 65–75 ns for σ and tanh, 95 ns for ln, 350 ns for
 //! erf on [−3, 3], 500 ns for GELU there (1.1 µs for erfc on [1.5, 3], the slowest stretch of
 //! the fraction), on an x86-64 Xeon core in a release build without `target-cpu` flags.
-
+//!
 //! # Layout
 //!
 //! - `arith`: the exact transformations, +, −, ·, ÷, √ and the operator traits;
