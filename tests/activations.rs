@@ -19,7 +19,7 @@ fn grid() -> Vec<f64> {
 
 /// Each side computes its own value and its own derivative (the derivative from its own z, as
 /// the harness compares them), and they agree within what the verdict's round-off bound allows
-/// for one activation (src/harness/bound.rs, (B2) and (B3)): [`ULPS`] ulps of the terms each
+/// for one activation (src/harness/bound/forward.rs, (B2) and (B3)): [`ULPS`] ulps of the terms each
 /// formula rounds ([`Activation::value_scale`], [`Activation::derivative_scale`]) on either side,
 /// plus, for a derivative taken through the output, the difference in z carried through
 /// dφ'/dz — so a one-ulp difference in z of a saturated tanh, amplified by 1 − z², is allowed

@@ -2,7 +2,7 @@
 //! updated W^k and b^k, over depth 1..6, widths including 1, every activation, bias on and off,
 //! batch 1 and 9, both losses, f32 and f64.
 //!
-//! Tolerance: every entry against its own round-off bound (src/harness/bound.rs, docs/verdict.md),
+//! Tolerance: every entry against its own round-off bound (src/harness/bound/, docs/verdict.md),
 //! the harness's default. The largest error ÷ bound is printed (`--nocapture`): a correct
 //! implementation stays well below 1.
 #![cfg(feature = "torch")]

@@ -8,6 +8,7 @@ use anyhow::{bail, Result};
 
 use crate::harness::bound::{step_bounds_with, OptimBound, StepBounds};
 use crate::harness::check::{compare, compare_bounded, compare_params, TensorKind, TensorReport, Tolerance};
+use crate::harness::outcome::StepRecord;
 use crate::harness::run::{
     all_finite, conclude, distance, frob, judge_step, new_outcome, param_sigma, record, stops, wide_of,
     witness_reports,
@@ -136,22 +137,7 @@ pub fn replay<T: Scalar>(rec: &Recorded, judge: Judge, saturation: f64, what: &s
     let mut lockstep = Reference::new(spec, &init, &rec.optim)?.with_conventions(conv.mean, conv.l2);
     let mut optim_bound = (!rec.optim.is_plain_sgd()).then(|| OptimBound::new::<T>(rec.optim, spec));
     let fixed = judge.tolerance();
-    let tol = fixed.unwrap_or(Tolerance { rtol: 0.0, atol: 0.0 });
-    // The witness (docs/verdict.md): libtorch in f64 for an f32 trace, double-double for an f64
-    // one; none with a fixed tolerance.
-    let mut witness64 = match (T::DTYPE, fixed) {
-        (crate::model::spec::DType::F32, None) => Some(
-            Reference::new(&spec.clone().with_dtype(crate::model::spec::DType::F64), &rec.init, &rec.optim)?
-                .with_conventions(conv.mean, conv.l2),
-        ),
-        _ => None,
-    };
-    // The double-double witness knows the spec's loss at one lr: none for a trace with other
-    // conventions or a learning rate per step (the bound alone judges those).
-    let one_lr = rec.steps.iter().all(|s| s.lr == rec.optim.lr);
-    let mut dd_witness =
-        (T::DTYPE == crate::model::spec::DType::F64 && fixed.is_none() && conv.is_plain() && one_lr)
-            .then(|| DdWitness::new(spec, rec.optim));
+    let mut witness = Witnesses::new::<T>(rec, fixed)?;
 
     let mut out = new_outcome(what.to_string(), rec.steps.len(), rec.init.clone());
     out.checked = Some(describe(rec));
@@ -182,65 +168,22 @@ pub fn replay<T: Scalar>(rec: &Recorded, judge: Judge, saturation: f64, what: &s
         if !conv.is_plain() {
             widen_for(&mut bounds, conv, start, s.batch.len(), &r);
         }
-        let wide: Option<WideStep> = match (&mut witness64, &mut dd_witness) {
-            (Some(w), _) => {
-                w.set_params(start);
-                w.set_lr(s.lr);
-                Some(wide_of(&w.step(&xb.cast::<f64>(), &yb.cast::<f64>())))
-            }
-            (None, Some(dd)) => Some(dd.step(&start.cast(), &xb.cast(), &yb.cast())),
-            (None, None) => None,
-        };
-
-        let mut reports = Vec::new();
-        let loss_m = s.loss.map(T::of);
-        if let Some(l) = loss_m {
-            let errors = match fixed {
-                Some(tol) => compare(&[l], &[r.loss], 1, tol),
-                None => compare_bounded(&[l], &[r.loss], 1, &[bounds.loss]),
-            };
-            reports.push(TensorReport { layer: 0, kind: TensorKind::Loss, errors, witness: None });
-        }
-        if let Some(g) = &grads {
-            reports.extend(compare_params(g, &r.grads, true, tol, fixed.is_none().then_some(&bounds.grads)));
-        }
-        if let Some(a) = &after {
-            // The update's tolerance from the trace's own gradient, or libtorch's where it has none.
-            let pb = match &optim_tol {
-                Some(tol) => tol.clone(),
-                None => bounds.update(grads.as_ref().unwrap_or(&r.grads), a, s.lr),
-            };
-            reports.extend(compare_params(a, &r.params, false, tol, fixed.is_none().then_some(&pb)));
-        }
-
-        if let Some(w) = &wide {
-            let g = grads.as_ref().unwrap_or(&r.grads);
-            let ps = param_sigma(&bounds, optim_tol.as_ref(), g, after.as_ref().unwrap_or(&r.params), s.lr);
-            witness_reports(&mut reports, loss_m, grads.as_ref(), after.as_ref(), &r, w, &bounds, &ps);
+        let wide = witness.step(start, &xb, &yb, s.lr);
+        let step = Replayed { loss: s.loss.map(T::of), grads, after, r };
+        let reports = step.reports(&bounds, optim_tol.as_ref(), fixed, s.lr, wide.as_ref());
+        if wide.is_some() {
             out.witness_steps += 1;
         }
-        let mut rec_step = record(t, &reports, loss_m.unwrap_or(T::nan()), &r, T::nan(), &bounds, judge);
-        for (k, l) in rec_step.layers.iter_mut().enumerate() {
-            let g = grads.as_ref().unwrap_or(&r.grads);
-            l.grad_norm = frob(g.layers[k].w.as_slice());
-            let step_norm = match (&after, rec.optim.is_plain_sgd()) {
-                (Some(a), false) => distance(start.layers[k].w.as_slice(), a.layers[k].w.as_slice()),
-                _ => s.lr * l.grad_norm,
-            };
-            l.update_ratio = step_norm / frob(start.layers[k].w.as_slice());
-            let z = bounds.activations[k].as_slice();
-            l.saturated_pct = saturated_pct(spec.activations()[k], z, spec.widths()[k + 1], saturation);
-        }
+        let mut rec_step =
+            record(t, &reports, step.loss.unwrap_or(T::nan()), &step.r, T::nan(), &bounds, judge);
+        step.layer_measures(&mut rec_step, rec, s.lr, start, &bounds, saturation);
         let unjudged = judge_step(&mut out, t, &reports);
         out.records.push(rec_step);
         out.steps_run += 1;
-        last = after.clone().unwrap_or_else(|| r.params.clone());
+        last = step.after.clone().unwrap_or_else(|| step.r.params.clone());
 
-        let manual_ok = loss_m.is_none_or(|l| l.is_finite())
-            && grads.as_ref().is_none_or(all_finite)
-            && after.as_ref().is_none_or(all_finite);
-        let torch_ok = r.loss.is_finite() && all_finite(&r.grads) && all_finite(&r.params);
-        prev = Some((grads, after));
+        let (manual_ok, torch_ok) = (step.manual_ok(), step.torch_ok());
+        prev = Some((step.grads, step.after));
         if stops(&mut out, t, manual_ok, torch_ok, unjudged) {
             break;
         }
@@ -252,6 +195,151 @@ pub fn replay<T: Scalar>(rec: &Recorded, judge: Judge, saturation: f64, what: &s
     out.final_params = last.cast();
     conclude(&mut out);
     Ok(out)
+}
+
+/// The witness of a replay (docs/verdict.md): libtorch in f64 for an f32 trace, double-double for
+/// an f64 one; none with a fixed tolerance.
+struct Witnesses {
+    torch64: Option<Reference>,
+    dd: Option<DdWitness>,
+}
+
+impl Witnesses {
+    /// The witness for a trace in `T`, judged by the fixed tolerance `fixed` or by the bounds.
+    fn new<T: Scalar>(rec: &Recorded, fixed: Option<Tolerance>) -> Result<Witnesses> {
+        let (spec, conv) = (&rec.spec, rec.conventions);
+        let torch64 = match (T::DTYPE, fixed) {
+            (crate::model::spec::DType::F32, None) => Some(
+                Reference::new(
+                    &spec.clone().with_dtype(crate::model::spec::DType::F64),
+                    &rec.init,
+                    &rec.optim,
+                )?
+                .with_conventions(conv.mean, conv.l2),
+            ),
+            _ => None,
+        };
+        // The double-double witness knows the spec's loss at one lr: none for a trace with other
+        // conventions or a learning rate per step (the bound alone judges those).
+        let one_lr = rec.steps.iter().all(|s| s.lr == rec.optim.lr);
+        let dd = (T::DTYPE == crate::model::spec::DType::F64 && fixed.is_none() && conv.is_plain() && one_lr)
+            .then(|| DdWitness::new(spec, rec.optim));
+        Ok(Witnesses { torch64, dd })
+    }
+
+    /// The witness's step from `start` on the batch (`xb`, `yb`) at learning rate `lr`, if there
+    /// is a witness.
+    fn step<T: Scalar>(
+        &mut self,
+        start: &Params<T>,
+        xb: &Matrix<T>,
+        yb: &Matrix<T>,
+        lr: f64,
+    ) -> Option<WideStep> {
+        match (&mut self.torch64, &mut self.dd) {
+            (Some(w), _) => {
+                w.set_params(start);
+                w.set_lr(lr);
+                Some(wide_of(&w.step(&xb.cast::<f64>(), &yb.cast::<f64>())))
+            }
+            (None, Some(dd)) => Some(dd.step(&start.cast(), &xb.cast(), &yb.cast())),
+            (None, None) => None,
+        }
+    }
+}
+
+/// One replayed step: what the trace recorded (each part when recorded), in the run's dtype, and
+/// libtorch's step `r` from the same weights.
+struct Replayed<T: Scalar> {
+    loss: Option<T>,
+    grads: Option<Params<T>>,
+    after: Option<Params<T>>,
+    r: RefStep<T>,
+}
+
+impl<T: Scalar> Replayed<T> {
+    /// The gradient the step's update used: the recorded one, or libtorch's where the trace has
+    /// none.
+    fn grads_used(&self) -> &Params<T> {
+        self.grads.as_ref().unwrap_or(&self.r.grads)
+    }
+
+    /// Every recorded tensor judged against libtorch's: by the fixed tolerance `fixed`, or by the
+    /// round-off `bounds` (the updated weights' from the optimizer's bound `optim_tol` when there
+    /// is one), and by the witness's step `wide` when there is one.
+    fn reports(
+        &self,
+        bounds: &StepBounds,
+        optim_tol: Option<&Params<f64>>,
+        fixed: Option<Tolerance>,
+        lr: f64,
+        wide: Option<&WideStep>,
+    ) -> Vec<TensorReport> {
+        let r = &self.r;
+        let tol = fixed.unwrap_or(Tolerance { rtol: 0.0, atol: 0.0 });
+        let mut reports = Vec::new();
+        if let Some(l) = self.loss {
+            let errors = match fixed {
+                Some(tol) => compare(&[l], &[r.loss], 1, tol),
+                None => compare_bounded(&[l], &[r.loss], 1, &[bounds.loss]),
+            };
+            reports.push(TensorReport { layer: 0, kind: TensorKind::Loss, errors, witness: None });
+        }
+        if let Some(g) = &self.grads {
+            reports.extend(compare_params(g, &r.grads, true, tol, fixed.is_none().then_some(&bounds.grads)));
+        }
+        if let Some(a) = &self.after {
+            // The update's tolerance from the trace's own gradient, or libtorch's where it has none.
+            let pb = match optim_tol {
+                Some(tol) => tol.clone(),
+                None => bounds.update(self.grads_used(), a, lr),
+            };
+            reports.extend(compare_params(a, &r.params, false, tol, fixed.is_none().then_some(&pb)));
+        }
+        if let Some(w) = wide {
+            let after = self.after.as_ref();
+            let ps = param_sigma(bounds, optim_tol, self.grads_used(), after.unwrap_or(&r.params), lr);
+            witness_reports(&mut reports, self.loss, self.grads.as_ref(), after, r, w, bounds, &ps);
+        }
+        reports
+    }
+
+    /// Each layer's gradient norm, update ratio and saturation, from what the trace recorded
+    /// (libtorch's where it has none), into the step's record.
+    fn layer_measures(
+        &self,
+        rec_step: &mut StepRecord,
+        rec: &Recorded,
+        lr: f64,
+        start: &Params<T>,
+        bounds: &StepBounds,
+        saturation: f64,
+    ) {
+        let spec = &rec.spec;
+        for (k, l) in rec_step.layers.iter_mut().enumerate() {
+            l.grad_norm = frob(self.grads_used().layers[k].w.as_slice());
+            let step_norm = match (&self.after, rec.optim.is_plain_sgd()) {
+                (Some(a), false) => distance(start.layers[k].w.as_slice(), a.layers[k].w.as_slice()),
+                _ => lr * l.grad_norm,
+            };
+            l.update_ratio = step_norm / frob(start.layers[k].w.as_slice());
+            let z = bounds.activations[k].as_slice();
+            l.saturated_pct = saturated_pct(spec.activations()[k], z, spec.widths()[k + 1], saturation);
+        }
+    }
+
+    /// Whether everything the trace recorded at this step is finite.
+    fn manual_ok(&self) -> bool {
+        self.loss.is_none_or(|l| l.is_finite())
+            && self.grads.as_ref().is_none_or(all_finite)
+            && self.after.as_ref().is_none_or(all_finite)
+    }
+
+    /// Whether libtorch's step is finite.
+    fn torch_ok(&self) -> bool {
+        let r = &self.r;
+        r.loss.is_finite() && all_finite(&r.grads) && all_finite(&r.params)
+    }
 }
 
 /// Widens a step's round-off bounds (computed for the spec's plain loss, summed over the batch) to

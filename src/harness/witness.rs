@@ -4,7 +4,7 @@
 //!
 //! - An f32 run's witness is libtorch in f64 (the run's weights and batch converted exactly).
 //! - An f64 run's witness is [`DdWitness`]: the forward pass, the loss, the backward pass of
-//!   eq. (7) and the optimizer's update in double-double arithmetic ([`crate::model::dd`], about
+//!   eq. (7) and the optimizer's update in double-double arithmetic ([`crate::kernels::dd`], about
 //!   106 bits), every activation and its derivative included.
 //!
 //! Either way the witness is some 2²⁹ (f32 runs) or 2⁵⁰ (f64 runs) times closer to the exact step
@@ -17,7 +17,7 @@
 //! with σ the typical size of one correct implementation's error, entry by entry
 //! ([`crate::harness::bound::StepBounds::sigma`]).
 
-use crate::model::dd::{activate_pair, Dd};
+use crate::kernels::dd::{activate_pair, Dd};
 use crate::model::matrix::Matrix;
 use crate::model::optim::{OptimConfig, OptimizerKind};
 use crate::model::params::Params;
@@ -213,6 +213,116 @@ fn split(v: &[Dd], hi: &mut [f64], lo: &mut [f64]) {
     }
 }
 
+/// The forward pass in double-double, eq. (2), (3): a^k = z^{k−1} W^k + b^k, z^k = φ_k(a^k).
+/// Returns z^0 = x, …, z^L and φ'_k(a^k) for k = 1..L (kept for eq. (7)), one sample per row.
+fn forward(spec: &Spec, params: &Params<f64>, x: &Matrix<f64>) -> (Vec<Vec<Dd>>, Vec<Vec<Dd>>) {
+    let n = x.rows();
+    let acts = spec.activations();
+    let mut zs: Vec<Vec<Dd>> = vec![x.as_slice().iter().map(|&v| Dd::new(v)).collect()];
+    let mut slopes: Vec<Vec<Dd>> = Vec::with_capacity(spec.depth());
+    for (k, layer) in params.layers.iter().enumerate() {
+        let (nin, nout) = layer.w.shape();
+        let zp = &zs[k];
+        let mut a = vec![Dd::ZERO; n * nout];
+        let w = layer.w.as_slice();
+        for r in 0..n {
+            let ar = &mut a[r * nout..(r + 1) * nout];
+            if let Some(b) = &layer.b {
+                for (a, &b) in ar.iter_mut().zip(b) {
+                    *a = Dd::new(b);
+                }
+            }
+            for i in 0..nin {
+                let zi = zp[r * nin + i];
+                for (a, &wv) in ar.iter_mut().zip(&w[i * nout..(i + 1) * nout]) {
+                    *a = a.add_sloppy(zi.mul_f64(wv));
+                }
+            }
+        }
+        let (z, d): (Vec<Dd>, Vec<Dd>) = a.iter().map(|&v| activate_pair(acts[k], v)).unzip();
+        slopes.push(d);
+        zs.push(z);
+    }
+    (zs, slopes)
+}
+
+/// The backward pass in double-double from δ^L, eq. (6), (7): ∂E/∂W^k = (Z^{k−1})ᵀ Δ^k, ∂E/∂b^k
+/// the column sums of Δ^k, and δ^{k−1} = φ'_{k−1}(a^{k−1}) ⊙ Δ^k (W^k)ᵀ.
+fn backward(
+    spec: &Spec,
+    params: &Params<f64>,
+    zs: &[Vec<Dd>],
+    slopes: &[Vec<Dd>],
+    mut delta: Vec<Dd>,
+    n: usize,
+) -> DdParams {
+    let mut grads: DdParams = zeros_like(spec);
+    for k in (1..=spec.depth()).rev() {
+        let layer = &params.layers[k - 1];
+        let (nin, nout) = layer.w.shape();
+        let zp = &zs[k - 1];
+        let (gw, gb) = &mut grads[k - 1];
+        for r in 0..n {
+            let dr = &delta[r * nout..(r + 1) * nout];
+            for i in 0..nin {
+                let zi = zp[r * nin + i];
+                for (g, &d) in gw[i * nout..(i + 1) * nout].iter_mut().zip(dr) {
+                    *g = g.add_sloppy(zi.mul(d));
+                }
+            }
+            if let Some(gb) = gb {
+                for (g, &d) in gb.iter_mut().zip(dr) {
+                    *g = g.add_sloppy(d);
+                }
+            }
+        }
+        if k > 1 {
+            let w = layer.w.as_slice();
+            let mut below = vec![Dd::ZERO; n * nin];
+            for r in 0..n {
+                let dr = &delta[r * nout..(r + 1) * nout];
+                for i in 0..nin {
+                    let mut s = Dd::ZERO;
+                    for (&d, &wv) in dr.iter().zip(&w[i * nout..(i + 1) * nout]) {
+                        s = s.add_sloppy(d.mul_f64(wv));
+                    }
+                    let q = r * nin + i;
+                    below[q] = slopes[k - 2][q].mul(s);
+                }
+            }
+            delta = below;
+        }
+    }
+    grads
+}
+
+/// The witness's step as high and low parts: E, the gradients `grads`, the updated parameters
+/// `new`.
+fn wide_step(spec: &Spec, loss: Dd, grads: &DdParams, new: &DdParams) -> WideStep {
+    let mut out = WideStep {
+        loss,
+        grads: Params::zeros(spec),
+        grads_lo: Params::zeros(spec),
+        params: Params::zeros(spec),
+        params_lo: Params::zeros(spec),
+    };
+    for k in 0..spec.depth() {
+        split(&grads[k].0, out.grads.layers[k].w.as_mut_slice(), out.grads_lo.layers[k].w.as_mut_slice());
+        split(&new[k].0, out.params.layers[k].w.as_mut_slice(), out.params_lo.layers[k].w.as_mut_slice());
+        if let (Some(g), Some(h), Some(l)) =
+            (&grads[k].1, &mut out.grads.layers[k].b, &mut out.grads_lo.layers[k].b)
+        {
+            split(g, h, l);
+        }
+        if let (Some(g), Some(h), Some(l)) =
+            (&new[k].1, &mut out.params.layers[k].b, &mut out.params_lo.layers[k].b)
+        {
+            split(g, h, l);
+        }
+    }
+    out
+}
+
 impl DdWitness {
     /// The witness of `spec` trained by `optim`, before its first step.
     pub fn new(spec: &Spec, optim: OptimConfig) -> DdWitness {
@@ -227,85 +337,25 @@ impl DdWitness {
         let spec = &self.spec.clone();
         let depth = spec.depth();
         let n = x.rows();
-        let acts = spec.activations();
-        // Forward, eq. (2), (3): a^k = z^{k−1} W^k + b^k, z^k = φ_k(a^k).
-        let mut zs: Vec<Vec<Dd>> = vec![x.as_slice().iter().map(|&v| Dd::new(v)).collect()];
-        // φ'_k(a^k), kept from the forward pass for eq. (7).
-        let mut slopes: Vec<Vec<Dd>> = Vec::with_capacity(depth);
-        for (k, layer) in params.layers.iter().enumerate() {
-            let (nin, nout) = layer.w.shape();
-            let zp = &zs[k];
-            let mut a = vec![Dd::ZERO; n * nout];
-            let w = layer.w.as_slice();
-            for r in 0..n {
-                let ar = &mut a[r * nout..(r + 1) * nout];
-                if let Some(b) = &layer.b {
-                    for (a, &b) in ar.iter_mut().zip(b) {
-                        *a = Dd::new(b);
-                    }
-                }
-                for i in 0..nin {
-                    let zi = zp[r * nin + i];
-                    for (a, &wv) in ar.iter_mut().zip(&w[i * nout..(i + 1) * nout]) {
-                        *a = a.add_sloppy(zi.mul_f64(wv));
-                    }
-                }
-            }
-            let (z, d): (Vec<Dd>, Vec<Dd>) = a.iter().map(|&v| activate_pair(acts[k], v)).unzip();
-            slopes.push(d);
-            zs.push(z);
-        }
+        let (zs, slopes) = forward(spec, params, x);
 
         // The loss and δ^L (eq. (5), the mean squared error, or the cross-entropy).
         let n_out = spec.n_out();
         let out = &zs[depth];
         let targets = y.as_slice();
         let (loss, g) = loss_and_gradient(spec.loss(), spec.label_smoothing(), out, targets, n_out, n);
-        let mut delta: Vec<Dd> = g.iter().zip(&slopes[depth - 1]).map(|(&g, &d)| d.mul(g)).collect();
+        let delta: Vec<Dd> = g.iter().zip(&slopes[depth - 1]).map(|(&g, &d)| d.mul(g)).collect();
 
-        // Backward, eq. (6), (7).
-        let mut grads: DdParams = zeros_like(spec);
-        for k in (1..=depth).rev() {
-            let layer = &params.layers[k - 1];
-            let (nin, nout) = layer.w.shape();
-            let zp = &zs[k - 1];
-            let (gw, gb) = &mut grads[k - 1];
-            for r in 0..n {
-                let dr = &delta[r * nout..(r + 1) * nout];
-                for i in 0..nin {
-                    let zi = zp[r * nin + i];
-                    for (g, &d) in gw[i * nout..(i + 1) * nout].iter_mut().zip(dr) {
-                        *g = g.add_sloppy(zi.mul(d));
-                    }
-                }
-                if let Some(gb) = gb {
-                    for (g, &d) in gb.iter_mut().zip(dr) {
-                        *g = g.add_sloppy(d);
-                    }
-                }
-            }
-            if k > 1 {
-                let w = layer.w.as_slice();
-                let mut below = vec![Dd::ZERO; n * nin];
-                for r in 0..n {
-                    let dr = &delta[r * nout..(r + 1) * nout];
-                    for i in 0..nin {
-                        let mut s = Dd::ZERO;
-                        for (&d, &wv) in dr.iter().zip(&w[i * nout..(i + 1) * nout]) {
-                            s = s.add_sloppy(d.mul_f64(wv));
-                        }
-                        let q = r * nin + i;
-                        below[q] = slopes[k - 2][q].mul(s);
-                    }
-                }
-                delta = below;
-            }
-        }
+        let grads = backward(spec, params, &zs, &slopes, delta, n);
+        let new = self.update_all(params, &grads);
+        wide_step(spec, loss, &grads, &new)
+    }
 
-        // The update.
+    /// The update of every parameter from the gradients `grads`, advancing the optimizer's state.
+    fn update_all(&mut self, params: &Params<f64>, grads: &DdParams) -> DdParams {
         self.t += 1;
         let mut new: DdParams = grads.clone();
-        for k in 0..depth {
+        for k in 0..params.layers.len() {
             let layer = &params.layers[k];
             for bias in [false, true] {
                 let theta = layer.part(bias);
@@ -320,29 +370,7 @@ impl DdWitness {
                 }
             }
         }
-
-        let mut out = WideStep {
-            loss,
-            grads: Params::zeros(spec),
-            grads_lo: Params::zeros(spec),
-            params: Params::zeros(spec),
-            params_lo: Params::zeros(spec),
-        };
-        for k in 0..depth {
-            split(&grads[k].0, out.grads.layers[k].w.as_mut_slice(), out.grads_lo.layers[k].w.as_mut_slice());
-            split(&new[k].0, out.params.layers[k].w.as_mut_slice(), out.params_lo.layers[k].w.as_mut_slice());
-            if let (Some(g), Some(h), Some(l)) =
-                (&grads[k].1, &mut out.grads.layers[k].b, &mut out.grads_lo.layers[k].b)
-            {
-                split(g, h, l);
-            }
-            if let (Some(g), Some(h), Some(l)) =
-                (&new[k].1, &mut out.params.layers[k].b, &mut out.params_lo.layers[k].b)
-            {
-                split(g, h, l);
-            }
-        }
-        out
+        new
     }
 
     fn slot(&mut self, s: usize, k: usize, bias: bool, i: usize) -> Option<&mut Dd> {

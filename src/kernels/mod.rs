@@ -1,7 +1,7 @@
 //! The numerical kernels both the batched MLP and the tools run on: the GEMM entry point
 //! ([`gemm()`](gemm::gemm), over the `gemm` crate, the register tiles and the small products), the
 //! matrices' row loops, the activations' loops over a layer, the vectorisable exp, tanh and
-//! sigmoid ([`vmath`]), and the one run-time choice of instruction set with the one way a loop is
+//! sigmoid ([`vmath`]), double-double arithmetic for the witness ([`dd`]), and the one run-time choice of instruction set with the one way a loop is
 //! compiled for each (`simd`: `multiversion!` and `dispatch`).
 //!
 //! What the network is lives in [`crate::model`]; this module holds how its arithmetic runs fast.
@@ -11,6 +11,7 @@
 //! the same bits at every instruction set (each sum is one chain in a fixed order).
 
 pub(crate) mod activation;
+pub mod dd;
 pub mod gemm;
 pub(crate) mod rows;
 pub(crate) mod simd;

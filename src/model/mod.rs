@@ -8,7 +8,6 @@
 //! loops are compiled per instruction set through its dispatch.
 
 pub mod activation;
-pub mod dd;
 pub mod loss;
 pub mod matrix;
 pub mod optim;
