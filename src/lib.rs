@@ -10,8 +10,10 @@
 
 pub mod commands;
 pub mod data;
+pub mod error;
 pub mod fsio;
 pub mod harness;
+pub mod manifest;
 pub mod manual;
 pub mod model;
 pub mod output;
