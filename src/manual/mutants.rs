@@ -2,9 +2,10 @@
 //! ([`super::literal`]): what a wrong backprop looks like to the harness, and a test that the
 //! harness catches each one, at the step where it first changes anything, named at its layer.
 
-use crate::error::field_bail;
 use anyhow::Result;
 use std::fmt;
+
+use crate::error::field_bail;
 
 /// One classic mistake.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
