@@ -11,6 +11,7 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
+use crate::error::field_bail;
 use crate::manual::Mlp;
 use crate::model::activation::Activation;
 use crate::model::matrix::Matrix;
@@ -107,8 +108,9 @@ pub fn check_targets(data: &Dataset, spec: &crate::model::spec::Spec, name: &str
         let row = data.y.row(r);
         let sum: f64 = row.iter().sum();
         if row.iter().any(|&v| v.is_nan() || v < 0.0) || (sum - 1.0).abs() > 1e-3 {
-            bail!(
-                "--loss cross-entropy: target row {r} of {name} is {row:?}, not one-hot or a probability \
+            field_bail!(
+                "loss",
+                "{{loss=cross-entropy}}: target row {r} of {name} is {row:?}, not one-hot or a probability \
                  vector (entries >= 0 summing to 1)"
             );
         }
@@ -122,7 +124,7 @@ pub fn check_targets(data: &Dataset, spec: &crate::model::spec::Spec, name: &str
 /// be empty.
 pub fn split(data: &Dataset, share: f64, seed: u64) -> Result<(Dataset, Option<Dataset>)> {
     if !(0.0..1.0).contains(&share) {
-        bail!("--val-split: must lie in [0, 1), got {share}");
+        field_bail!("val_split", "{{val_split}}: must lie in [0, 1), got {share}");
     }
     if share == 0.0 {
         return Ok((data.clone(), None));
@@ -130,7 +132,7 @@ pub fn split(data: &Dataset, share: f64, seed: u64) -> Result<(Dataset, Option<D
     let n = data.len();
     let n_val = ((share * n as f64).round() as usize).max(1);
     if n_val >= n {
-        bail!("--val-split {share}: {n} samples leave none for training");
+        field_bail!("val_split", "{{val_split}} {share}: {n} samples leave none for training");
     }
     let mut order: Vec<usize> = (0..n).collect();
     let mut rng = ChaCha8Rng::seed_from_u64(seed ^ 0x05a1_da7e);
@@ -194,14 +196,15 @@ pub fn load(
     let (n_in, n_out) = (spec.n_in(), spec.n_out());
     let fixed = |name: &str, i: usize, o: usize| -> Result<()> {
         if (n_in, n_out) != (i, o) {
-            bail!(
-                "dataset {name} has {i} input(s) and {o} target(s), but --layers has n0 = {n_in} and nL = {n_out}"
+            field_bail!(
+                "layers",
+                "dataset {name} has {i} input(s) and {o} target(s), but {{layers}} has n0 = {n_in} and nL = {n_out}"
             );
         }
         Ok(())
     };
     if !matches!(kind, DatasetKind::Csv(_)) && samples == 0 {
-        bail!("--samples: must be at least 1");
+        field_bail!("samples", "{{samples}}: must be at least 1");
     }
     let mut rng = ChaCha8Rng::seed_from_u64(seed ^ 0xda7a);
     let data = match kind {
@@ -255,7 +258,10 @@ pub fn load(
         DatasetKind::Csv(path) => {
             let targets = targets.unwrap_or(n_out);
             if targets != n_out {
-                bail!("--targets {targets} does not match the output width nL = {n_out} of --layers");
+                field_bail!(
+                    "targets",
+                    "{{targets}} {targets} does not match the output width nL = {n_out} of {{layers}}"
+                );
             }
             load_csv(path, n_in, n_out)?
         }

@@ -2,6 +2,8 @@
 //! interrupted or failed run never leaves a truncated report, CSV, PNG, trace or weights file.
 
 use anyhow::{Context, Result};
+
+use crate::error::{field_bail, FieldError};
 use std::fs;
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -57,11 +59,14 @@ pub fn write_with_suffix<T>(path: &Path, suffix: &str, write: impl FnOnce(&Path)
 /// Makes sure `dir` exists and is a writable directory; a one-line error otherwise.
 pub fn prepare_dir(dir: &Path) -> Result<()> {
     if dir.exists() && !dir.is_dir() {
-        anyhow::bail!("--out {}: exists and is not a directory", dir.display());
+        field_bail!("out", "{{out}} {}: exists and is not a directory", dir.display());
     }
-    fs::create_dir_all(dir).with_context(|| format!("--out {}: cannot create directory", dir.display()))?;
+    let refused = |what: &str, e: std::io::Error| {
+        anyhow::Error::new(FieldError::new("out", format!("{{out}} {}: {what}: {e}", dir.display())))
+    };
+    fs::create_dir_all(dir).map_err(|e| refused("cannot create directory", e))?;
     let probe = dir.join(format!(".write-test-{}", std::process::id()));
-    fs::write(&probe, b"").with_context(|| format!("--out {}: directory is not writable", dir.display()))?;
+    fs::write(&probe, b"").map_err(|e| refused("directory is not writable", e))?;
     let _ = fs::remove_file(probe);
     Ok(())
 }

@@ -10,9 +10,11 @@
 
 pub mod commands;
 pub mod data;
+pub mod error;
 pub mod fsio;
 pub mod harness;
 pub mod kernels;
+pub mod manifest;
 pub mod manual;
 pub mod model;
 pub mod output;

@@ -9,6 +9,7 @@ use super::{figures, run_tool, ToleranceArgs};
 use crate::fsio;
 use crate::harness::trace;
 use crate::harness::{self, Form, RunConfig};
+use crate::manifest::RunManifest;
 use crate::model::spec::DType;
 use crate::output::report;
 
@@ -96,23 +97,14 @@ fn check_main(args: &CheckArgs) -> Result<i32> {
         witness_every: 0,
         threads,
     };
-    let mut config = serde_json::json!({
-        "trace": args.trace.display().to_string(),
-        "layers": spec.widths(),
-        "activations": spec.activations().iter().map(|a| a.name()).collect::<Vec<_>>(),
-        "bias": spec.bias(),
-        "loss": spec.loss().name(),
-        "label_smoothing": spec.label_smoothing(),
-        "dtype": spec.dtype().name(),
-        "tolerance": judge,
-    });
-    rec.optim.write_json(&mut config);
-    if rec.conventions.mean {
-        config["reduction"] = "mean".into();
+    let config = RunManifest {
+        trace: Some(args.trace.display().to_string()),
+        tolerance: Some(judge),
+        reduction: rec.conventions.mean.then(|| "mean".to_string()),
+        l2: (rec.conventions.l2 > 0.0).then_some(rec.conventions.l2),
+        ..RunManifest::of_spec(&spec)
     }
-    if rec.conventions.l2 > 0.0 {
-        config["l2"] = rec.conventions.l2.into();
-    }
+    .with_optim(&rec.optim);
     let mut written = Vec::new();
     let report_path = args.out.join("report.json");
     report::write_report(&report_path, &run, &config, &outcome)?;

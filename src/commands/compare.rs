@@ -2,13 +2,13 @@
 
 use anyhow::{bail, Result};
 use clap::Parser;
-use serde_json::json;
 use std::path::{Path, PathBuf};
 
 use super::{positive_finite, progress_bar, run_tool, NetArgs, Setup, ToleranceArgs};
 use crate::commands::figures;
 use crate::harness::trace::{self, TraceWriter};
 use crate::harness::{self, Fault, Form, Judge, Outcome, RunConfig};
+use crate::manifest::RunManifest;
 use crate::manual::Mutant;
 use crate::model::params::Params;
 use crate::model::spec::DType;
@@ -128,13 +128,7 @@ impl CompareArgs {
             if f.step >= setup.steps {
                 bail!("--inject-fault: step {} is past the last step {}", f.step, setup.steps - 1);
             }
-            if f.layer > setup.spec.depth() {
-                bail!(
-                    "--inject-fault: layer {} does not exist (the network has {} layers)",
-                    f.layer,
-                    setup.spec.depth()
-                );
-            }
+            f.check_layer(setup.spec.depth())?;
         }
         let witness_every = match self.witness_every {
             Some(0) => bail!("--witness-every: must be a positive integer (1 = every step)"),
@@ -179,14 +173,16 @@ impl Experiment {
         }
     }
 
-    /// [`Setup::config_json`] with the injected fault, if any.
-    pub fn config_json(&self, batch_size: usize) -> serde_json::Value {
-        let mut config = self.setup.config_json(batch_size);
-        config["inject_fault"] = json!(self.fault.map(|f| format!("{}:{}:{}", f.step, f.layer, f.rel)));
-        config["manual"] = json!(self.form);
-        config["mutant"] = json!(self.mutant.map(|m| m.to_string()));
-        config["tolerance"] = json!(self.judge);
-        config
+    /// [`Setup::manifest`] with the harness's settings: the injected fault, the form, the mutant
+    /// and the tolerance.
+    pub fn manifest(&self, batch_size: usize) -> RunManifest {
+        RunManifest {
+            inject_fault: Some(self.fault.map(|f| format!("{}:{}:{}", f.step, f.layer, f.rel))),
+            manual: Some(self.form),
+            mutant: Some(self.mutant.map(|m| m.to_string())),
+            tolerance: Some(self.judge),
+            ..self.setup.manifest(batch_size)
+        }
     }
 }
 
@@ -239,8 +235,7 @@ pub fn run_experiment(
     bar.finish();
 
     let mut written = Vec::new();
-    let mut config = exp.config_json(batch);
-    config["torch_threads"] = json!(torch_threads);
+    let config = RunManifest { torch_threads: Some(torch_threads), ..exp.manifest(batch) };
     let report_path = out.join("report.json");
     report::write_report(&report_path, &run, &config, &outcome)?;
     written.push(report_path);

@@ -5,11 +5,12 @@
 
 use anyhow::{bail, Result};
 use clap::Parser;
-use serde_json::json;
 use std::io::IsTerminal;
 use std::path::PathBuf;
 
 use crate::data::{self, Dataset, DatasetKind};
+use crate::error::FieldError;
+use crate::manifest::RunManifest;
 use crate::model::optim::{OptimConfig, OptimizerKind};
 use crate::model::spec::{parse_activations, parse_layers, DType, Init, Loss, Spec};
 
@@ -345,27 +346,20 @@ impl Setup {
         Ok((data, batch))
     }
 
-    /// The configuration as a JSON object (report.json's `config`, the trace's metadata), with
+    /// The run's manifest (report.json's `config`, the trace's and the weights' metadata), with
     /// the batch size actually used: enough to repeat the run with the same flags.
-    pub fn config_json(&self, batch_size: usize) -> serde_json::Value {
-        let s = &self.spec;
-        let mut v = json!({
-            "layers": s.widths(),
-            "activations": s.activations().iter().map(|a| a.name()).collect::<Vec<_>>(),
-            "bias": s.bias(),
-            "loss": s.loss().name(),
-            "label_smoothing": s.label_smoothing(),
-            "steps": self.steps,
-            "batch_size": batch_size,
-            "dtype": s.dtype().name(),
-            "init": s.init().name(),
-            "seed": self.seed,
-            "dataset": self.dataset.to_string(),
-            "samples": self.samples,
-            "targets": self.targets,
-        });
-        self.optim.write_json(&mut v);
-        v
+    pub fn manifest(&self, batch_size: usize) -> RunManifest {
+        RunManifest {
+            steps: Some(self.steps),
+            batch_size: Some(batch_size),
+            init: Some(self.spec.init()),
+            seed: Some(self.seed),
+            dataset: Some(self.dataset.to_string()),
+            samples: Some(self.samples),
+            targets: Some(self.targets),
+            ..RunManifest::of_spec(&self.spec)
+        }
+        .with_optim(&self.optim)
     }
 }
 
@@ -481,11 +475,28 @@ fn clap_line(e: &clap::Error) -> String {
     first
 }
 
-/// An error and its causes on one line: "outer: inner: root".
+/// The flag that sets a library field (a [`FieldError`]'s `{field}` or `{field=value}`): `--`
+/// and the field's first part with `-` for `_` (`lr` → `--lr`, `inject_fault.layer` →
+/// `--inject-fault`, `val_split` → `--val-split`), followed by the value when there is one
+/// (`loss=cross-entropy` → `--loss cross-entropy`); `bias=false` is `--no-bias`.
+pub fn flag(field: &str, value: Option<&str>) -> String {
+    let flag = format!("--{}", field.split('.').next().unwrap_or(field).replace('_', "-"));
+    match (field, value) {
+        ("bias", Some("false")) => "--no-bias".to_string(),
+        (_, Some(v)) => format!("{flag} {v}"),
+        (_, None) => flag,
+    }
+}
+
+/// An error and its causes on one line: "outer: inner: root", each [`FieldError`] in the command
+/// line's words ([`flag`]).
 pub fn one_line(e: &anyhow::Error) -> String {
     let mut parts: Vec<String> = Vec::new();
     for cause in e.chain() {
-        let s = cause.to_string();
+        let s = match cause.downcast_ref::<FieldError>() {
+            Some(f) => f.render(flag),
+            None => cause.to_string(),
+        };
         if parts.last().is_none_or(|p| !p.contains(&s)) {
             parts.push(s);
         }

@@ -413,14 +413,19 @@ fn train_in<T: Scalar>(run: &Run, implementation: Impl, load: Option<&Path>, out
     };
     let Looped { losses, epochs, seconds, eval_seconds, before, after, accuracy, params } = looped;
 
-    let mut config = setup.config_json(batch);
-    config["impl"] = serde_json::json!(match implementation {
-        Impl::Manual => "manual",
-        Impl::Torch => "torch",
-    });
     // The share of all samples held out (the flag's value as realised: it gives the same split).
     let n_val = val.map_or(0, Dataset::len);
-    config["val_split"] = serde_json::json!(n_val as f64 / (data.len() + n_val) as f64);
+    let config = crate::manifest::RunManifest {
+        implementation: Some(
+            match implementation {
+                Impl::Manual => "manual",
+                Impl::Torch => "torch",
+            }
+            .to_string(),
+        ),
+        val_split: Some(n_val as f64 / (data.len() + n_val) as f64),
+        ..setup.manifest(batch)
+    };
     let weights_path = out.join("weights.safetensors");
     let curve_path = out.join("train_loss.csv");
     let png_path = out.join("train_loss.png");

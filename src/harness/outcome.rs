@@ -1,11 +1,12 @@
 //! What the harness is told (the run's configuration, an injected fault) and what it finds (per
 //! step and per layer figures, the first divergence, the outcome of a run).
 
-use anyhow::{bail, Result};
-use serde::Serialize;
+use anyhow::Result;
+use serde::{Deserialize, Serialize};
 use std::fmt;
 use std::str::FromStr;
 
+use crate::error::{field_bail, FieldError};
 use crate::harness::check::{Divergence, Entry, Tolerance};
 use crate::manual::Mutant;
 use crate::model::optim::OptimConfig;
@@ -25,12 +26,28 @@ pub struct Fault {
     pub rel: f64,
 }
 
+impl Fault {
+    /// An error unless layer `layer` exists in a network of `depth` layers.
+    pub fn check_layer(&self, depth: usize) -> Result<()> {
+        if self.layer > depth {
+            field_bail!(
+                "inject_fault.layer",
+                "{{inject_fault}}: layer {} does not exist (the network has {depth} layers)",
+                self.layer
+            );
+        }
+        Ok(())
+    }
+}
+
 impl FromStr for Fault {
     type Err = anyhow::Error;
     fn from_str(s: &str) -> Result<Fault> {
         let parts: Vec<&str> = s.split(':').collect();
-        let bad =
-            || anyhow::anyhow!("--inject-fault {s:?}: expected STEP:LAYER or STEP:LAYER:REL, e.g. 10:2:0.01");
+        let bad = || {
+            let e = format!("{{inject_fault}} {s:?}: expected STEP:LAYER or STEP:LAYER:REL, e.g. 10:2:0.01");
+            anyhow::Error::new(FieldError::new("inject_fault", e))
+        };
         if !(2..=3).contains(&parts.len()) {
             return Err(bad());
         }
@@ -41,17 +58,17 @@ impl FromStr for Fault {
             None => 0.01,
         };
         if layer == 0 {
-            bail!("--inject-fault {s:?}: layers count from 1");
+            field_bail!("inject_fault.layer", "{{inject_fault}} {s:?}: layers count from 1");
         }
         if !rel.is_finite() || rel == 0.0 {
-            bail!("--inject-fault {s:?}: REL must be a finite, non-zero number");
+            field_bail!("inject_fault.rel", "{{inject_fault}} {s:?}: REL must be a finite, non-zero number");
         }
         Ok(Fault { step, layer, rel })
     }
 }
 
 /// How the lockstep comparison judges an entry.
-#[derive(Clone, Copy, Debug, PartialEq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "mode", rename_all = "kebab-case")]
 pub enum Judge {
     /// Each entry against its own round-off bound, computed from the step's magnitudes
@@ -99,7 +116,7 @@ impl fmt::Display for Judge {
 }
 
 /// Which hand-written form the harness checks.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, clap::ValueEnum)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "kebab-case")]
 pub enum Form {
     /// Matrix products, the fast trainer (the default).

@@ -13,7 +13,7 @@
 //! In an f32 run a third witness, libtorch in f64 at the same weights (converted exactly), says
 //! how far each side is from the more precise step, in f32 ulps.
 
-use anyhow::{bail, Result};
+use anyhow::Result;
 use std::sync::mpsc;
 use std::thread::JoinHandle;
 use tch::Tensor;
@@ -53,7 +53,10 @@ pub fn run<T: Scalar>(
     let mut implementation: Box<dyn Backprop<T>> = match (cfg.form, cfg.mutant) {
         (Form::Batched, None) => Box::new(Batched::<T>::new(&cfg.spec, cfg.optim, cfg.batch_size.max(1))),
         (Form::Batched, Some(_)) => {
-            bail!("--mutant plants its mistake in the literal form: use --manual literal")
+            crate::error::field_bail!(
+                "mutant",
+                "{{mutant}} plants its mistake in the literal form: use {{manual=literal}}"
+            )
         }
         (Form::Literal, mutant) => Box::new(Literal::<T>::new(&cfg.spec, cfg.optim, mutant)),
     };
@@ -108,9 +111,7 @@ pub fn run_with<T: Scalar>(
     let spec = &cfg.spec;
     let depth = spec.depth();
     if let Some(f) = cfg.fault {
-        if f.layer > depth {
-            bail!("--inject-fault: layer {} does not exist (the network has {depth} layers)", f.layer);
-        }
+        f.check_layer(depth)?;
     }
     init.check_shapes(spec)?;
     spec.check_loss()?;

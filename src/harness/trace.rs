@@ -5,18 +5,20 @@
 //! `manual.loss` and `torch.loss` \[T\] (lockstep, before the update), `manual.step{t}.dW{k}`,
 //! `.db{k}`, `.W{k}`, `.b{k}` (the last two after the update), the same under `torch.` (lockstep,
 //! at the manual weights), and `torch_free.step{t}.W{k}` / `.b{k}` (the independent trajectory).
-//! The metadata key `config` holds the run's configuration as a JSON object.
+//! The metadata key `config` holds the run's configuration as a JSON object, a
+//! [`RunManifest`].
 //!
 //! A trace recorded elsewhere (`python/backprop_trace.py`) may also carry `lr` \[T\] (f64, every
 //! step's learning rate) and, in `config`, `reduction` (`"mean"`: half-sse divided by the batch's
 //! sample count) and `l2` (λ/2 Σ_k ‖W^k‖² on the weights only): see [`Conventions`].
 
-use anyhow::{anyhow, Result};
+use anyhow::{anyhow, Context, Result};
 use safetensors::tensor::{Dtype, TensorView};
 use std::collections::HashMap;
 use std::path::Path;
 
 use crate::fsio;
+use crate::manifest::RunManifest;
 use crate::model::matrix::Matrix;
 use crate::model::optim::OptimConfig;
 use crate::model::params::{Layer, Params};
@@ -77,8 +79,8 @@ impl TraceWriter {
         }
     }
 
-    /// Writes the safetensors file atomically, with `config` (a JSON object) as metadata.
-    pub fn write(&self, path: &Path, config: &serde_json::Value) -> Result<()> {
+    /// Writes the safetensors file atomically, with the run's manifest as the metadata `config`.
+    pub fn write(&self, path: &Path, config: &RunManifest) -> Result<()> {
         let views = self
             .tensors
             .iter()
@@ -88,7 +90,7 @@ impl TraceWriter {
                     .map_err(|e| anyhow!("trace tensor {name}: {e:?}"))
             })
             .collect::<Result<Vec<_>>>()?;
-        let metadata = HashMap::from([("config".to_string(), config.to_string())]);
+        let metadata = HashMap::from([("config".to_string(), config.to_json())]);
         let bytes = safetensors::serialize(views, &Some(metadata)).map_err(|e| anyhow!("trace: {e:?}"))?;
         fsio::write_atomic(path, &bytes)
     }
@@ -139,27 +141,22 @@ impl Conventions {
         !self.mean && self.l2 == 0.0
     }
 
-    /// The conventions of a run's `config` JSON: `reduction` ("sum" or "mean", half-sse only) and
+    /// The conventions a run's manifest gives: `reduction` ("sum" or "mean", half-sse only) and
     /// `l2` (≥ 0). Errors name the field.
-    pub fn of(config: &serde_json::Value, spec: &Spec) -> Result<Conventions> {
-        let mean = match config.get("reduction") {
-            None => false,
-            Some(v) => match v.as_str() {
-                Some("sum") => false,
-                Some("mean") if spec.loss() == crate::model::spec::Loss::HalfSse => true,
-                Some("mean") => anyhow::bail!(
-                    "config.reduction: \"mean\" applies to loss half-sse only ({} is a mean already)",
-                    spec.loss().name()
-                ),
-                _ => anyhow::bail!("config.reduction must be \"sum\" or \"mean\", got {v}"),
-            },
+    pub fn of(config: &RunManifest, spec: &Spec) -> Result<Conventions> {
+        let mean = match config.reduction.as_deref() {
+            None | Some("sum") => false,
+            Some("mean") if spec.loss() == crate::model::spec::Loss::HalfSse => true,
+            Some("mean") => anyhow::bail!(
+                "config.reduction: \"mean\" applies to loss half-sse only ({} is a mean already)",
+                spec.loss().name()
+            ),
+            Some(v) => anyhow::bail!("config.reduction must be \"sum\" or \"mean\", got {v:?}"),
         };
-        let l2 = match config.get("l2") {
+        let l2 = match config.l2 {
             None => 0.0,
-            Some(v) => v
-                .as_f64()
-                .filter(|l| l.is_finite() && *l >= 0.0)
-                .ok_or_else(|| anyhow!("config.l2 must be a finite number >= 0, got {v}"))?,
+            Some(l) if l.is_finite() && l >= 0.0 => l,
+            Some(l) => anyhow::bail!("config.l2 must be a finite number >= 0, got {l}"),
         };
         Ok(Conventions { mean, l2 })
     }
@@ -185,56 +182,21 @@ pub struct Recorded {
     source: std::sync::Arc<Source>,
 }
 
-/// The network a run's configuration (the `config` JSON of a trace, or of the weights `train`
-/// saves) describes: `layers`, `activations` (a list, or one string), `bias`, `loss`, `dtype` and
-/// the optional `label_smoothing`. Errors name the field.
-pub fn spec_of(config: &serde_json::Value) -> Result<Spec> {
-    let field = |name: &str| config.get(name).ok_or_else(|| anyhow!("config has no field {name:?}"));
-    let layers: Vec<usize> = field("layers")?
-        .as_array()
-        .and_then(|a| a.iter().map(|v| v.as_u64().map(|n| n as usize)).collect())
-        .ok_or_else(|| anyhow!("config.layers must be a list of widths"))?;
-    if layers.len() < 2 {
-        anyhow::bail!("config.layers needs at least two widths, got {layers:?}");
-    }
-    let depth = layers.len() - 1;
-    let acts = match field("activations")? {
-        serde_json::Value::String(s) => crate::model::spec::parse_activations(s, depth),
-        serde_json::Value::Array(a) => a
-            .iter()
-            .enumerate()
-            .map(|(k, v)| {
-                v.as_str()
-                    .ok_or_else(|| anyhow!("config.activations[{k}] is not a string"))?
-                    .parse::<crate::model::activation::Activation>()
-                    .map_err(|e| anyhow!("config.activations[{k}]: {e}"))
-            })
-            .collect(),
-        _ => Err(anyhow!("config.activations must be a list of names")),
-    }?;
-    let bias = field("bias")?.as_bool().ok_or_else(|| anyhow!("config.bias must be true or false"))?;
-    let loss: crate::model::spec::Loss = field("loss")?
-        .as_str()
-        .ok_or_else(|| anyhow!("config.loss must be a string"))?
-        .parse()
-        .map_err(|e| anyhow!("config.loss: {e}"))?;
-    let dtype: DType = field("dtype")?
-        .as_str()
-        .ok_or_else(|| anyhow!("config.dtype must be a string"))?
-        .parse()
-        .map_err(|e| anyhow!("config.dtype: {e}"))?;
-    let smoothing = match config.get("label_smoothing") {
-        None => 0.0,
-        Some(v) => v.as_f64().ok_or_else(|| anyhow!("config.label_smoothing must be a number"))?,
-    };
-    let spec = Spec::new(layers, acts)
-        .map_err(|e| anyhow!("config: {e}"))?
-        .with_bias(bias)
-        .with_loss(loss)
-        .with_label_smoothing(smoothing)
-        .with_dtype(dtype);
-    spec.check_loss().map_err(|e| anyhow!("config: {e}"))?;
-    Ok(spec)
+/// The configuration of a trace and what it says: the network, the learning rate, the optimizer
+/// and the loss's conventions. Errors name the field.
+fn read_config(
+    at: &str,
+    meta: Option<&HashMap<String, String>>,
+) -> Result<(Spec, f64, OptimConfig, Conventions)> {
+    let text = meta.and_then(|m| m.get("config")).ok_or_else(|| {
+        anyhow!("{at}: no metadata key \"config\" (a JSON object with layers, activations, bias, loss, lr, dtype)")
+    })?;
+    let manifest = RunManifest::from_json(text).with_context(|| at.to_string())?;
+    let spec = manifest.spec().with_context(|| at.to_string())?;
+    let lr = manifest.required_lr().with_context(|| at.to_string())?;
+    let optim = manifest.optim(lr).with_context(|| at.to_string())?;
+    let conventions = Conventions::of(&manifest, &spec).with_context(|| at.to_string())?;
+    Ok((spec, lr, optim, conventions))
 }
 
 /// Reads a trace for checking. Every problem is an error naming the tensor or config field: a
@@ -242,28 +204,12 @@ pub fn spec_of(config: &serde_json::Value) -> Result<Spec> {
 /// shapes, an unknown activation or loss, a batch index out of range, a step with nothing to check,
 /// a gradient or weight recorded for some layers only.
 pub fn read(path: &Path) -> Result<Recorded> {
-    let at = path.display();
+    let at = path.display().to_string();
     let (st, meta) = Source::open(path)?;
-    let config: serde_json::Value = meta
-        .as_ref()
-        .and_then(|m| m.get("config"))
-        .ok_or_else(|| anyhow!("{at}: no metadata key \"config\" (a JSON object with layers, activations, bias, loss, lr, dtype)"))
-        .and_then(|c| serde_json::from_str(c).map_err(|e| anyhow!("{at}: config is not JSON ({e})")))?;
-    let spec = spec_of(&config).map_err(|e| anyhow!("{at}: {e}"))?;
-    let (layers, dtype, bias) = (spec.widths().to_vec(), spec.dtype(), spec.bias());
-    let depth = spec.depth();
-    let lr = config.get("lr").ok_or_else(|| anyhow!("{at}: config has no field \"lr\""))?;
-    let lr = lr.as_f64().filter(|v| v.is_finite() && *v > 0.0);
-    let lr = lr.ok_or_else(|| anyhow!("{at}: config.lr must be a finite number > 0"))?;
-    let optim = OptimConfig::from_json(&config, lr).map_err(|e| anyhow!("{at}: {e}"))?;
-    let conventions = Conventions::of(&config, &spec).map_err(|e| anyhow!("{at}: {e}"))?;
-
-    let want = match dtype {
-        DType::F32 => Dtype::F32,
-        DType::F64 => Dtype::F64,
-    };
+    let (spec, lr, optim, conventions) = read_config(&at, meta.as_ref())?;
+    let (layers, depth) = (spec.widths().to_vec(), spec.depth());
+    let want = wire_dtype(spec.dtype());
     let has = |name: &str| st.info(name).is_some();
-    let float = |name: &str, shape: &[usize]| st.floats(name, want, shape);
     if !has("x") && has("W1") && !has("init.W1") {
         anyhow::bail!(
             "{at}: this is a weights file (W1, b1, … as `train` saves them), not a trace; record a trace with \
@@ -275,45 +221,11 @@ pub fn read(path: &Path) -> Result<Recorded> {
         [n, n0] if *n0 == layers[0] && *n > 0 => *n,
         s => anyhow::bail!("{at}: x has shape {s:?}, config.layers needs [N, {}]", layers[0]),
     };
-    let x = Matrix::from_vec(n, layers[0], float("x", &[n, layers[0]])?);
-    let y = Matrix::from_vec(n, layers[depth], float("y", &[n, layers[depth]])?);
-    // A parameter set under `prefix`: None when none of its tensors is there, an error when some are.
-    let params = |prefix: &str, w: &str, b: &str| -> Result<Option<()>> {
-        let names: Vec<String> = (1..=depth)
-            .flat_map(|k| {
-                let mut v = vec![format!("{prefix}.{w}{k}")];
-                if bias {
-                    v.push(format!("{prefix}.{b}{k}"));
-                }
-                v
-            })
-            .collect();
-        let present: Vec<&String> = names.iter().filter(|n| has(n)).collect();
-        if present.is_empty() {
-            if !bias && (1..=depth).any(|k| has(&format!("{prefix}.{b}{k}"))) {
-                anyhow::bail!("{at}: {prefix}.{b}1 is recorded but config.bias is false");
-            }
-            return Ok(None);
-        }
-        if let Some(missing) = names.iter().find(|n| !has(n)) {
-            anyhow::bail!("{at}: no tensor {missing} ({} is recorded: every layer's or none)", present[0]);
-        }
-        if !bias {
-            if let Some(k) = (1..=depth).find(|k| has(&format!("{prefix}.{b}{k}"))) {
-                anyhow::bail!("{at}: {prefix}.{b}{k} is recorded but config.bias is false");
-            }
-        }
-        // Their dtypes and shapes, from the header (the values are read when a step is replayed).
-        for k in 1..=depth {
-            let (r, c) = (layers[k - 1], layers[k]);
-            st.check(&format!("{prefix}.{w}{k}"), want, &[r, c])?;
-            if bias {
-                st.check(&format!("{prefix}.{b}{k}"), want, &[c])?;
-            }
-        }
-        Ok(Some(()))
-    };
-    params("init", "W", "b")?.ok_or_else(|| anyhow!("{at}: no tensor init.W1"))?;
+    let x = Matrix::from_vec(n, layers[0], st.floats("x", want, &[n, layers[0]])?);
+    let y = Matrix::from_vec(n, layers[depth], st.floats("y", want, &[n, layers[depth]])?);
+    param_set(&st, &spec, "init", "W", "b")?
+        .then_some(())
+        .ok_or_else(|| anyhow!("{at}: no tensor init.W1"))?;
     let init = load_params(&st, &spec, "init", "W", "b")?;
     let mut step_ids: Vec<usize> = st
         .names()
@@ -325,39 +237,9 @@ pub fn read(path: &Path) -> Result<Recorded> {
         })
         .collect::<Result<_>>()?;
     step_ids.sort_unstable();
-    if step_ids.is_empty() {
-        anyhow::bail!("{at}: no tensor batch.0 (no step is recorded)");
-    }
-    let losses = if has("manual.loss") {
-        let t = st.tensor("manual.loss").map_err(|_| anyhow!("{at}: manual.loss unreadable"))?;
-        let len = t.shape().iter().product::<usize>();
-        let need = step_ids.last().map_or(0, |t| t + 1);
-        if t.shape().len() != 1 || len < need {
-            anyhow::bail!("{at}: manual.loss has shape {:?}, the steps recorded need [{need}]", t.shape());
-        }
-        Some(float("manual.loss", &[len])?)
-    } else {
-        None
-    };
-    let lrs = if has("lr") {
-        let t = st.tensor("lr").map_err(|_| anyhow!("{at}: lr unreadable"))?;
-        let need = step_ids.last().map_or(0, |t| t + 1);
-        if t.dtype() != Dtype::F64 || t.shape().len() != 1 || t.shape()[0] < need {
-            anyhow::bail!(
-                "{at}: lr must be an f64 vector of every step's learning rate, [{need}], is {:?} {:?}",
-                t.dtype(),
-                t.shape()
-            );
-        }
-        let v: Vec<f64> =
-            t.data().chunks_exact(8).map(|c| f64::from_le_bytes(c.try_into().expect("8"))).collect();
-        if let Some(i) = v.iter().position(|l| !(l.is_finite() && *l > 0.0)) {
-            anyhow::bail!("{at}: lr[{i}] is {}, must be a finite number > 0", v[i]);
-        }
-        Some(v)
-    } else {
-        None
-    };
+    let Some(&last) = step_ids.last() else { anyhow::bail!("{at}: no tensor batch.0 (no step is recorded)") };
+    let losses = has("manual.loss").then(|| read_losses(&st, want, last + 1)).transpose()?;
+    let lrs = has("lr").then(|| read_lrs(&st, last + 1)).transpose()?;
     let varying = lrs.as_ref().is_some_and(|v| v.iter().any(|&l| l != lr));
     if (varying || !conventions.is_plain()) && !optim.is_plain_sgd() {
         let what = if varying {
@@ -375,27 +257,9 @@ pub fn read(path: &Path) -> Result<Recorded> {
     }
     let mut steps = Vec::with_capacity(step_ids.len());
     for t in step_ids {
-        let name = format!("batch.{t}");
-        let bt = st.tensor(&name).map_err(|_| anyhow!("{at}: {name} unreadable"))?;
-        if bt.dtype() != Dtype::I64 || bt.shape().len() != 1 || bt.shape()[0] == 0 {
-            anyhow::bail!(
-                "{at}: {name} must be a non-empty int64 vector of sample indices, is {:?} {:?}",
-                bt.dtype(),
-                bt.shape()
-            );
-        }
-        let batch = bt
-            .data()
-            .chunks_exact(8)
-            .map(|c| {
-                let i = i64::from_le_bytes(c.try_into().expect("8"));
-                usize::try_from(i).ok().filter(|&i| i < n).ok_or_else(|| {
-                    anyhow!("{at}: {name}: index {i} is out of range (the data has {n} samples)")
-                })
-            })
-            .collect::<Result<Vec<_>>>()?;
-        let has_grads = params(&format!("manual.step{t}"), "dW", "db")?.is_some();
-        let has_after = params(&format!("manual.step{t}"), "W", "b")?.is_some();
+        let batch = read_batch(&st, t, n)?;
+        let has_grads = param_set(&st, &spec, &format!("manual.step{t}"), "dW", "db")?;
+        let has_after = param_set(&st, &spec, &format!("manual.step{t}"), "W", "b")?;
         let loss = losses.as_ref().map(|l| l[t]);
         if !has_grads && !has_after && loss.is_none() {
             anyhow::bail!("{at}: step {t} records nothing to check (no manual.step{t}.dW1, manual.step{t}.W1 or manual.loss)");
@@ -404,17 +268,117 @@ pub fn read(path: &Path) -> Result<Recorded> {
         steps.push(RecordedStep { step: t, batch, loss, has_grads, has_after, lr });
     }
     let data = crate::data::Dataset { x, y };
-    crate::data::check_targets(&data, &spec, "y").map_err(|e| anyhow!("{at}: {e}"))?;
+    crate::data::check_targets(&data, &spec, "y").with_context(|| at.clone())?;
     Ok(Recorded { spec, optim, data, init, steps, conventions, source: std::sync::Arc::new(st) })
+}
+
+/// The safetensors dtype of a run's dtype.
+fn wire_dtype(dtype: DType) -> Dtype {
+    match dtype {
+        DType::F32 => Dtype::F32,
+        DType::F64 => Dtype::F64,
+    }
+}
+
+/// Whether the parameter set under `prefix` (`{prefix}.{w}{k}`, `{prefix}.{b}{k}`) is recorded:
+/// false when none of its tensors is there, an error when some are, or when one has the wrong
+/// dtype or shape (read from the header; the values are read when a step is replayed).
+fn param_set(st: &Source, spec: &Spec, prefix: &str, w: &str, b: &str) -> Result<bool> {
+    let at = st.path.display();
+    let (layers, depth, bias) = (spec.widths(), spec.depth(), spec.bias());
+    let has = |name: &str| st.info(name).is_some();
+    let names: Vec<String> = (1..=depth)
+        .flat_map(|k| {
+            let mut v = vec![format!("{prefix}.{w}{k}")];
+            if bias {
+                v.push(format!("{prefix}.{b}{k}"));
+            }
+            v
+        })
+        .collect();
+    let present: Vec<&String> = names.iter().filter(|n| has(n)).collect();
+    let stray_bias = || (1..=depth).find(|k| !bias && has(&format!("{prefix}.{b}{k}")));
+    if present.is_empty() {
+        if stray_bias().is_some() {
+            anyhow::bail!("{at}: {prefix}.{b}1 is recorded but config.bias is false");
+        }
+        return Ok(false);
+    }
+    if let Some(missing) = names.iter().find(|n| !has(n)) {
+        anyhow::bail!("{at}: no tensor {missing} ({} is recorded: every layer's or none)", present[0]);
+    }
+    if let Some(k) = stray_bias() {
+        anyhow::bail!("{at}: {prefix}.{b}{k} is recorded but config.bias is false");
+    }
+    let want = wire_dtype(spec.dtype());
+    for k in 1..=depth {
+        let (r, c) = (layers[k - 1], layers[k]);
+        st.check(&format!("{prefix}.{w}{k}"), want, &[r, c])?;
+        if bias {
+            st.check(&format!("{prefix}.{b}{k}"), want, &[c])?;
+        }
+    }
+    Ok(true)
+}
+
+/// `manual.loss`, which must cover the `need` steps recorded.
+fn read_losses(st: &Source, want: Dtype, need: usize) -> Result<Vec<f64>> {
+    let at = st.path.display();
+    let t = st.tensor("manual.loss").map_err(|_| anyhow!("{at}: manual.loss unreadable"))?;
+    let len = t.shape().iter().product::<usize>();
+    if t.shape().len() != 1 || len < need {
+        anyhow::bail!("{at}: manual.loss has shape {:?}, the steps recorded need [{need}]", t.shape());
+    }
+    st.floats("manual.loss", want, &[len])
+}
+
+/// The tensor `lr`: every step's learning rate, f64, finite and > 0, covering the `need` steps.
+fn read_lrs(st: &Source, need: usize) -> Result<Vec<f64>> {
+    let at = st.path.display();
+    let t = st.tensor("lr").map_err(|_| anyhow!("{at}: lr unreadable"))?;
+    if t.dtype() != Dtype::F64 || t.shape().len() != 1 || t.shape()[0] < need {
+        anyhow::bail!(
+            "{at}: lr must be an f64 vector of every step's learning rate, [{need}], is {:?} {:?}",
+            t.dtype(),
+            t.shape()
+        );
+    }
+    let v: Vec<f64> =
+        t.data().chunks_exact(8).map(|c| f64::from_le_bytes(c.try_into().expect("8"))).collect();
+    if let Some(i) = v.iter().position(|l| !(l.is_finite() && *l > 0.0)) {
+        anyhow::bail!("{at}: lr[{i}] is {}, must be a finite number > 0", v[i]);
+    }
+    Ok(v)
+}
+
+/// `batch.{t}`: a non-empty int64 vector of indices into the `n` samples.
+fn read_batch(st: &Source, t: usize, n: usize) -> Result<Vec<usize>> {
+    let at = st.path.display();
+    let name = format!("batch.{t}");
+    let bt = st.tensor(&name).map_err(|_| anyhow!("{at}: {name} unreadable"))?;
+    if bt.dtype() != Dtype::I64 || bt.shape().len() != 1 || bt.shape()[0] == 0 {
+        anyhow::bail!(
+            "{at}: {name} must be a non-empty int64 vector of sample indices, is {:?} {:?}",
+            bt.dtype(),
+            bt.shape()
+        );
+    }
+    bt.data()
+        .chunks_exact(8)
+        .map(|c| {
+            let i = i64::from_le_bytes(c.try_into().expect("8"));
+            usize::try_from(i)
+                .ok()
+                .filter(|&i| i < n)
+                .ok_or_else(|| anyhow!("{at}: {name}: index {i} is out of range (the data has {n} samples)"))
+        })
+        .collect()
 }
 
 /// The W^k, b^k (or dW^k, db^k) stored under `prefix`, read from the file now; `read` has checked
 /// that they are all there with the config's dtype and shapes.
 fn load_params(st: &Source, spec: &Spec, prefix: &str, w: &str, b: &str) -> Result<Params<f64>> {
-    let want = match spec.dtype() {
-        DType::F32 => Dtype::F32,
-        DType::F64 => Dtype::F64,
-    };
+    let want = wire_dtype(spec.dtype());
     let widths = spec.widths();
     let layers = (1..=spec.depth())
         .map(|k| {

@@ -2,8 +2,10 @@
 //! ([`super::literal`]): what a wrong backprop looks like to the harness, and a test that the
 //! harness catches each one, at the step where it first changes anything, named at its layer.
 
-use anyhow::{bail, Result};
+use anyhow::Result;
 use std::fmt;
+
+use crate::error::field_bail;
 
 /// One classic mistake.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -94,7 +96,8 @@ impl Mutant {
         let (name, layer) = match s.split_once(':') {
             Some((n, l)) => {
                 let l: usize = l.trim().parse().map_err(|_| {
-                    anyhow::anyhow!("--mutant {s:?}: LAYER must be a number from 1 to {depth}")
+                    let e = format!("{{mutant}} {s:?}: LAYER must be a number from 1 to {depth}");
+                    anyhow::Error::new(crate::error::FieldError::new("mutant.layer", e))
                 })?;
                 (n.trim(), Some(l))
             }
@@ -102,7 +105,11 @@ impl Mutant {
         };
         let Some(kind) = MutantKind::ALL.into_iter().find(|k| k.name() == name) else {
             let names: Vec<&str> = MutantKind::ALL.iter().map(|k| k.name()).collect();
-            bail!("--mutant {s:?}: unknown mistake (one of: {}; or list)", names.join(", "));
+            field_bail!(
+                "mutant",
+                "{{mutant}} {s:?}: unknown mistake (one of: {}; or list)",
+                names.join(", ")
+            );
         };
         let default = match kind {
             MutantKind::PhiPrimeOfZ | MutantKind::SkipPhiPrime | MutantKind::StaleWeights => depth.max(2) - 1,
@@ -110,19 +117,30 @@ impl Mutant {
         };
         let layer = layer.unwrap_or(default);
         if !kind.takes_layer() && layer != depth {
-            bail!("--mutant {s:?}: {} sits at the output layer {depth}; give no layer", kind.name());
+            field_bail!(
+                "mutant.layer",
+                "{{mutant}} {s:?}: {} sits at the output layer {depth}; give no layer",
+                kind.name()
+            );
         }
         if layer == 0 || layer > depth {
-            bail!("--mutant {s:?}: layer {layer} does not exist (the network has {depth} layers)");
+            field_bail!(
+                "mutant.layer",
+                "{{mutant}} {s:?}: layer {layer} does not exist (the network has {depth} layers)"
+            );
         }
         if kind == MutantKind::StaleWeights && depth < 2 {
-            bail!("--mutant {s:?}: stale-weights needs at least two layers");
+            field_bail!("mutant", "{{mutant}} {s:?}: stale-weights needs at least two layers");
         }
         if kind == MutantKind::StaleWeights && layer == depth {
-            bail!("--mutant {s:?}: stale-weights needs a layer below the output (1 to {})", depth - 1);
+            field_bail!(
+                "mutant.layer",
+                "{{mutant}} {s:?}: stale-weights needs a layer below the output (1 to {})",
+                depth - 1
+            );
         }
         if kind == MutantKind::BiasGradFirstSample && !bias {
-            bail!("--mutant {s:?}: the network has no bias (drop --no-bias)");
+            field_bail!("mutant", "{{mutant}} {s:?}: the network has no bias (drop {{bias=false}})");
         }
         Ok(Mutant { kind, layer })
     }

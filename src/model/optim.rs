@@ -17,9 +17,10 @@
 //! The state buffers carry PyTorch's names (`momentum_buffer`, `exp_avg`, `exp_avg_sq`,
 //! `max_exp_avg_sq`, `square_avg`, `grad_avg`), which is how a trace records them.
 
-use anyhow::{bail, Result};
+use anyhow::Result;
 use serde::{Deserialize, Serialize};
 
+use crate::error::{field_bail, FieldError};
 use crate::model::params::Params;
 use crate::model::scalar::Scalar;
 use crate::model::spec::Spec;
@@ -123,40 +124,44 @@ impl OptimConfig {
         self.kind == OptimizerKind::Sgd && self.momentum == 0.0 && self.weight_decay == 0.0
     }
 
-    /// Refuses what PyTorch refuses (and what makes no sense): errors name the flag and value.
+    /// Refuses what PyTorch refuses (and what makes no sense): errors are [`FieldError`]s naming
+    /// the field and value.
     pub fn validate(&self) -> Result<()> {
-        let finite_nonneg = |name: &str, v: f64| -> Result<()> {
+        let finite_nonneg = |name: &'static str, v: f64| -> Result<()> {
             if !v.is_finite() || v < 0.0 {
-                bail!("{name}: must be a finite number >= 0, got {v}");
+                let e = format!("{{{name}}}: must be a finite number >= 0, got {v}");
+                return Err(FieldError::new(name, e).into());
             }
             Ok(())
         };
         if !self.lr.is_finite() || self.lr <= 0.0 {
-            bail!("--lr: must be a finite number > 0, got {}", self.lr);
+            field_bail!("lr", "{{lr}}: must be a finite number > 0, got {}", self.lr);
         }
-        finite_nonneg("--momentum", self.momentum)?;
-        finite_nonneg("--weight-decay", self.weight_decay)?;
-        finite_nonneg("--eps", self.eps)?;
-        finite_nonneg("--alpha", self.alpha)?;
+        finite_nonneg("momentum", self.momentum)?;
+        finite_nonneg("weight_decay", self.weight_decay)?;
+        finite_nonneg("eps", self.eps)?;
+        finite_nonneg("alpha", self.alpha)?;
         if !self.dampening.is_finite() {
-            bail!("--dampening: must be a finite number, got {}", self.dampening);
+            field_bail!("dampening", "{{dampening}}: must be a finite number, got {}", self.dampening);
         }
         let (b1, b2) = self.betas;
         for (i, b) in [(1, b1), (2, b2)] {
             if !(0.0..1.0).contains(&b) {
-                bail!("--betas: beta{i} must lie in [0, 1), got {b}");
+                field_bail!("betas", "{{betas}}: beta{i} must lie in [0, 1), got {b}");
             }
         }
         if self.nesterov && (self.momentum <= 0.0 || self.dampening != 0.0) {
-            bail!(
-                "--nesterov: needs --momentum > 0 and --dampening 0 (got momentum {}, dampening {})",
+            field_bail!(
+                "nesterov",
+                "{{nesterov}}: needs {{momentum}} > 0 and {{dampening}} 0 (got momentum {}, dampening {})",
                 self.momentum,
                 self.dampening
             );
         }
         if self.kind == OptimizerKind::AdamW && self.lr * self.weight_decay > 1.0 {
-            bail!(
-                "--weight-decay: adamw scales the weights by 1 − lr·weight_decay = {} each step; keep \
+            field_bail!(
+                "weight_decay",
+                "{{weight_decay}}: adamw scales the weights by 1 − lr·weight_decay = {} each step; keep \
                  lr·weight_decay <= 1",
                 1.0 - self.lr * self.weight_decay
             );
@@ -181,75 +186,6 @@ impl OptimConfig {
                 on("grad_avg", self.centered),
             ],
         }
-    }
-
-    /// Writes the optimizer's fields into a run's configuration `v` (a JSON object: report.json, the
-    /// trace's `config`), by PyTorch's names: `optimizer`, `lr`, and the hyperparameters the
-    /// optimizer takes.
-    pub fn write_json(&self, v: &mut serde_json::Value) {
-        v["optimizer"] = self.kind.name().into();
-        v["lr"] = self.lr.into();
-        v["weight_decay"] = self.weight_decay.into();
-        match self.kind {
-            OptimizerKind::Sgd => {
-                v["momentum"] = self.momentum.into();
-                v["dampening"] = self.dampening.into();
-                v["nesterov"] = self.nesterov.into();
-            }
-            OptimizerKind::Adam | OptimizerKind::AdamW => {
-                v["betas"] = serde_json::json!([self.betas.0, self.betas.1]);
-                v["eps"] = self.eps.into();
-                v["amsgrad"] = self.amsgrad.into();
-            }
-            OptimizerKind::RmsProp => {
-                v["alpha"] = self.alpha.into();
-                v["eps"] = self.eps.into();
-                v["momentum"] = self.momentum.into();
-                v["centered"] = self.centered.into();
-            }
-        }
-    }
-
-    /// Reads the fields [`OptimConfig::write_json`] writes (missing `optimizer`: plain SGD; missing
-    /// hyperparameters: PyTorch's defaults), validated. Errors name the field.
-    pub fn from_json(config: &serde_json::Value, lr: f64) -> Result<OptimConfig> {
-        let kind = match config.get("optimizer") {
-            None => OptimizerKind::Sgd,
-            Some(v) => v
-                .as_str()
-                .ok_or_else(|| anyhow::anyhow!("config.optimizer must be a string"))?
-                .parse()
-                .map_err(|e| anyhow::anyhow!("config.optimizer: {e}"))?,
-        };
-        let mut c = OptimConfig::new(kind, lr);
-        let num = |name: &str, slot: &mut f64| -> Result<()> {
-            if let Some(v) = config.get(name) {
-                *slot = v.as_f64().ok_or_else(|| anyhow::anyhow!("config.{name} must be a number"))?;
-            }
-            Ok(())
-        };
-        num("momentum", &mut c.momentum)?;
-        num("dampening", &mut c.dampening)?;
-        num("weight_decay", &mut c.weight_decay)?;
-        num("eps", &mut c.eps)?;
-        num("alpha", &mut c.alpha)?;
-        let flag = |name: &str, slot: &mut bool| -> Result<()> {
-            if let Some(v) = config.get(name) {
-                *slot = v.as_bool().ok_or_else(|| anyhow::anyhow!("config.{name} must be true or false"))?;
-            }
-            Ok(())
-        };
-        flag("nesterov", &mut c.nesterov)?;
-        flag("amsgrad", &mut c.amsgrad)?;
-        flag("centered", &mut c.centered)?;
-        if let Some(v) = config.get("betas") {
-            match v.as_array().map(|a| a.iter().map(|b| b.as_f64()).collect::<Vec<_>>()).as_deref() {
-                Some([Some(b1), Some(b2)]) => c.betas = (*b1, *b2),
-                _ => bail!("config.betas must be a list of two numbers"),
-            }
-        }
-        c.validate().map_err(|e| anyhow::anyhow!("config: {e}"))?;
-        Ok(c)
     }
 
     /// One line for reports: `adam (lr 0.001, betas 0.9, 0.999, eps 1e-8)`.
@@ -530,7 +466,10 @@ mod tests {
     fn refuses_what_pytorch_refuses() {
         let mut c = OptimConfig::new(OptimizerKind::Sgd, 0.1);
         c.nesterov = true;
-        assert!(c.validate().unwrap_err().to_string().contains("--nesterov"));
+        assert_eq!(
+            c.validate().unwrap_err().to_string(),
+            "nesterov: needs momentum > 0 and dampening 0 (got momentum 0, dampening 0)"
+        );
         c.momentum = 0.9;
         assert!(c.validate().is_ok());
         c.dampening = 0.1;
@@ -540,21 +479,7 @@ mod tests {
         assert!(a.validate().unwrap_err().to_string().contains("beta2"));
         a.betas = (0.9, 0.99);
         a.eps = -1.0;
-        assert!(a.validate().unwrap_err().to_string().contains("--eps"));
-    }
-
-    /// The JSON form reads back to the same configuration.
-    #[test]
-    fn json_round_trip() {
-        for kind in [OptimizerKind::Sgd, OptimizerKind::Adam, OptimizerKind::AdamW, OptimizerKind::RmsProp] {
-            let mut c = OptimConfig::new(kind, 0.01);
-            c.momentum = if kind == OptimizerKind::Adam || kind == OptimizerKind::AdamW { 0.0 } else { 0.5 };
-            c.centered = kind == OptimizerKind::RmsProp;
-            c.amsgrad = kind == OptimizerKind::AdamW;
-            let mut v = serde_json::json!({});
-            c.write_json(&mut v);
-            let back = OptimConfig::from_json(&v, 0.01).unwrap();
-            assert_eq!(back, c);
-        }
+        let e = a.validate().unwrap_err();
+        assert_eq!(e.downcast_ref::<FieldError>().map(FieldError::field), Some("eps"));
     }
 }

@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 use std::fmt;
 use std::str::FromStr;
 
+use crate::error::field_bail;
 use crate::model::activation::Activation;
 
 /// Networks with more parameters than this (8 GiB of f64 per copy of the weights) are refused
@@ -222,28 +223,34 @@ impl Spec {
     }
     /// Whether the loss fits the network: the cross-entropy needs an identity output layer of at
     /// least two units (its softmax acts on a^L); label smoothing needs the cross-entropy and lies
-    /// in [0, 1]. Errors name the flag.
+    /// in [0, 1]. Errors are [`crate::error::FieldError`]s naming the field.
     pub fn check_loss(&self) -> Result<()> {
         let eps = self.label_smoothing;
         if !(0.0..=1.0).contains(&eps) {
-            bail!("--label-smoothing: must lie in [0, 1], got {eps}");
+            field_bail!("label_smoothing", "{{label_smoothing}}: must lie in [0, 1], got {eps}");
         }
         if self.loss != Loss::CrossEntropy {
             if eps != 0.0 {
-                bail!("--label-smoothing: applies to --loss cross-entropy only (the loss is {})", self.loss);
+                field_bail!(
+                    "label_smoothing",
+                    "{{label_smoothing}}: applies to {{loss=cross-entropy}} only (the loss is {})",
+                    self.loss
+                );
             }
             return Ok(());
         }
         let out = self.activations[self.depth() - 1];
         if out != Activation::Identity {
-            bail!(
-                "--loss cross-entropy: the output layer's activation must be identity (the softmax acts on \
+            field_bail!(
+                "loss",
+                "{{loss=cross-entropy}}: the output layer's activation must be identity (the softmax acts on \
                  a^L), got {out}"
             );
         }
         if self.n_out() < 2 {
-            bail!(
-                "--loss cross-entropy: needs at least two output units (classes), got nL = {}",
+            field_bail!(
+                "loss",
+                "{{loss=cross-entropy}}: needs at least two output units (classes), got nL = {}",
                 self.n_out()
             );
         }

@@ -9,6 +9,7 @@ use crate::fsio;
 use crate::harness::check::epsilon;
 use crate::harness::check::Divergence;
 use crate::harness::{ErrorSummary, Failing, Judge, NonFinite, Outcome, RunConfig, Verdict, Witness};
+use crate::manifest::RunManifest;
 
 /// One layer's largest figures over the run.
 #[derive(Clone, Debug, Default, Serialize)]
@@ -102,7 +103,7 @@ pub struct Report<'a> {
     /// Steps run.
     pub steps: usize,
     /// The run's configuration.
-    pub config: &'a serde_json::Value,
+    pub config: &'a RunManifest,
     /// How entries were judged: `{"mode": "round-off", "safety": 2}` or
     /// `{"mode": "fixed", "rtol": .., "atol": ..}`.
     pub tolerance: Judge,
@@ -160,7 +161,7 @@ pub struct WitnessReport {
 }
 
 /// The report of a run.
-pub fn report<'a>(run: &RunConfig, config: &'a serde_json::Value, o: &'a Outcome) -> Report<'a> {
+pub fn report<'a>(run: &RunConfig, config: &'a RunManifest, o: &'a Outcome) -> Report<'a> {
     Report {
         equivalent: o.equivalent,
         verdict: o.verdict,
@@ -215,7 +216,7 @@ fn witness_margin(o: &Outcome) -> f64 {
 }
 
 /// Writes `report.json` atomically.
-pub fn write_report(path: &Path, run: &RunConfig, config: &serde_json::Value, o: &Outcome) -> Result<()> {
+pub fn write_report(path: &Path, run: &RunConfig, config: &RunManifest, o: &Outcome) -> Result<()> {
     let mut text = serde_json::to_string_pretty(&report(run, config, o)).context("report.json")?;
     text.push('\n');
     fsio::write_atomic(path, text.as_bytes())
@@ -400,49 +401,7 @@ pub fn summary_text(dataset: &str, run: &RunConfig, o: &Outcome) -> String {
         if run.batch_size == 0 { "full".to_string() } else { run.batch_size.to_string() },
         dataset
     );
-    let free = o.checked.is_none();
-    let _ = writeln!(
-        s,
-        "\nlargest errors over {} steps (lockstep: one step from the same weights, \"÷ tol\" the error as a \
-         fraction of its round-off bound, \"÷ wit\" the distance from the {} witness as a fraction of what the \
-         reference's own distance allows, above 1 a failure{})",
-        o.steps_run,
-        witness_method(run, o),
-        if free { "; drift: two free trajectories" } else { "" }
-    );
-    let _ = writeln!(
-        s,
-        "{:>5}  {:>10}  {:>11}  {:>11}  {:>11}  {:>11}  {:>11}  {:>11}{}",
-        "layer",
-        "shape",
-        "dW,db abs",
-        "dW,db ÷ tol",
-        "dW,db ÷ wit",
-        "W,b rel",
-        "W,b ÷ tol",
-        "W,b ÷ wit",
-        if free { format!("  {:>11}", "drift rel") } else { String::new() }
-    );
-    for m in per_layer_max(run, o) {
-        let _ = writeln!(
-            s,
-            "{:>5}  {:>10}  {:>11.3e}  {:>11.3e}  {:>11.3e}  {:>11.3e}  {:>11.3e}  {:>11.3e}{}",
-            m.layer,
-            format!("{}x{}", m.shape[0], m.shape[1]),
-            m.max_abs_err_grad,
-            m.max_bound_ratio_grad,
-            m.max_witness_ratio_grad,
-            m.max_rel_err_weight,
-            m.max_bound_ratio_weight,
-            m.max_witness_ratio_weight,
-            if free { format!("  {:>11.3e}", m.drift_max_rel_err_weight) } else { String::new() }
-        );
-    }
-    let _ = writeln!(
-        s,
-        "{:>5}  {:>10}  {:>11.3e}  {:>11.3e}  {:>11.3e}",
-        "loss", "", o.max_abs.loss, o.max_ratio.loss, o.max_witness_ratio.loss
-    );
+    error_table(&mut s, run, o);
     if let Some(w) = &o.witness {
         let _ = writeln!(
             s,
@@ -491,6 +450,53 @@ pub fn summary_text(dataset: &str, run: &RunConfig, o: &Outcome) -> String {
         );
     }
     s
+}
+
+/// The table of the largest errors per layer (and of the loss) under the network's line.
+fn error_table(s: &mut String, run: &RunConfig, o: &Outcome) {
+    let free = o.checked.is_none();
+    let _ = writeln!(
+        s,
+        "\nlargest errors over {} steps (lockstep: one step from the same weights, \"÷ tol\" the error as a \
+         fraction of its round-off bound, \"÷ wit\" the distance from the {} witness as a fraction of what the \
+         reference's own distance allows, above 1 a failure{})",
+        o.steps_run,
+        witness_method(run, o),
+        if free { "; drift: two free trajectories" } else { "" }
+    );
+    let _ = writeln!(
+        s,
+        "{:>5}  {:>10}  {:>11}  {:>11}  {:>11}  {:>11}  {:>11}  {:>11}{}",
+        "layer",
+        "shape",
+        "dW,db abs",
+        "dW,db ÷ tol",
+        "dW,db ÷ wit",
+        "W,b rel",
+        "W,b ÷ tol",
+        "W,b ÷ wit",
+        if free { format!("  {:>11}", "drift rel") } else { String::new() }
+    );
+    for m in per_layer_max(run, o) {
+        let _ = writeln!(
+            s,
+            "{:>5}  {:>10}  {:>11.3e}  {:>11.3e}  {:>11.3e}  {:>11.3e}  {:>11.3e}  {:>11.3e}{}",
+            m.layer,
+            format!("{}x{}", m.shape[0], m.shape[1]),
+            m.max_abs_err_grad,
+            m.max_bound_ratio_grad,
+            m.max_witness_ratio_grad,
+            m.max_rel_err_weight,
+            m.max_bound_ratio_weight,
+            m.max_witness_ratio_weight,
+            if free { format!("  {:>11.3e}", m.drift_max_rel_err_weight) } else { String::new() }
+        );
+    }
+    let _ = writeln!(
+        s,
+        "{:>5}  {:>10}  {:>11.3e}  {:>11.3e}  {:>11.3e}",
+        "loss", "", o.max_abs.loss, o.max_ratio.loss, o.max_witness_ratio.loss
+    );
 }
 
 /// The console summary: the verdict, the per-layer table, the final losses, accuracy, and the

@@ -6,13 +6,14 @@ use safetensors::{Dtype, SafeTensors};
 use std::path::Path;
 
 use crate::harness::trace::TraceWriter;
+use crate::manifest::RunManifest;
 use crate::model::matrix::Matrix;
 use crate::model::params::{Layer, Params};
 use crate::model::scalar::Scalar;
 use crate::model::spec::{DType, Spec};
 
-/// Writes `params` to `path` atomically, with `config` (a JSON object) as metadata.
-pub fn save<T: Scalar>(path: &Path, params: &Params<T>, config: &serde_json::Value) -> Result<()> {
+/// Writes `params` to `path` atomically, with the run's manifest as metadata.
+pub fn save<T: Scalar>(path: &Path, params: &Params<T>, config: &RunManifest) -> Result<()> {
     let mut w = TraceWriter::new();
     for (k, layer) in params.layers.iter().enumerate() {
         let (r, c) = layer.w.shape();
@@ -43,13 +44,9 @@ pub fn saved(path: &Path) -> Result<Option<Saved>> {
     let (_, meta) = SafeTensors::read_metadata(&bytes)
         .map_err(|e| anyhow::anyhow!("{}: not a safetensors file ({e:?})", at()))?;
     let Some(config) = meta.metadata().as_ref().and_then(|m| m.get("config")) else { return Ok(None) };
-    let Ok(config) = serde_json::from_str::<serde_json::Value>(config) else { return Ok(None) };
-    let Ok(spec) = crate::harness::trace::spec_of(&config) else { return Ok(None) };
-    Ok(Some(Saved {
-        spec,
-        dataset: config.get("dataset").and_then(|v| v.as_str()).map(String::from),
-        samples: config.get("samples").and_then(|v| v.as_u64()).map(|n| n as usize),
-    }))
+    let Ok(config) = RunManifest::from_json(config) else { return Ok(None) };
+    let Ok(spec) = config.spec() else { return Ok(None) };
+    Ok(Some(Saved { spec, dataset: config.dataset, samples: config.samples }))
 }
 
 /// Reads weights for `spec` from `path`; errors name the file and the tensor whose name, shape
