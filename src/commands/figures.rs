@@ -6,6 +6,8 @@ use std::path::{Path, PathBuf};
 
 use crate::fsio;
 use crate::harness::check::{epsilon, Divergence};
+use crate::harness::saturation::value_range;
+pub use crate::harness::saturation::{saturated_intervals, saturation_rule};
 use crate::harness::{Judge, LayerStep, Outcome, RunConfig, Verdict};
 use crate::model::activation::Activation;
 use crate::plot::{histogram_grid, line_chart, line_grid, HistCell, HistRow, Panel, Series};
@@ -17,36 +19,6 @@ pub fn summary(phi: Activation, z: &[f64], units: usize, saturation: f64) -> (f6
     let mean = finite.iter().sum::<f64>() / n;
     let var = finite.iter().map(|v| (v - mean) * (v - mean)).sum::<f64>() / n;
     (mean, var.sqrt(), crate::harness::saturated_pct(phi, z, units, saturation))
-}
-
-/// What "saturated" means for φ, for captions.
-pub fn saturation_rule(phi: Activation, s: f64) -> String {
-    match phi {
-        Activation::Tanh => format!("|z| > {s}"),
-        Activation::Sigmoid => format!("z < {:.2} or z > {s}", 1.0 - s),
-        Activation::Relu => "dead units, z = 0 for every sample".to_string(),
-        _ => "never".to_string(),
-    }
-}
-
-/// The intervals of z = φ(a) that count as saturated for φ at threshold `s` (tanh: |z| > s;
-/// sigmoid: z < 1 − s or z > s), to shade on histograms of z; empty where saturation is not a
-/// range of values (relu's dead units, the unbounded activations).
-pub fn saturated_intervals(phi: Activation, s: f64) -> Vec<(f64, f64)> {
-    match phi {
-        Activation::Tanh => vec![(-1.0, -s), (s, 1.0)],
-        Activation::Sigmoid => vec![(0.0, 1.0 - s), (s, 1.0)],
-        _ => vec![],
-    }
-}
-
-/// The natural range of φ's values, for histogram axes.
-fn value_range(phi: Activation) -> Option<(f64, f64)> {
-    match phi {
-        Activation::Tanh => Some((-1.0, 1.0)),
-        Activation::Sigmoid => Some((0.0, 1.0)),
-        _ => None,
-    }
 }
 
 fn series<'a>(per_layer: &'a [Vec<(f64, f64)>], what: &str) -> Vec<Series<'a>> {
@@ -152,11 +124,15 @@ pub fn equivalence_title(
 /// Writes loss.png, equivalence.png, saturation_hist.png, saturation.png and grad_norms.png
 /// under `out`; returns their paths.
 pub fn write_figures(out: &Path, run: &RunConfig, o: &Outcome) -> Result<Vec<PathBuf>> {
-    let spec = &run.spec;
-    let depth = spec.depth();
-    let eps = epsilon(spec.dtype());
-    let mut written = Vec::new();
+    let mut written = vec![loss_figure(out, run, o)?, equivalence_figure(out, run, o)?];
+    written.extend(saturation_hist_figure(out, run, o)?);
+    written.push(saturation_figure(out, run, o)?);
+    written.push(grad_norms_figure(out, run, o)?);
+    Ok(written)
+}
 
+/// loss.png: the two losses per step, and the lockstep loss difference against its tolerance.
+fn loss_figure(out: &Path, run: &RunConfig, o: &Outcome) -> Result<PathBuf> {
     // A checked trace has no free libtorch trajectory: its loss is libtorch's at the trace's weights.
     let replay = o.checked.is_some();
     let manual: Vec<(f64, f64)> = o.records.iter().map(|r| (r.step as f64, r.manual_loss)).collect();
@@ -200,8 +176,16 @@ pub fn write_figures(out: &Path, run: &RunConfig, o: &Outcome) -> Result<Vec<Pat
             },
         ],
     )?;
-    written.push(path);
+    Ok(path)
+}
 
+/// equivalence.png: per layer, the lockstep errors ÷ tolerance and (for a free run) the drift;
+/// the title carries the verdict.
+fn equivalence_figure(out: &Path, run: &RunConfig, o: &Outcome) -> Result<PathBuf> {
+    let spec = &run.spec;
+    let depth = spec.depth();
+    let eps = epsilon(spec.dtype());
+    let replay = o.checked.is_some();
     let grad = per_layer(o, depth, |l| l.grad_ratio);
     let weight = per_layer(o, depth, |l| l.weight_ratio);
     let drift = per_layer(o, depth, |l| l.drift_rel);
@@ -253,8 +237,14 @@ pub fn write_figures(out: &Path, run: &RunConfig, o: &Outcome) -> Result<Vec<Pat
         ),
         &panels,
     )?;
-    written.push(path);
+    Ok(path)
+}
 
+/// saturation_hist.png: histograms of each hidden layer's activations at the snapshots, the
+/// saturated region shaded; `None` (nothing drawn) without snapshots.
+fn saturation_hist_figure(out: &Path, run: &RunConfig, o: &Outcome) -> Result<Option<PathBuf>> {
+    let spec = &run.spec;
+    let depth = spec.depth();
     // Hidden layers only: the output layer's values are the predictions.
     let hidden: Vec<usize> = (1..depth).collect();
     let captions: Vec<Vec<String>> = hidden
@@ -293,16 +283,23 @@ pub fn write_figures(out: &Path, run: &RunConfig, o: &Outcome) -> Result<Vec<Pat
             }
         })
         .collect();
-    if !o.snapshots.is_empty() {
-        let path = out.join("saturation_hist.png");
-        histogram_grid(
-            &path,
-            "Activations z^k of the whole dataset at moments of training (count: units × samples per bin)",
-            &rows,
-        )?;
-        written.push(path);
+    if o.snapshots.is_empty() {
+        return Ok(None);
     }
+    let path = out.join("saturation_hist.png");
+    histogram_grid(
+        &path,
+        "Activations z^k of the whole dataset at moments of training (count: units × samples per bin)",
+        &rows,
+    )?;
+    Ok(Some(path))
+}
 
+/// saturation.png: % saturated per hidden layer per step.
+fn saturation_figure(out: &Path, run: &RunConfig, o: &Outcome) -> Result<PathBuf> {
+    let spec = &run.spec;
+    let depth = spec.depth();
+    let hidden: Vec<usize> = (1..depth).collect();
     let sat = per_layer(o, depth, |l| l.saturated_pct);
     let path = out.join("saturation.png");
     let sat_series: Vec<Series> = hidden
@@ -318,8 +315,12 @@ pub fn write_figures(out: &Path, run: &RunConfig, o: &Outcome) -> Result<Vec<Pat
         false,
         &[],
     )?;
-    written.push(path);
+    Ok(path)
+}
 
+/// grad_norms.png: ‖∂E/∂W^k‖ and the update-to-weight ratio per layer per step.
+fn grad_norms_figure(out: &Path, run: &RunConfig, o: &Outcome) -> Result<PathBuf> {
+    let depth = run.spec.depth();
     let norms = per_layer(o, depth, |l| l.grad_norm);
     let ratios = per_layer(o, depth, |l| l.update_ratio);
     let path = out.join("grad_norms.png");
@@ -345,8 +346,7 @@ pub fn write_figures(out: &Path, run: &RunConfig, o: &Outcome) -> Result<Vec<Pat
             },
         ],
     )?;
-    written.push(path);
-    Ok(written)
+    Ok(path)
 }
 
 fn esc(s: &str) -> String {
