@@ -3,8 +3,20 @@
 //! and [`saturation_rule`] and [`saturated_intervals`] put the same rule into words and onto
 //! histogram axes. `compare`'s figures, the harness's per-step records and the study all use these.
 
+use anyhow::{bail, Result};
+
 use crate::model::activation::Activation;
 use crate::model::scalar::Scalar;
+
+/// Checks a saturation threshold `s`: it must lie in (0.5, 1), so that sigmoid's flat ranges
+/// z < 1 − s and z > s do not meet and tanh's |z| > s leaves a linear middle. The message names
+/// the `--saturation` flag that every command spells it as.
+pub fn check_threshold(s: f64) -> Result<()> {
+    if !(s > 0.5 && s < 1.0) {
+        bail!("--saturation: must lie in (0.5, 1), got {s}");
+    }
+    Ok(())
+}
 
 /// Whether an activation value sits where φ' is (nearly) 0 at threshold `s`: tanh |z| > s
 /// (φ' = 1 − z² < 1 − s²), sigmoid z outside [1 − s, s] (φ' = z(1 − z) < 1 − s), relu z = 0,

@@ -156,9 +156,7 @@ pub fn validate(cfg: &StudyConfig) -> Result<()> {
     if !(cfg.target.is_finite() && cfg.target > 0.0) {
         bail!("--target: must be a finite number > 0, got {}", cfg.target);
     }
-    if !(cfg.saturation > 0.5 && cfg.saturation < 1.0) {
-        bail!("--saturation: must lie in (0.5, 1), got {}", cfg.saturation);
-    }
+    harness::saturation::check_threshold(cfg.saturation)?;
     if cfg.threads == Some(0) {
         bail!("--threads: must be at least 1");
     }

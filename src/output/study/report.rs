@@ -341,3 +341,31 @@ fn what_the_loss_shows(
         fill("hardly_shows", &common)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_block_the_report_uses_is_in_the_template_and_fills() {
+        let code = include_str!("report.rs");
+        let mut names = Vec::new();
+        for call in ["block(\"", "fill(\"", "{ \"", "else { \""] {
+            for (i, _) in code.match_indices(call) {
+                let rest = &code[i + call.len()..];
+                let name = &rest[..rest.find('"').unwrap()];
+                if !name.is_empty() && name.chars().all(|c| c.is_ascii_lowercase() || c == '_') {
+                    names.push(name);
+                }
+            }
+        }
+        assert!(names.len() > 30, "{names:?}");
+        for name in names {
+            assert!(block(name).is_ok(), "no block {name}");
+        }
+        let filled = fill("takes_", &[("steps", "12".into())]).unwrap();
+        assert_eq!(filled, "takes 12");
+        assert!(fill("takes_", &[]).is_err(), "a placeholder without a value is an error");
+        assert!(block("title").unwrap().ends_with("\n\n"), "a block keeps its blank lines");
+    }
+}
