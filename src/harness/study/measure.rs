@@ -83,7 +83,7 @@ pub struct VariantResult {
     pub start: Diagnostics,
     /// Per hidden layer at the final weights.
     pub end: Diagnostics,
-    /// The final weights on the held-out samples (`None` with `--validation 0`).
+    /// The final weights on the held-out samples (`None` without held-out samples).
     pub validation: Option<Validation>,
 }
 

@@ -133,7 +133,7 @@ fn io_widths(dataset: &DatasetKind) -> Result<(usize, usize)> {
     })
 }
 
-/// n_0, then --hidden layers of --width, the bottleneck if any, and n_L.
+/// n_0, then `hidden` layers of `width`, the bottleneck if any, and n_L.
 pub fn widths(cfg: &StudyConfig) -> Result<Vec<usize>> {
     let (n_in, n_out) = io_widths(&cfg.dataset.parse()?)?;
     let mut widths = vec![n_in];
@@ -183,8 +183,8 @@ pub fn initial_weights(spec: &Spec, variant: &Variant) -> Params<f64> {
     init
 }
 
-/// The training samples and the held-out ones: `--samples + --validation` drawn together (the
-/// teacher's targets come from one teacher), `--validation` of them split off at random.
+/// The training samples and the held-out ones: `samples + validation` drawn together (the
+/// teacher's targets come from one teacher), `validation` of them split off at random.
 pub fn load_split(cfg: &StudyConfig, spec: &Spec) -> Result<(Dataset, Option<Dataset>)> {
     let all = data::load(&cfg.dataset.parse()?, spec, cfg.samples + cfg.validation, None, cfg.seed)?;
     if cfg.validation == 0 {
@@ -194,6 +194,7 @@ pub fn load_split(cfg: &StudyConfig, spec: &Spec) -> Result<(Dataset, Option<Dat
     data::split(&all, share, cfg.seed)
 }
 
+/// Trains one variant under the harness (checked against libtorch at every step) and measures it.
 fn run_variant(
     cfg: &StudyConfig,
     widths: &[usize],
