@@ -40,7 +40,7 @@ pub fn write(out: &Path, cfg: &StudyConfig, results: &[VariantResult]) -> Result
         results.len()
     );
     let heading = format!("Saturation study: {} on {}", arch(cfg), cfg.dataset);
-    written.push(crate::commands::figures::write_index_titled(out, &heading, &verdict, &table, &images)?);
+    written.push(crate::output::figures::write_index_titled(out, &heading, &verdict, &table, &images)?);
     Ok(written)
 }
 
