@@ -3,7 +3,9 @@
 //!
 //! - [`check`]: comparing two tensors entry by entry against a tolerance, and naming where they part;
 //! - [`outcome`]: what a run is told and what it finds;
-//! - [`batches`], [`saturation`]: the batch order, and the share of saturated units;
+//! - [`batches`], [`saturation`]: the batch order, and what "saturated" means and the share of
+//!   saturated units;
+//! - `study` (with the `torch` feature): the saturation study's experiment;
 //! - `run` (with the `torch` feature): the run itself, for any implementation of
 //!   [`crate::manual::Backprop`];
 //! - `replay` (with the `torch` feature): checking a recorded trace of an implementation written
@@ -20,6 +22,8 @@ pub mod replay;
 #[cfg(feature = "torch")]
 pub mod run;
 pub mod saturation;
+#[cfg(feature = "torch")]
+pub mod study;
 pub mod trace;
 pub mod witness;
 
