@@ -198,7 +198,7 @@ pub fn run_with<T: Scalar>(
         let correct = cfg
             .mutant
             .filter(|_| out.mutant_changed != Some(true) && cfg.fault.is_none_or(|f| f.step != t))
-            .map(|_| crate::manual::literal::gradients_with(spec, &params, &xb, &yb, T::zero(), None).1);
+            .map(|_| crate::manual::literal::gradients(spec, &params, &xb, &yb).1);
         let loss_m = step_under_test(implementation, cfg, t, &mut params, &xb, &yb, &mut grads);
         if let Some(correct) = correct {
             out.mutant_changed = Some(correct != grads);

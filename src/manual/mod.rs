@@ -231,7 +231,7 @@ impl<T: Scalar> Backprop<T> for Literal<T> {
 
     fn gradients(&mut self, params: &Params<T>, x: &Matrix<T>, y: &Matrix<T>, grads: &mut Params<T>) -> T {
         let lr = T::of(self.opt.config().lr);
-        let (loss, g) = literal::gradients_with(&self.spec, params, x, y, lr, self.mutant);
+        let (loss, g) = mutants::gradients_with(&self.spec, params, x, y, lr, self.mutant);
         *grads = g;
         loss
     }
