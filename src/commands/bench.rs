@@ -3,11 +3,12 @@
 use anyhow::Result;
 use std::time::Instant;
 
-use crate::manual::{Mlp, SplitWorkspace, Workspace};
+use crate::manual::{Backprop, Batch, Batched, Split, SplitWorkspace};
 use crate::model::matrix::Matrix;
 use crate::model::optim::OptimConfig;
+use crate::model::params::Params;
 use crate::model::scalar::Scalar;
-use crate::reference::{matrix_to_tensor, Trainer};
+use crate::reference::Reference;
 
 pub use super::sizes::{case_spec, cases, flops, Case};
 
@@ -24,30 +25,27 @@ pub fn time_case<T: Scalar>(
     threads: usize,
 ) -> Result<(f64, f64)> {
     let spec = case_spec::<T>(case)?;
-    let mut mlp = Mlp::<T>::new(spec.clone())?;
-    let lr = 1e-4;
-    let mut torch = Trainer::new(&mlp, &OptimConfig::sgd(lr))?;
+    let init = Params::<T>::init(&spec);
+    let sgd = OptimConfig::sgd(1e-4);
+    let mut torch = Reference::new(&spec, &init, &sgd)?;
     let blocks = SplitWorkspace::<T>::threads_for(&spec, case.batch, threads);
     let pool = rayon::ThreadPoolBuilder::new().num_threads(blocks).build()?;
-    let mut split = SplitWorkspace::<T>::new(&spec, case.batch, blocks);
-    let mut opt = crate::model::optim::Optimizer::<T>::new(OptimConfig::sgd(lr), &spec);
-    let x = Matrix::<T>::from_fn(case.batch, spec.n_in(), |i, j| {
-        T::of(((i * 7 + j * 3) % 11) as f64 / 11.0 - 0.5)
-    });
-    let y = Matrix::<T>::from_fn(case.batch, spec.n_out(), |i, j| T::of(((i + j) % 5) as f64 / 5.0 - 0.5));
-    let (xt, yt) = (matrix_to_tensor(&x), matrix_to_tensor(&y));
-    let mut ws = Workspace::new(&spec, case.batch);
-    let lr_t = T::of(lr);
+    let mut mlp: Box<dyn Backprop<T> + Send> = if blocks > 1 {
+        Box::new(Split::new(&spec, init, sgd, case.batch, blocks))
+    } else {
+        Box::new(Batched::new(&spec, init, sgd, case.batch))
+    };
+    let (x, y) = sample_batch::<T>(&spec, case.batch);
+    // The reference's batch, made tensors once.
+    let mut tensors = Batch::new(&x, &y);
+    Backprop::<T>::prepare(&torch, &mut tensors);
     // `iters` manual steps, timed: in the pool when the batch is split.
     let mut manual = |iters: usize| -> f64 {
         let mut go = || {
+            let batch = Batch::new(&x, &y);
             let start = Instant::now();
             for _ in 0..iters {
-                if blocks > 1 {
-                    std::hint::black_box(mlp.train_step_split(&mut split, &mut opt, &x, &y));
-                } else {
-                    std::hint::black_box(mlp.train_step(&mut ws, &x, &y, lr_t));
-                }
+                std::hint::black_box(mlp.step(&batch));
             }
             start.elapsed().as_secs_f64()
         };
@@ -66,15 +64,23 @@ pub fn time_case<T: Scalar>(
         manual(mi.max(3));
         m.push(manual(mi) / mi as f64);
         for _ in 0..ti.max(3) {
-            torch.step(&xt, &yt);
+            torch.step(&tensors);
         }
         let start = Instant::now();
         for _ in 0..ti {
-            std::hint::black_box(torch.step(&xt, &yt));
+            std::hint::black_box(torch.step(&tensors));
         }
         t.push(start.elapsed().as_secs_f64() / ti as f64);
     }
     Ok((median(&mut m), median(&mut t)))
+}
+
+/// A fixed batch of `batch` samples for `spec`'s network, for timing.
+fn sample_batch<T: Scalar>(spec: &crate::model::spec::Spec, batch: usize) -> (Matrix<T>, Matrix<T>) {
+    let x =
+        Matrix::<T>::from_fn(batch, spec.n_in(), |i, j| T::of(((i * 7 + j * 3) % 11) as f64 / 11.0 - 0.5));
+    let y = Matrix::<T>::from_fn(batch, spec.n_out(), |i, j| T::of(((i + j) % 5) as f64 / 5.0 - 0.5));
+    (x, y)
 }
 
 fn median(v: &mut [f64]) -> f64 {
@@ -287,19 +293,19 @@ pub fn bookkeeping(reps: usize) -> Result<(f64, f64)> {
         std::hint::black_box(crate::harness::run::<f64>(&run, &data, &init, None, |_| {})?);
         harness.push(start.elapsed().as_secs_f64());
 
-        let mut mlp = Mlp::<f64>::with_params(spec.clone(), init.clone())?;
-        let mut lockstep = Trainer::new(&mlp, &run.optim)?;
-        let mut free = Trainer::new(&mlp, &run.optim)?;
-        let mut ws = Workspace::new(spec, batch);
+        let mut mlp = Batched::new(spec, init.clone(), run.optim, batch);
+        let mut lockstep = Reference::new(spec, &init, &run.optim)?;
+        let mut free = Reference::new(spec, &init, &run.optim)?;
         let (mut xb, mut yb) = (Matrix::zeros(batch, spec.n_in()), Matrix::zeros(batch, spec.n_out()));
         let start = Instant::now();
         for idx in &order {
             xb.gather_rows(&data.x, idx);
             yb.gather_rows(&data.y, idx);
-            let (xt, yt) = (matrix_to_tensor(&xb), matrix_to_tensor(&yb));
-            mlp.train_step(&mut ws, &xb, &yb, run.optim.lr);
-            lockstep.step(&xt, &yt);
-            free.step(&xt, &yt);
+            let mut b = Batch::new(&xb, &yb);
+            Backprop::<f64>::prepare(&lockstep, &mut b);
+            mlp.step(&b);
+            lockstep.step(&b);
+            free.step(&b);
         }
         bare.push(start.elapsed().as_secs_f64());
     }
@@ -329,16 +335,15 @@ pub fn crossover(quick: bool) -> Result<()> {
     for (widths, batch) in sizes {
         let case = Case { widths: widths.to_vec(), batch, target: 0.0 };
         let spec = case_spec::<f32>(&case)?;
-        let mlp = Mlp::<f32>::new(spec.clone())?;
-        let mut torch = Trainer::new(&mlp, &OptimConfig::sgd(1e-4))?;
-        let x = Matrix::<f32>::from_fn(batch, spec.n_in(), |i, j| ((i * 7 + j * 3) % 11) as f32 / 11.0 - 0.5);
-        let y = Matrix::<f32>::from_fn(batch, spec.n_out(), |i, j| ((i + j) % 5) as f32 / 5.0 - 0.5);
-        let (xt, yt) = (matrix_to_tensor(&x), matrix_to_tensor(&y));
+        let mut torch = Reference::new(&spec, &Params::<f32>::init(&spec), &OptimConfig::sgd(1e-4))?;
+        let (x, y) = sample_batch::<f32>(&spec, batch);
+        let mut tensors = Batch::new(&x, &y);
+        Backprop::<f32>::prepare(&torch, &mut tensors);
         let mut time = |threads: i32, iters: usize| {
             tch::set_num_threads(threads);
             let start = Instant::now();
             for _ in 0..iters {
-                std::hint::black_box(torch.step(&xt, &yt));
+                std::hint::black_box(torch.step(&tensors));
             }
             start.elapsed().as_secs_f64() / iters as f64
         };
@@ -372,25 +377,22 @@ fn manual_step_time<T: Scalar>(
     gemm_threads: usize,
     quick: bool,
 ) -> Result<f64> {
-    let mut mlp = Mlp::<T>::new(spec.clone())?;
-    let x =
-        Matrix::<T>::from_fn(batch, spec.n_in(), |i, j| T::of(((i * 7 + j * 3) % 11) as f64 / 11.0 - 0.5));
-    let y = Matrix::<T>::from_fn(batch, spec.n_out(), |i, j| T::of(((i + j) % 5) as f64 / 5.0 - 0.5));
-    let mut ws = SplitWorkspace::<T>::new(spec, batch, blocks);
-    let mut opt = crate::model::optim::Optimizer::<T>::new(OptimConfig::sgd(1e-4), spec);
+    let mut mlp = Split::new(spec, Params::<T>::init(spec), OptimConfig::sgd(1e-4), batch, blocks);
+    let (x, y) = sample_batch::<T>(spec, batch);
     crate::model::matrix::set_threads(gemm_threads);
     // Inside the pool, as `train` runs: the hand-over to the other thread is a steal, not a wake-up.
     let pool = rayon::ThreadPoolBuilder::new().num_threads(blocks.max(gemm_threads)).build()?;
     let times = pool.install(|| {
+        let batch = Batch::new(&x, &y);
         let start = Instant::now();
-        mlp.train_step_split(&mut ws, &mut opt, &x, &y);
+        mlp.step(&batch);
         let one = start.elapsed().as_secs_f64().max(1e-7);
         let iters = (((if quick { 0.01 } else { 0.04 }) / one).ceil() as usize).clamp(1, 20000);
         let mut times = Vec::new();
         for _ in 0..if quick { 3 } else { 9 } {
             let start = Instant::now();
             for _ in 0..iters {
-                std::hint::black_box(mlp.train_step_split(&mut ws, &mut opt, &x, &y));
+                std::hint::black_box(mlp.step(&batch));
             }
             times.push(start.elapsed().as_secs_f64() / iters as f64);
         }

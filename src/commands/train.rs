@@ -10,16 +10,13 @@ use crate::commands::{progress_bar, run_tool_matches, NetArgs, Setup};
 use crate::data::{self, Dataset};
 use crate::fsio;
 use crate::harness::Batches;
-use crate::manual::{Mlp, SplitWorkspace, Workspace};
+use crate::manual::{Backprop, Batch, Split, SplitWorkspace};
 use crate::model::matrix::Matrix;
-use crate::model::optim::Optimizer;
 use crate::model::params::Params;
 use crate::model::scalar::Scalar;
 use crate::model::spec::{parse_activations, parse_layers, DType};
 use crate::output::weights;
 use crate::plot::{line_grid_shared_x, Panel, Series};
-#[cfg(feature = "torch")]
-use crate::reference::{matrix_to_tensor, Trainer};
 
 const EXAMPLES: &str = "\
 Examples:
@@ -194,52 +191,6 @@ impl Run<'_> {
     }
 }
 
-/// A model being trained, by one implementation or the other.
-trait Learn<T: Scalar> {
-    /// One training step on a batch; the loss before the update.
-    fn step(&mut self, x: &Matrix<T>, y: &Matrix<T>) -> f64;
-    /// The outputs for a batch, in `out`.
-    fn predict(&mut self, x: &Matrix<T>, out: &mut Matrix<T>);
-    /// The current weights.
-    fn params(&self) -> Params<T>;
-}
-
-/// The hand-written side: the batch split over the threads of the pool it runs in.
-struct Manual<T> {
-    mlp: Mlp<T>,
-    ws: SplitWorkspace<T>,
-    opt: Optimizer<T>,
-    /// For the evaluations: grows to the largest dataset once.
-    eval: Workspace<T>,
-}
-
-impl<T: Scalar> Learn<T> for Manual<T> {
-    fn step(&mut self, x: &Matrix<T>, y: &Matrix<T>) -> f64 {
-        self.mlp.train_step_split(&mut self.ws, &mut self.opt, x, y).to64()
-    }
-    fn predict(&mut self, x: &Matrix<T>, out: &mut Matrix<T>) {
-        let z = self.eval.forward(self.mlp.params(), x);
-        out.set_rows(z.rows());
-        out.as_mut_slice().copy_from_slice(z.as_slice());
-    }
-    fn params(&self) -> Params<T> {
-        self.mlp.params().clone()
-    }
-}
-
-#[cfg(feature = "torch")]
-impl<T: Scalar> Learn<T> for Trainer {
-    fn step(&mut self, x: &Matrix<T>, y: &Matrix<T>) -> f64 {
-        Trainer::step(self, &matrix_to_tensor(x), &matrix_to_tensor(y))
-    }
-    fn predict(&mut self, x: &Matrix<T>, out: &mut Matrix<T>) {
-        *out = Trainer::predict(self, x);
-    }
-    fn params(&self) -> Params<T> {
-        Trainer::params(self)
-    }
-}
-
 /// A dataset in the run's type, beside the f64 original: cast once for the whole run.
 struct Evaluated<'a, T> {
     data: &'a Dataset,
@@ -256,11 +207,11 @@ impl<'a, T: Scalar> Evaluated<'a, T> {
     /// Loss and accuracy (when the targets classify) of the current model; its outputs go to `out`.
     fn of(
         &self,
-        learner: &mut impl Learn<T>,
+        learner: &mut dyn Backprop<T>,
         spec: &crate::model::spec::Spec,
         out: &mut Matrix<T>,
     ) -> (f64, Option<f64>) {
-        learner.predict(&self.x, out);
+        learner.forward(&self.x, out);
         let loss = spec.loss().value(out.as_slice(), self.y.as_slice(), spec.n_out(), spec.label_smoothing());
         (loss.to64(), self.classes.map(|c| c.accuracy_in(out, &self.data.y)))
     }
@@ -284,7 +235,7 @@ struct Looped<T> {
 /// matrices, so that once every buffer has grown to its size (the first epoch and evaluation) the
 /// loop allocates nothing but what the step itself may.
 fn train_loop<T: Scalar>(
-    learner: &mut impl Learn<T>,
+    learner: &mut dyn Backprop<T>,
     run: &Run,
     at_epoch: &mut (dyn FnMut(usize) + Send),
 ) -> Result<Looped<T>> {
@@ -307,7 +258,7 @@ fn train_loop<T: Scalar>(
         xb.gather_rows(x, idx);
         yb.gather_rows(y, idx);
         let start = Instant::now();
-        let loss = learner.step(&xb, &yb);
+        let loss = learner.step(&Batch::new(&xb, &yb)).to64();
         seconds += start.elapsed().as_secs_f64();
         losses.push(loss);
         bar.tick_to(t as u64 + 1);
@@ -346,7 +297,16 @@ fn train_loop<T: Scalar>(
     }
     bar.finish();
     let (after, accuracy) = train_set.of(learner, spec, &mut out);
-    Ok(Looped { losses, epochs, seconds, eval_seconds, before, after, accuracy, params: learner.params() })
+    Ok(Looped {
+        losses,
+        epochs,
+        seconds,
+        eval_seconds,
+        before,
+        after,
+        accuracy,
+        params: learner.params().into_owned(),
+    })
 }
 
 /// The hand-written side's training loop as [`train`] runs it, on `data` (validation samples
@@ -361,23 +321,20 @@ pub fn train_manual<T: Scalar>(
 ) -> Result<Vec<EpochRecord>> {
     let batch = train_batch(setup, data)?;
     let run = Run { setup, data, val, batch, eval_every, quiet: true };
-    let mlp = Mlp::with_params(setup.spec.clone(), Params::<T>::init(&setup.spec))?;
-    Ok(manual_loop(&run, mlp, at_epoch)?.epochs)
+    Ok(manual_loop(&run, Params::<T>::init(&setup.spec), at_epoch)?.epochs)
 }
 
+/// The hand-written side ([`Split`]: the batch split over the threads of the pool it runs in)
+/// trained from `init`.
 fn manual_loop<T: Scalar>(
     run: &Run,
-    mlp: Mlp<T>,
+    init: Params<T>,
     at_epoch: &mut (dyn FnMut(usize) + Send),
 ) -> Result<Looped<T>> {
     let (spec, batch) = (&run.setup.spec, run.batch);
+    init.check_shapes(spec)?;
     let threads = SplitWorkspace::<T>::threads_for(spec, batch, run.setup.threads);
-    let mut manual = Manual {
-        ws: SplitWorkspace::new(spec, batch, threads),
-        opt: Optimizer::new(run.setup.optim, spec),
-        eval: Workspace::new(spec, 0),
-        mlp,
-    };
+    let mut manual = Split::new(spec, init, run.setup.optim, batch, threads);
     let mut go = || train_loop(&mut manual, run, at_epoch);
     if threads > 1 {
         // Inside the pool the hand-over of a block to the other thread is a steal by a worker that
@@ -397,17 +354,16 @@ fn train_in<T: Scalar>(run: &Run, implementation: Impl, load: Option<&Path>, out
     };
     // Only now, with the weights read: a --load that does not fit writes nothing, --out included.
     fsio::prepare_dir(out)?;
-    let mlp = Mlp::with_params(spec.clone(), init)?;
     let per_epoch = run.per_epoch();
 
     let looped: Looped<T> = match implementation {
-        Impl::Manual => manual_loop(run, mlp, &mut |_| {})?,
+        Impl::Manual => manual_loop(run, init, &mut |_| {})?,
         #[cfg(not(feature = "torch"))]
         Impl::Torch => bail!("--impl torch: this build has no libtorch (built without the `torch` feature)"),
         #[cfg(feature = "torch")]
         Impl::Torch => {
             crate::reference::use_threads(spec, batch, setup.threads);
-            let mut torch = Trainer::new(&mlp, &setup.optim)?;
+            let mut torch = crate::reference::Reference::new(spec, &init, &setup.optim)?;
             train_loop(&mut torch, run, &mut |_| {})?
         }
     };

@@ -16,7 +16,6 @@
 use anyhow::{bail, Result};
 use std::sync::mpsc;
 use std::thread::JoinHandle;
-use tch::Tensor;
 
 use crate::data::Dataset;
 use crate::harness::bound::{step_bounds_with, OptimBound, StepBounds};
@@ -29,7 +28,7 @@ use crate::harness::{
     batch_order, saturated_pct, ErrorSummary, Failing, Form, Judge, LayerStep, NonFinite, Outcome, RunConfig,
     Snapshot, StepRecord, TensorStep, Verdict, Witness,
 };
-use crate::manual::{Backprop, Batched, Literal, Workspace};
+use crate::manual::{Backprop, Batch, Batched, Literal, Workspace};
 use crate::model::matrix::Matrix;
 use crate::model::params::Params;
 use crate::model::scalar::Scalar;
@@ -51,38 +50,45 @@ pub fn run<T: Scalar>(
     progress: impl FnMut(usize),
 ) -> Result<Outcome> {
     let mut implementation: Box<dyn Backprop<T>> = match (cfg.form, cfg.mutant) {
-        (Form::Batched, None) => Box::new(Batched::<T>::new(&cfg.spec, cfg.optim, cfg.batch_size.max(1))),
+        (Form::Batched, None) => {
+            Box::new(Batched::new(&cfg.spec, init.clone(), cfg.optim, cfg.batch_size.max(1)))
+        }
         (Form::Batched, Some(_)) => {
             bail!("--mutant plants its mistake in the literal form: use --manual literal")
         }
-        (Form::Literal, mutant) => Box::new(Literal::<T>::new(&cfg.spec, cfg.optim, mutant)),
+        (Form::Literal, mutant) => Box::new(Literal::new(&cfg.spec, init.clone(), cfg.optim, mutant)),
     };
     run_with(cfg, data, init, implementation.as_mut(), trace, progress)
 }
 
-/// [`run`] with any implementation of [`Backprop`] under test: a network type of your own is
-/// checked step by step against libtorch, with the same verdict.
+/// [`run`] with any implementation of [`Backprop`] under test, started from `init`: a network
+/// type of your own is checked step by step against libtorch, with the same verdict.
 ///
 /// ```
 /// use backprop::data::Dataset;
 /// use backprop::harness::{run_with, Form, Judge, RunConfig, Verdict};
-/// use backprop::manual::Backprop;
+/// use backprop::manual::{Backprop, Batch};
 /// use backprop::{Activation, Matrix, OptimConfig, Params, Spec, Workspace};
+/// use std::borrow::Cow;
 ///
 /// /// A user's network: here the crate's batched form, with its gradient scaled by 1 + 1e-6, and
 /// /// plain SGD with η = 0.01 written out.
-/// struct Mine(Workspace<f64>);
+/// struct Mine(Workspace<f64>, Params<f64>);
 /// impl Backprop<f64> for Mine {
 ///     fn describe(&self) -> String { "mine".into() }
-///     fn gradients(&mut self, p: &Params<f64>, x: &Matrix<f64>, y: &Matrix<f64>,
-///                  g: &mut Params<f64>) -> f64 {
-///         let loss = self.0.gradients(p, x, y);
+///     fn params(&self) -> Cow<'_, Params<f64>> { Cow::Borrowed(&self.1) }
+///     fn set_params(&mut self, p: &Params<f64>) { self.1.copy_from(p); }
+///     fn forward(&mut self, x: &Matrix<f64>, out: &mut Matrix<f64>) {
+///         *out = self.0.forward(&self.1, x).clone();
+///     }
+///     fn gradients(&mut self, b: &Batch<'_, f64>, g: &mut Params<f64>) -> f64 {
+///         let loss = self.0.gradients(&self.1, b.x, b.y);
 ///         g.clone_from(self.0.grads());
 ///         for l in &mut g.layers { l.w.as_mut_slice().iter_mut().for_each(|v| *v *= 1.0 + 1e-6); }
 ///         loss
 ///     }
-///     fn update(&mut self, p: &mut Params<f64>, g: &Params<f64>) {
-///         p.sgd_update(g, 0.01);
+///     fn update(&mut self, g: &Params<f64>) {
+///         self.1.sgd_update(g, 0.01);
 ///     }
 /// }
 ///
@@ -92,7 +98,9 @@ pub fn run<T: Scalar>(
 /// let cfg = RunConfig { spec: spec.clone(), optim: OptimConfig::sgd(0.01), steps: 3, batch_size: 8, shuffle_seed: 0,
 ///     judge: Judge::round_off(), drift_tol: 1.0, fault: None, form: Form::Batched, mutant: None,
 ///     snapshot_steps: vec![], saturation: 0.97, witness_every: 0, threads: 1 };
-/// let out = run_with(&cfg, &data, &Params::init(&spec), &mut Mine(Workspace::new(&spec, 8)), None, |_| {})?;
+/// let init = Params::init(&spec);
+/// let mut mine = Mine(Workspace::new(&spec, 8), init.clone());
+/// let out = run_with(&cfg, &data, &init, &mut mine, None, |_| {})?;
 /// assert_eq!(out.verdict, Verdict::NotEquivalent);
 /// assert_eq!(out.first_divergence.unwrap().step, 0);
 /// # Ok::<(), anyhow::Error>(())
@@ -121,6 +129,7 @@ pub fn run_with<T: Scalar>(
     let order = batch_order(data.len(), cfg.batch_size, cfg.steps, cfg.shuffle_seed);
     let max_batch = order.iter().map(Vec::len).max().unwrap_or(1);
 
+    implementation.set_params(init);
     let mut params = init.clone();
     let mut grads = Params::<T>::zeros(spec);
     let mut lockstep = Reference::new(spec, init, &cfg.optim)?;
@@ -187,7 +196,8 @@ pub fn run_with<T: Scalar>(
         if let Some(dd) = dd_witness.as_mut().filter(|_| witnessed || follow) {
             dd.start(&params, &xb, &yb);
         }
-        let batch = lockstep.batch(&xb, &yb);
+        let mut batch = Batch::new(&xb, &yb);
+        Backprop::<T>::prepare(&lockstep, &mut batch);
         lane.start(&params, &xb, &yb, &batch);
         if !plain {
             before.copy_from(&params);
@@ -199,13 +209,13 @@ pub fn run_with<T: Scalar>(
             .mutant
             .filter(|_| out.mutant_changed != Some(true) && cfg.fault.is_none_or(|f| f.step != t))
             .map(|_| crate::manual::literal::gradients(spec, &params, &xb, &yb).1);
-        let loss_m = step_under_test(implementation, cfg, t, &mut params, &xb, &yb, &mut grads);
+        let loss_m = step_under_test(implementation, cfg, t, &mut params, &batch, &mut grads);
         if let Some(correct) = correct {
             out.mutant_changed = Some(correct != grads);
         }
-        let r = lockstep.step_on(&batch.0, &batch.1);
+        let r = RefStep::of(&mut lockstep, &batch);
         let w64: Option<RefStep<f64>> =
-            witness.as_mut().map(|w| w.step(&xb.cast::<f64>(), &yb.cast::<f64>()));
+            witness.as_mut().map(|w| RefStep::of(w, &Batch::new(&xb.cast(), &yb.cast())));
         let (bounds, optim_tol, free_loss, free_params) = lane.finish();
         let dd_step = dd_witness.as_mut().and_then(DdLane::finish);
         let wide: Option<WideStep> = match (&w64, dd_step) {
@@ -350,7 +360,7 @@ fn lane_step<T: Scalar>(
     params: &Params<T>,
     xb: &Matrix<T>,
     yb: &Matrix<T>,
-    batch: Option<&(Tensor, Tensor)>,
+    batch: Option<&Batch<'_, T>>,
 ) -> LaneResult<T> {
     let bounds = step_bounds_with(spec, params, xb, yb, optim.is_some());
     let optim_tol = optim.as_mut().map(|o| {
@@ -358,8 +368,8 @@ fn lane_step<T: Scalar>(
         o.update(&params.cast(), values, &bounds.grads)
     });
     let free_loss = match batch {
-        Some((x, y)) => free.train_step_on(x, y),
-        None => free.train_step(xb, yb),
+        Some(batch) => free.step(batch),
+        None => free.step(&Batch::new(xb, yb)),
     };
     (bounds, optim_tol, free_loss, free.params())
 }
@@ -390,7 +400,7 @@ impl<T: Scalar> Lane<T> {
     /// Starts the lane's work for a step from `params` on the batch (`xb`, `yb`).
     /// `batch` is (`xb`, `yb`) as tensors, which the inline lane steps on; a worker converts its
     /// own copy.
-    fn start(&mut self, params: &Params<T>, xb: &Matrix<T>, yb: &Matrix<T>, batch: &(Tensor, Tensor)) {
+    fn start(&mut self, params: &Params<T>, xb: &Matrix<T>, yb: &Matrix<T>, batch: &Batch<'_, T>) {
         match self {
             Lane::Inline { free, spec, optim, done } => {
                 *done = Some(Box::new(lane_step(spec, free, optim, params, xb, yb, Some(batch))))
@@ -478,18 +488,18 @@ fn step_under_test<T: Scalar>(
     cfg: &RunConfig,
     t: usize,
     params: &mut Params<T>,
-    xb: &Matrix<T>,
-    yb: &Matrix<T>,
+    batch: &Batch<'_, T>,
     grads: &mut Params<T>,
 ) -> T {
-    let loss = implementation.gradients(params, xb, yb, grads);
+    let loss = implementation.gradients(batch, grads);
     if let Some(fault) = cfg.fault.filter(|f| f.step == t) {
         let layer = &mut grads.layers[fault.layer - 1];
         let scale = T::one() + T::of(fault.rel);
         layer.w.as_mut_slice().iter_mut().for_each(|v| *v = *v * scale);
         layer.b.iter_mut().flatten().for_each(|v| *v = *v * scale);
     }
-    implementation.update(params, grads);
+    implementation.update(grads);
+    params.copy_from(&implementation.params());
     loss
 }
 
