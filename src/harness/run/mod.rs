@@ -284,7 +284,7 @@ impl<T: Scalar> Sides<T> {
         // The double-double witness of an f64 run, from the same weights (a stateful witness
         // takes every step; it is judged on the witnessed ones): first, since it is the longest
         // (on a worker thread when the run may use two).
-        let witnessed = self.round_off && self.every.map_or(t == 0, |n| t % n == 0);
+        let witnessed = self.round_off && self.every.map_or(t == 0, |n| t.is_multiple_of(n));
         // A stateful optimizer's witness follows every step, unless it takes step 0 alone.
         let follow = !self.plain && self.every.is_some();
         if let Some(dd) = self.dd_witness.as_mut().filter(|_| witnessed || follow) {
