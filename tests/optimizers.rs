@@ -10,11 +10,12 @@ mod common;
 
 use backprop::data::Dataset;
 use backprop::harness::{self, Outcome, RunConfig, Verdict};
-use backprop::manual::Backprop;
+use backprop::manual::{Backprop, Batch};
 use backprop::{Activation, DType, Loss, Matrix, OptimConfig, OptimizerKind, Params, Spec, Workspace};
 use common::run_config;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
+use std::borrow::Cow;
 
 /// `n` samples with inputs uniform in ±1 and one-hot targets (a class from the inputs' signs),
 /// seeded: targets every loss accepts.
@@ -149,6 +150,7 @@ enum Mistake {
 /// The batched gradients, and an optimizer written out by hand, flat, with one mistake.
 struct Wrong {
     ws: Workspace<f64>,
+    params: Params<f64>,
     cfg: OptimConfig,
     mistake: Mistake,
     t: i32,
@@ -161,13 +163,26 @@ impl Backprop<f64> for Wrong {
         format!("{:?}", self.mistake)
     }
 
-    fn gradients(&mut self, p: &Params<f64>, x: &Matrix<f64>, y: &Matrix<f64>, g: &mut Params<f64>) -> f64 {
-        let loss = self.ws.gradients(p, x, y);
+    fn params(&self) -> Cow<'_, Params<f64>> {
+        Cow::Borrowed(&self.params)
+    }
+
+    fn set_params(&mut self, params: &Params<f64>) {
+        self.params.copy_from(params);
+    }
+
+    fn forward(&mut self, x: &Matrix<f64>, out: &mut Matrix<f64>) {
+        *out = self.ws.forward(&self.params, x).clone();
+    }
+
+    fn gradients(&mut self, b: &Batch<'_, f64>, g: &mut Params<f64>) -> f64 {
+        let loss = self.ws.gradients(&self.params, b.x, b.y);
         g.clone_from(self.ws.grads());
         loss
     }
 
-    fn update(&mut self, params: &mut Params<f64>, grads: &Params<f64>) {
+    fn update(&mut self, grads: &Params<f64>) {
+        let params = &mut self.params;
         let c = self.cfg;
         let (mut p, g) = (params.flat(), grads.flat());
         if self.m.is_empty() {
@@ -263,8 +278,15 @@ fn optimizer_mistakes_are_caught_in_the_update_at_their_first_step() {
     backprop::reference::use_threads(&spec, 32, 1);
     for (mistake, optim, step) in cases {
         let cfg = run_config(&spec, optim, 10, 16);
-        let mut wrong =
-            Wrong { ws: Workspace::new(&spec, 16), cfg: optim, mistake, t: 0, m: vec![], v: vec![] };
+        let mut wrong = Wrong {
+            ws: Workspace::new(&spec, 16),
+            params: Params::zeros(&spec),
+            cfg: optim,
+            mistake,
+            t: 0,
+            m: vec![],
+            v: vec![],
+        };
         let o = harness::run_with::<f64>(&cfg, &d, &Params::init(&spec), &mut wrong, None, |_| {}).unwrap();
         assert_eq!(o.verdict, Verdict::NotEquivalent, "{mistake:?} was not caught");
         let first = o.first_divergence.as_ref().unwrap();
@@ -285,6 +307,7 @@ fn optimizer_mistakes_are_caught_in_the_update_at_their_first_step() {
     let optim = OptimConfig::new(OptimizerKind::Adam, 0.01);
     let mut right = Wrong {
         ws: Workspace::new(&spec, 16),
+        params: Params::zeros(&spec),
         cfg: optim,
         mistake: Mistake::RmsEpsInsideSqrt,
         t: 0,

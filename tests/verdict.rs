@@ -9,7 +9,7 @@ mod common;
 
 use backprop::data::Dataset;
 use backprop::harness::{self, Form, Outcome, RunConfig, Verdict};
-use backprop::manual::{literal, Mutant, MutantKind};
+use backprop::manual::{mutants, Mutant, MutantKind};
 use backprop::{Activation, DType, Loss, Matrix, Params, Scalar, Spec};
 use common::{report, run_compare as compare, temp_dir};
 use rand::{Rng, SeedableRng};
@@ -237,8 +237,8 @@ fn changes_at_start<T: Scalar>(spec: &Spec, d: &Dataset, batch: usize, lr: f64, 
     let (mut x, mut y) = (Matrix::<T>::zeros(0, spec.n_in()), Matrix::<T>::zeros(0, spec.n_out()));
     x.gather_rows(&d.x.cast(), &order[0]);
     y.gather_rows(&d.y.cast(), &order[0]);
-    let (_, good) = literal::gradients_with(spec, &p, &x, &y, T::of(lr), None);
-    let (_, bad) = literal::gradients_with(spec, &p, &x, &y, T::of(lr), Some(m));
+    let (_, good) = mutants::gradients_with(spec, &p, &x, &y, T::of(lr), None);
+    let (_, bad) = mutants::gradients_with(spec, &p, &x, &y, T::of(lr), Some(m));
     good != bad
 }
 

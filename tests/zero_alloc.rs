@@ -6,7 +6,8 @@
 //! shapes (it takes no caller-provided workspace); those are counted apart, via
 //! `backprop::kernels::gemm::in_gemm`, and printed.
 
-use backprop::{Activation, DType, Matrix, Mlp, Scalar, Spec, Workspace};
+use backprop::manual::{Backprop, Batch, Batched, Split};
+use backprop::{Activation, DType, Matrix, Params, Scalar, Spec};
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -57,34 +58,25 @@ fn steady_state_allocations<T: Scalar>(spec: Spec, batches: &[usize]) -> (usize,
     steady_state_allocations_with::<T>(spec, batches, None)
 }
 
-/// With `optim`, the step is [`Mlp::train_step_with`] and that optimizer (its state allocated when it
-/// is made); without, the plain SGD step.
+/// The [`Batched`] form's [`Backprop::step`] with `optim` (its state allocated when it is made);
+/// without, plain SGD.
 fn steady_state_allocations_with<T: Scalar>(
     spec: Spec,
     batches: &[usize],
     optim: Option<backprop::OptimConfig>,
 ) -> (usize, usize) {
     let max = *batches.iter().max().unwrap();
-    let mut mlp = Mlp::<T>::new(spec.clone()).unwrap();
-    let mut ws = Workspace::new(&spec, max);
-    let mut opt = optim.map(|c| backprop::Optimizer::<T>::new(c, &spec));
+    let cfg = optim.unwrap_or(backprop::OptimConfig::sgd(1e-3));
+    let mut mlp = Batched::new(&spec, Params::<T>::init(&spec), cfg, max);
     let x = Matrix::<T>::from_fn(max, spec.n_in(), |i, j| T::of(((i * 3 + j) % 7) as f64 / 7.0 - 0.5));
     let y = Matrix::<T>::from_fn(max, spec.n_out(), |i, j| T::of(((i + 2 * j) % 5) as f64 / 5.0 - 0.5));
     let (mut xb, mut yb) = (x.clone(), y.clone());
-    let lr = T::of(1e-3);
-    let mut step = |mlp: &mut Mlp<T>, n: usize| {
+    let mut step = |mlp: &mut Batched<T>, n: usize| {
         xb.set_rows(n);
         yb.set_rows(n);
         xb.as_mut_slice().copy_from_slice(&x.as_slice()[..n * spec.n_in()]);
         yb.as_mut_slice().copy_from_slice(&y.as_slice()[..n * spec.n_out()]);
-        match &mut opt {
-            Some(opt) => {
-                mlp.train_step_with(&mut ws, opt, &xb, &yb);
-            }
-            None => {
-                mlp.train_step(&mut ws, &xb, &yb, lr);
-            }
-        }
+        mlp.step(&Batch::new(&xb, &yb));
     };
     // Warm-up: whatever the GEMM crate keeps per thread is set up by the first steps.
     for &n in batches {
@@ -178,17 +170,16 @@ fn the_split_step_allocates_nothing_of_its_own_once_warm() {
     let spec =
         Spec::new(vec![64, 256, 256, 10], vec![Activation::Tanh, Activation::Tanh, Activation::Identity])
             .unwrap();
-    let mut mlp = Mlp::<f64>::new(spec.clone()).unwrap();
-    let mut ws = backprop::manual::SplitWorkspace::new(&spec, 128, 2);
-    let mut opt = backprop::Optimizer::<f64>::new(backprop::OptimConfig::sgd(1e-3), &spec);
+    let mut mlp = Split::new(&spec, Params::<f64>::init(&spec), backprop::OptimConfig::sgd(1e-3), 128, 2);
     let x = Matrix::<f64>::from_fn(128, 64, |i, j| ((i * 3 + j) % 7) as f64 / 7.0 - 0.5);
     let y = Matrix::<f64>::from_fn(128, 10, |i, j| ((i + 2 * j) % 5) as f64 / 5.0 - 0.5);
+    let batch = Batch::new(&x, &y);
     for _ in 0..3 {
-        mlp.train_step_split(&mut ws, &mut opt, &x, &y);
+        mlp.step(&batch);
     }
     let (own, _) = allocations_in(|| {
         for _ in 0..5 {
-            mlp.train_step_split(&mut ws, &mut opt, &x, &y);
+            mlp.step(&batch);
         }
     });
     assert_eq!(own, 0, "{own} allocations in 5 steady-state split steps");

@@ -42,7 +42,7 @@ fn torch_step(rec: &Recorded, spec: &Spec, init: &Params<f64>, s: &RecordedStep)
     let mut yb = crate::model::matrix::Matrix::<f64>::zeros(0, spec.n_out());
     xb.gather_rows(&rec.data.x, &s.batch);
     yb.gather_rows(&rec.data.y, &s.batch);
-    Ok(r.step(&xb, &yb))
+    Ok(RefStep::of(&mut r, &crate::manual::Batch::new(&xb, &yb)))
 }
 
 /// Whether step 0's recorded loss and gradients are libtorch's `r` times `factor`.

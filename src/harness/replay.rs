@@ -164,7 +164,7 @@ pub fn replay<T: Scalar>(rec: &Recorded, judge: Judge, saturation: f64, what: &s
         });
         lockstep.set_params(start);
         lockstep.set_lr(s.lr);
-        let r = lockstep.step(&xb, &yb);
+        let r = RefStep::of(&mut lockstep, &crate::manual::Batch::new(&xb, &yb));
         if !conv.is_plain() {
             widen_for(&mut bounds, conv, start, s.batch.len(), &r);
         }
@@ -240,7 +240,7 @@ impl Witnesses {
             (Some(w), _) => {
                 w.set_params(start);
                 w.set_lr(lr);
-                Some(wide_of(&w.step(&xb.cast::<f64>(), &yb.cast::<f64>())))
+                Some(wide_of(&RefStep::of(w, &crate::manual::Batch::new(&xb.cast::<f64>(), &yb.cast()))))
             }
             (None, Some(dd)) => Some(dd.step(&start.cast(), &xb.cast(), &yb.cast())),
             (None, None) => None,

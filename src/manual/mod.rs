@@ -3,23 +3,30 @@
 //!
 //! Two forms compute the same thing from the same [`Params`]:
 //! - [`literal`]: one sample at a time, loops over i and j exactly as the equations read;
-//! - [`batched`]: the whole batch at once as matrix products, fast and allocation-free.
+//! - [`batched`]: the whole batch at once as matrix products, fast and allocation-free
+//!   ([`split`]: the same over several threads).
+//!
+//! Every form that trains, and the libtorch reference, takes its training step through one trait,
+//! [`Backprop`].
 
 pub mod batched;
+mod forms;
 pub mod gradcheck;
 pub mod literal;
 pub mod mutants;
 pub mod split;
 
 use anyhow::{bail, Result};
+use std::any::Any;
+use std::borrow::Cow;
 
 use crate::model::matrix::Matrix;
-use crate::model::optim::{OptimConfig, Optimizer};
 use crate::model::params::Params;
 use crate::model::scalar::Scalar;
 use crate::model::spec::Spec;
 
 pub use batched::Workspace;
+pub use forms::{Batched, Literal, Split};
 pub use mutants::{Mutant, MutantKind};
 pub use split::SplitWorkspace;
 
@@ -82,42 +89,6 @@ impl<T: Scalar> Mlp<T> {
         self.params.sgd_update(grads, lr);
     }
 
-    /// One batched training step in `ws`: forward, backward, update; returns the loss before
-    /// the update. Allocates nothing once `ws` has seen a batch this large.
-    pub fn train_step(&mut self, ws: &mut Workspace<T>, x: &Matrix<T>, y: &Matrix<T>, lr: T) -> T {
-        let loss = ws.gradients(&self.params, x, y);
-        self.params.sgd_update(ws.grads(), lr);
-        loss
-    }
-
-    /// One batched training step with the optimizer `opt`: forward, backward, update; returns the
-    /// loss before the update. Allocates nothing once `ws` has seen a batch this large.
-    pub fn train_step_with(
-        &mut self,
-        ws: &mut Workspace<T>,
-        opt: &mut Optimizer<T>,
-        x: &Matrix<T>,
-        y: &Matrix<T>,
-    ) -> T {
-        let loss = ws.gradients(&self.params, x, y);
-        opt.step(&mut self.params, ws.grads());
-        loss
-    }
-
-    /// [`Mlp::train_step_with`] on several cores: the batch split into one block of rows per
-    /// thread of `ws` ([`SplitWorkspace`]). Allocates nothing once `ws` has seen a batch this large.
-    pub fn train_step_split(
-        &mut self,
-        ws: &mut SplitWorkspace<T>,
-        opt: &mut Optimizer<T>,
-        x: &Matrix<T>,
-        y: &Matrix<T>,
-    ) -> T {
-        let loss = ws.gradients(&self.params, x, y);
-        opt.step(&mut self.params, ws.grads());
-        loss
-    }
-
     /// The network's outputs y(x) for a batch (N × n_L).
     pub fn predict(&self, x: &Matrix<T>) -> Matrix<T> {
         let mut ws = Workspace::new(&self.spec, x.rows());
@@ -125,122 +96,94 @@ impl<T: Scalar> Mlp<T> {
     }
 }
 
-/// An implementation of backpropagation that the harness can check: the gradients of a step at
-/// given weights, then its optimizer's update. The built-in forms implement it ([`Batched`]: the
-/// batched form; [`Literal`]: sample by sample, optionally with a planted mistake); so can a
-/// library user's own network type, with an optimizer of its own.
+/// A batch of samples (`x`: N × n_0, `y`: N × n_L) as a training step takes it, with room for
+/// the form an implementation prepares it in once ([`Backprop::prepare`]: libtorch's tensors), so
+/// that several steps, or several implementations, on one batch convert it once.
+pub struct Batch<'a, T> {
+    /// The inputs, one sample per row.
+    pub x: &'a Matrix<T>,
+    /// The targets, one sample per row.
+    pub y: &'a Matrix<T>,
+    prepared: Option<Box<dyn Any>>,
+}
+
+impl<'a, T> Batch<'a, T> {
+    /// The batch (`x`, `y`), nothing prepared.
+    pub fn new(x: &'a Matrix<T>, y: &'a Matrix<T>) -> Batch<'a, T> {
+        Batch { x, y, prepared: None }
+    }
+
+    /// What an implementation prepared, when it is a `P`.
+    pub fn prepared<P: 'static>(&self) -> Option<&P> {
+        self.prepared.as_ref().and_then(|p| p.downcast_ref())
+    }
+
+    /// Keeps `p`, the batch in an implementation's own form.
+    pub fn set_prepared<P: Any>(&mut self, p: P) {
+        self.prepared = Some(Box::new(p));
+    }
+}
+
+/// One training step of backpropagation, as every implementation takes it: the hand-written forms
+/// ([`Batched`], [`Split`], [`Literal`], optionally with a planted mistake), libtorch's reference
+/// (`crate::reference::Reference`, with the `torch` feature), and a library user's own network
+/// type, which the harness can check ([`crate::harness::run_with`]). The implementation holds its
+/// parameters and its optimizer's state.
 ///
 /// ```
-/// use backprop::manual::{Backprop, Batched, Literal};
+/// use backprop::manual::{Backprop, Batch, Batched, Literal};
 /// use backprop::{Activation, Matrix, OptimConfig, Params, Spec};
 /// let spec = Spec::new(vec![2, 3, 1], vec![Activation::Tanh, Activation::Identity]).unwrap();
 /// let (x, y) = (Matrix::from_vec(1, 2, vec![0.5, -1.0]), Matrix::from_vec(1, 1, vec![0.25]));
-/// let (mut p1, mut p2) = (Params::<f64>::init(&spec), Params::<f64>::init(&spec));
-/// let (mut g1, mut g2) = (Params::zeros(&spec), Params::zeros(&spec));
-/// let mut batched = Batched::<f64>::new(&spec, OptimConfig::sgd(0.1), 1);
-/// let mut literal = Literal::<f64>::new(&spec, OptimConfig::sgd(0.1), None);
-/// let e1 = batched.step(&mut p1, &x, &y, &mut g1);
-/// let e2 = literal.step(&mut p2, &x, &y, &mut g2);
+/// let init = Params::<f64>::init(&spec);
+/// let mut batched = Batched::new(&spec, init.clone(), OptimConfig::sgd(0.1), 1);
+/// let mut literal = Literal::new(&spec, init, OptimConfig::sgd(0.1), None);
+/// let e1 = batched.step(&Batch::new(&x, &y));
+/// let e2 = literal.step(&Batch::new(&x, &y));
+/// let (p1, p2) = (batched.params(), literal.params());
 /// assert!((e1 - e2).abs() < 1e-15 && (p1.layers[0].w[(1, 2)] - p2.layers[0].w[(1, 2)]).abs() < 1e-15);
 /// ```
 pub trait Backprop<T: Scalar> {
-    /// What the reports call it: `batched`, `literal`, `literal with stale-weights:1`, ….
+    /// What the reports call it: `batched`, `literal`, `literal with mutant stale-weights:1`, ….
     fn describe(&self) -> String;
 
-    /// The loss E of the batch (`x`: N × n_0, `y`: N × n_L) at the weights `params`, and
-    /// ∂E/∂W^k, ∂E/∂b^k written into `grads` (the shapes of `params`).
-    fn gradients(&mut self, params: &Params<T>, x: &Matrix<T>, y: &Matrix<T>, grads: &mut Params<T>) -> T;
+    /// The current parameters W^k, b^k, in the seed's layout (W^k: n_{k−1} × n_k).
+    fn params(&self) -> Cow<'_, Params<T>>;
 
-    /// The optimizer's update of `params` by `grads`, with the implementation's own state: for
-    /// plain SGD, ΔW = −η ∂E/∂W.
-    fn update(&mut self, params: &mut Params<T>, grads: &Params<T>);
+    /// Overwrites the parameters (the spec's shapes); the optimizer's state stays.
+    fn set_params(&mut self, params: &Params<T>);
+
+    /// The network's outputs y(x) for a batch `x` (N × n_0), eqs (1)–(3), written into `out`
+    /// (resized to N × n_L).
+    fn forward(&mut self, x: &Matrix<T>, out: &mut Matrix<T>);
+
+    /// Prepares `batch` in the implementation's own form, once for the steps on it that follow
+    /// (of this implementation, or another of the same kind). Nothing by default.
+    fn prepare(&self, batch: &mut Batch<'_, T>) {
+        let _ = batch;
+    }
+
+    /// The loss E of the batch at the current parameters, and ∂E/∂W^k, ∂E/∂b^k (eqs (6), (7))
+    /// written into `grads` (the parameters' shapes).
+    fn gradients(&mut self, batch: &Batch<'_, T>, grads: &mut Params<T>) -> T;
+
+    /// The optimizer's update of the parameters by `grads`, with the implementation's own state:
+    /// for plain SGD, ΔW = −η ∂E/∂W.
+    fn update(&mut self, grads: &Params<T>);
+
+    /// One step: [`Backprop::gradients`], then [`Backprop::update`]; returns E before the update.
+    /// The built-in forms override it to keep their gradients where they are (the manual forms
+    /// allocate nothing once their buffers have seen a batch this large).
+    fn step(&mut self, batch: &Batch<'_, T>) -> T {
+        let mut grads = self.params().into_owned();
+        let loss = self.gradients(batch, &mut grads);
+        self.update(&grads);
+        loss
+    }
 
     /// The optimizer's state after the last update, by PyTorch's names (`exp_avg`, …), in the
     /// parameters' shapes: what a trace records. None by default.
     fn optimizer_state(&self) -> Vec<(&'static str, &Params<T>)> {
         Vec::new()
-    }
-
-    /// One step: [`Backprop::gradients`], then [`Backprop::update`]; returns E before the update.
-    fn step(&mut self, params: &mut Params<T>, x: &Matrix<T>, y: &Matrix<T>, grads: &mut Params<T>) -> T {
-        let loss = self.gradients(params, x, y, grads);
-        self.update(params, grads);
-        loss
-    }
-}
-
-/// The batched form with the hand-written optimizer, as a [`Backprop`].
-#[derive(Clone, Debug)]
-pub struct Batched<T> {
-    ws: Workspace<T>,
-    opt: Optimizer<T>,
-}
-
-impl<T: Scalar> Batched<T> {
-    /// The batched form of `spec`'s network with the optimizer `cfg`, buffers for batches of up
-    /// to `max_batch` samples.
-    pub fn new(spec: &Spec, cfg: OptimConfig, max_batch: usize) -> Batched<T> {
-        Batched { ws: Workspace::new(spec, max_batch), opt: Optimizer::new(cfg, spec) }
-    }
-}
-
-impl<T: Scalar> Backprop<T> for Batched<T> {
-    fn describe(&self) -> String {
-        "batched".to_string()
-    }
-
-    fn gradients(&mut self, params: &Params<T>, x: &Matrix<T>, y: &Matrix<T>, grads: &mut Params<T>) -> T {
-        let loss = self.ws.gradients(params, x, y);
-        grads.copy_from(self.ws.grads());
-        loss
-    }
-
-    fn update(&mut self, params: &mut Params<T>, grads: &Params<T>) {
-        self.opt.step(params, grads);
-    }
-
-    fn optimizer_state(&self) -> Vec<(&'static str, &Params<T>)> {
-        self.opt.state()
-    }
-}
-
-/// The literal per-sample form as a [`Backprop`], with at most one planted mistake, and the
-/// hand-written optimizer.
-#[derive(Clone, Debug)]
-pub struct Literal<T> {
-    spec: Spec,
-    mutant: Option<Mutant>,
-    opt: Optimizer<T>,
-}
-
-impl<T: Scalar> Literal<T> {
-    /// The literal form of `spec`'s network with the optimizer `cfg`, and `mutant` planted (None:
-    /// the correct form).
-    pub fn new(spec: &Spec, cfg: OptimConfig, mutant: Option<Mutant>) -> Literal<T> {
-        Literal { spec: spec.clone(), mutant, opt: Optimizer::new(cfg, spec) }
-    }
-}
-
-impl<T: Scalar> Backprop<T> for Literal<T> {
-    fn describe(&self) -> String {
-        match self.mutant {
-            Some(m) => format!("literal with mutant {m}"),
-            None => "literal".to_string(),
-        }
-    }
-
-    fn gradients(&mut self, params: &Params<T>, x: &Matrix<T>, y: &Matrix<T>, grads: &mut Params<T>) -> T {
-        let lr = T::of(self.opt.config().lr);
-        let (loss, g) = literal::gradients_with(&self.spec, params, x, y, lr, self.mutant);
-        *grads = g;
-        loss
-    }
-
-    fn update(&mut self, params: &mut Params<T>, grads: &Params<T>) {
-        self.opt.step(params, grads);
-    }
-
-    fn optimizer_state(&self) -> Vec<(&'static str, &Params<T>)> {
-        self.opt.state()
     }
 }

@@ -1,10 +1,16 @@
 //! A catalogue of classic backpropagation mistakes, planted one at a time into the literal form
-//! ([`super::literal`]): what a wrong backprop looks like to the harness, and a test that the
+//! ([`super::literal`]) through its [`Hooks`]: what a wrong backprop looks like to the harness, and a test that the
 //! harness catches each one, at the step where it first changes anything, named at its layer.
 
 use anyhow::Result;
 use std::fmt;
 
+use super::literal::{self, Hooks};
+use crate::model::activation::Activation;
+use crate::model::matrix::Matrix;
+use crate::model::params::Params;
+use crate::model::scalar::Scalar;
+use crate::model::spec::Spec;
 use crate::error::field_bail;
 
 /// One classic mistake.
@@ -154,5 +160,77 @@ impl Mutant {
             s.push_str(&format!("  {:<24}{}\n", k.name(), k.what()));
         }
         s
+    }
+}
+
+/// [`literal::gradients`] with one classic mistake planted (`lr` is η, which only `stale-weights`
+/// uses; `None` is the correct form): the literal form with the mutant's [`Hooks`].
+pub fn gradients_with<T: Scalar>(
+    spec: &Spec,
+    params: &Params<T>,
+    x: &Matrix<T>,
+    y: &Matrix<T>,
+    lr: T,
+    mutant: Option<Mutant>,
+) -> (T, Params<T>) {
+    match mutant {
+        Some(mutant) => literal::gradients_hooked(spec, params, x, y, &Planted { mutant, lr }),
+        None => literal::gradients(spec, params, x, y),
+    }
+}
+
+/// A mutant planted in the literal form, with η for `stale-weights`.
+struct Planted<T> {
+    mutant: Mutant,
+    lr: T,
+}
+
+impl<T> Planted<T> {
+    fn at(&self, kind: MutantKind, k: usize) -> bool {
+        self.mutant.kind == kind && self.mutant.layer == k
+    }
+}
+
+impl<T: Scalar> Hooks<T> for Planted<T> {
+    fn phi_prime(&self, k: usize, phi: Activation, a: T, z: T) -> T {
+        if self.at(MutantKind::SkipPhiPrime, k) {
+            T::one()
+        } else if self.at(MutantKind::PhiPrimeOfZ, k) {
+            phi.derivative(z, phi.apply(z))
+        } else {
+            phi.derivative(a, z)
+        }
+    }
+
+    fn output_grad(&self, dy: &mut [T]) {
+        if self.mutant.kind == MutantKind::FlipOutputDelta {
+            dy.iter_mut().for_each(|d| *d = -*d);
+        }
+    }
+
+    fn bias_sample(&self, k: usize, n: usize) -> bool {
+        n == 0 || !self.at(MutantKind::BiasGradFirstSample, k)
+    }
+
+    fn weights_below(&self, k: usize, w: &Matrix<T>, grad_w: &Matrix<T>) -> Option<Matrix<T>> {
+        // δ^{k−1} through W^k as already updated by η.
+        if !self.at(MutantKind::StaleWeights, k - 1) {
+            return None;
+        }
+        let mut updated = w.clone();
+        for (w, &g) in updated.as_mut_slice().iter_mut().zip(grad_w.as_slice()) {
+            *w = *w - self.lr * g;
+        }
+        Some(updated)
+    }
+
+    fn finish(&self, grads: &mut Params<T>, n: usize) {
+        if self.mutant.kind == MutantKind::MeanNotSum {
+            let n = T::of(n as f64);
+            for l in &mut grads.layers {
+                l.w.as_mut_slice().iter_mut().for_each(|g| *g = *g / n);
+                l.b.iter_mut().flatten().for_each(|g| *g = *g / n);
+            }
+        }
     }
 }

@@ -6,7 +6,9 @@
 use anyhow::{Context, Result};
 use tch::{nn, nn::Module, nn::OptimizerConfig, Device, Kind, Reduction, Tensor};
 
-use crate::manual::Mlp;
+use std::borrow::Cow;
+
+use crate::manual::{Backprop, Batch};
 use crate::model::activation::Activation;
 use crate::model::matrix::Matrix;
 use crate::model::optim::{OptimConfig, OptimizerKind};
@@ -209,6 +211,67 @@ pub fn use_threads(spec: &Spec, batch: usize, requested: usize) -> usize {
     n
 }
 
+/// A batch as tensors of a reference's kind: what [`Reference`] prepares
+/// ([`Backprop::prepare`]).
+struct Tensors {
+    kind: Kind,
+    x: Tensor,
+    y: Tensor,
+}
+
+/// The libtorch reference as a training step: autograd's gradients and libtorch's optimizer,
+/// the batch prepared once as tensors. Its `update` writes the gradients it is given into the
+/// variables' `grad` before libtorch's optimizer steps; its `step` steps on autograd's own,
+/// copying nothing out.
+impl<T: Scalar> Backprop<T> for Reference {
+    fn describe(&self) -> String {
+        "libtorch".to_string()
+    }
+    fn params(&self) -> Cow<'_, Params<T>> {
+        Cow::Owned(Reference::params(self))
+    }
+    fn set_params(&mut self, params: &Params<T>) {
+        Reference::set_params(self, params);
+    }
+    fn forward(&mut self, x: &Matrix<T>, out: &mut Matrix<T>) {
+        *out = self.predict(x);
+    }
+    fn prepare(&self, batch: &mut Batch<'_, T>) {
+        let run_kind = kind_of(self.spec.dtype());
+        if batch.prepared::<Tensors>().is_none_or(|t| t.kind != run_kind) {
+            let t = self.tensors(batch.x, batch.y);
+            batch.set_prepared(t);
+        }
+    }
+    fn gradients(&mut self, batch: &Batch<'_, T>, grads: &mut Params<T>) -> T {
+        let loss = self.backward_on(batch);
+        *grads = self.collect(|t| t.grad());
+        loss
+    }
+    fn update(&mut self, grads: &Params<T>) {
+        tch::no_grad(|| {
+            for (lin, g) in self.layers.iter_mut().zip(&grads.layers) {
+                weight_into_torch(&g.w, &mut lin.ws.grad());
+                if let (Some(bs), Some(b)) = (&lin.bs, &g.b) {
+                    let mut bg = bs.grad();
+                    match cpu_slice_mut::<T>(&mut bg) {
+                        Some(v) if v.len() == b.len() => v.copy_from_slice(b),
+                        _ => {
+                            bg.copy_(&slice_to_tensor(b, &[b.len() as i64]));
+                        }
+                    }
+                }
+            }
+        });
+        self.opt.step();
+    }
+    fn step(&mut self, batch: &Batch<'_, T>) -> T {
+        let loss = self.backward_on(batch);
+        self.opt.step();
+        loss
+    }
+}
+
 /// One reference step's results, converted to the seed's layout.
 #[derive(Clone, Debug)]
 pub struct RefStep<T> {
@@ -218,6 +281,17 @@ pub struct RefStep<T> {
     pub grads: Params<T>,
     /// W^k and b^k after libtorch's optimizer step.
     pub params: Params<T>,
+}
+
+impl<T: Scalar> RefStep<T> {
+    /// One step of `reference` on `batch` ([`Backprop::gradients`], then [`Backprop::update`]),
+    /// with its gradients and updated weights.
+    pub fn of(reference: &mut Reference, batch: &Batch<'_, T>) -> RefStep<T> {
+        let mut grads = Params::zeros(&reference.spec);
+        let loss = Backprop::gradients(reference, batch, &mut grads);
+        Backprop::<T>::update(reference, &grads);
+        RefStep { loss, grads, params: Reference::params(reference) }
+    }
 }
 
 /// The reference network: the same spec as nn::Linear layers in a VarStore, and libtorch's
@@ -338,42 +412,27 @@ impl Reference {
         tch::no_grad(|| self.objective(&x, &y).double_value(&[]))
     }
 
-    /// One step on a batch: loss, gradients by autograd, then libtorch's optimizer step.
-    pub fn step<T: Scalar>(&mut self, x: &Matrix<T>, y: &Matrix<T>) -> RefStep<T> {
-        let (x, y) = self.batch(x, y);
-        self.step_on(&x, &y)
-    }
-
-    /// [`Reference::step`] on a batch already made tensors by [`Reference::batch`] (of this or
-    /// another reference of the same kind): two references stepping on one batch convert it once.
-    pub fn step_on<T: Scalar>(&mut self, x: &Tensor, y: &Tensor) -> RefStep<T> {
-        let loss = self.backward(x, y);
-        let grads = self.collect(|t| t.grad());
-        self.opt.step();
-        RefStep { loss, grads, params: self.params() }
-    }
-
-    /// One step on a batch with nothing copied out but the loss (before the update).
-    pub fn train_step<T: Scalar>(&mut self, x: &Matrix<T>, y: &Matrix<T>) -> T {
-        let (x, y) = self.batch(x, y);
-        self.train_step_on(&x, &y)
-    }
-
-    /// [`Reference::train_step`] on a batch made tensors by [`Reference::batch`].
-    pub fn train_step_on<T: Scalar>(&mut self, x: &Tensor, y: &Tensor) -> T {
-        let loss = self.backward(x, y);
-        self.opt.step();
-        loss
-    }
-
     /// A batch as tensors of the reference's kind.
-    pub fn batch<T: Scalar>(&self, x: &Matrix<T>, y: &Matrix<T>) -> (Tensor, Tensor) {
+    fn tensors<T: Scalar>(&self, x: &Matrix<T>, y: &Matrix<T>) -> Tensors {
         let run_kind = kind_of(self.spec.dtype());
         let (x, y) = (matrix_to_tensor(x), matrix_to_tensor(y));
         if kind::<T>() == run_kind {
-            (x, y)
+            Tensors { kind: run_kind, x, y }
         } else {
-            (x.to_kind(run_kind), y.to_kind(run_kind))
+            Tensors { kind: run_kind, x: x.to_kind(run_kind), y: y.to_kind(run_kind) }
+        }
+    }
+
+    /// Forward, loss and backward on `batch`, as prepared by a reference of the same kind or
+    /// converted here; E before the update, and the gradients in the variables' `grad`.
+    fn backward_on<T: Scalar>(&mut self, batch: &Batch<'_, T>) -> T {
+        let run_kind = kind_of(self.spec.dtype());
+        match batch.prepared::<Tensors>().filter(|t| t.kind == run_kind) {
+            Some(t) => self.backward(&t.x, &t.y),
+            None => {
+                let t = self.tensors(batch.x, batch.y);
+                self.backward(&t.x, &t.y)
+            }
         }
     }
 
@@ -382,76 +441,6 @@ impl Reference {
         let loss = self.objective(x, y);
         loss.backward();
         T::of(loss.double_value(&[]))
-    }
-}
-
-/// A libtorch training step with nothing copied out: the fair opponent of the manual step.
-pub struct Trainer {
-    _vs: nn::VarStore,
-    layers: Vec<nn::Linear>,
-    acts: Vec<Activation>,
-    opt: nn::Optimizer,
-    loss: Loss,
-    smoothing: f64,
-}
-
-impl Trainer {
-    /// The spec's network in libtorch, with the given initial weights and the optimizer `optim`.
-    pub fn new<T: Scalar>(mlp: &Mlp<T>, optim: &OptimConfig) -> Result<Trainer> {
-        let spec = mlp.spec();
-        let mut vs = nn::VarStore::new(Device::Cpu);
-        // New variables take the store's kind: set it before they are made.
-        vs.set_kind(kind::<T>());
-        let root = vs.root();
-        let layers: Vec<nn::Linear> = mlp
-            .params()
-            .layers
-            .iter()
-            .enumerate()
-            .map(|(k, p)| {
-                let ws = root.var_copy(&format!("w{k}"), &weight_to_torch(&p.w));
-                let bs =
-                    p.b.as_ref()
-                        .map(|b| root.var_copy(&format!("b{k}"), &slice_to_tensor(b, &[b.len() as i64])));
-                nn::Linear { ws, bs }
-            })
-            .collect();
-        let opt = optimizer(&vs, optim)?;
-        Ok(Trainer {
-            _vs: vs,
-            layers,
-            acts: spec.activations().to_vec(),
-            opt,
-            loss: spec.loss(),
-            smoothing: spec.label_smoothing(),
-        })
-    }
-
-    fn forward(&self, x: &Tensor) -> Tensor {
-        self.layers
-            .iter()
-            .zip(&self.acts)
-            .fold(x.shallow_clone(), |z, (l, &phi)| torch_activation(phi, &l.forward(&z)))
-    }
-
-    /// The network's outputs for a batch (N × n_0), by libtorch's forward pass.
-    pub fn predict<T: Scalar>(&self, x: &Matrix<T>) -> Matrix<T> {
-        tch::no_grad(|| tensor_to_matrix(&self.forward(&matrix_to_tensor(x))))
-    }
-
-    /// One step: zero_grad, forward, loss, backward, the optimizer's update; returns the loss.
-    pub fn step(&mut self, x: &Tensor, y: &Tensor) -> f64 {
-        self.opt.zero_grad();
-        let out = self.forward(x);
-        let loss = torch_loss(self.loss, self.smoothing, &out, y);
-        loss.backward();
-        self.opt.step();
-        loss.double_value(&[])
-    }
-
-    /// The current weights, in the seed's layout.
-    pub fn params<T: Scalar>(&self) -> Params<T> {
-        collect(&self.layers, |t| t.shallow_clone())
     }
 }
 

@@ -6,6 +6,8 @@ use backprop::harness::check::{TensorKind, TensorReport};
 use backprop::{
     harness::bound::step_bounds,
     harness::check::{compare, compare_bounded, compare_params, Divergence, Tolerance},
+    manual::Batch,
+    reference::RefStep,
     Mlp, Reference, Workspace,
 };
 use backprop::{Activation, DType, Loss, Matrix, Scalar, Spec};
@@ -76,7 +78,7 @@ pub fn lockstep<T: Scalar>(
     for step in 0..steps {
         let bounds = step_bounds(spec, manual.params(), &x, &y);
         reference.set_params(manual.params());
-        let r = reference.step(&x, &y);
+        let r = RefStep::of(&mut reference, &Batch::new(&x, &y));
         let (loss_lit, grads_lit) = manual.gradients_literal(&x, &y);
         let loss_bat = ws.gradients(manual.params(), &x, &y);
         let mut updated_lit = manual.clone();

@@ -10,16 +10,16 @@ use crate::commands::{progress_bar, run_tool_matches, NetArgs, Setup};
 use crate::data::{self, Dataset};
 use crate::fsio;
 use crate::harness::Batches;
-use crate::manual::{Mlp, SplitWorkspace, Workspace};
+use crate::manual::{Backprop, Batch, Split, SplitWorkspace};
 use crate::model::matrix::Matrix;
-use crate::model::optim::Optimizer;
 use crate::model::params::Params;
 use crate::model::scalar::Scalar;
 use crate::model::spec::{parse_activations, parse_layers, DType};
 use crate::output::weights;
-use crate::plot::{line_grid_shared_x, Panel, Series};
-#[cfg(feature = "torch")]
-use crate::reference::{matrix_to_tensor, Trainer};
+
+mod curves;
+
+use curves::{draw_curves, write_curve_csv};
 
 const EXAMPLES: &str = "\
 Examples:
@@ -194,52 +194,6 @@ impl Run<'_> {
     }
 }
 
-/// A model being trained, by one implementation or the other.
-trait Learn<T: Scalar> {
-    /// One training step on a batch; the loss before the update.
-    fn step(&mut self, x: &Matrix<T>, y: &Matrix<T>) -> f64;
-    /// The outputs for a batch, in `out`.
-    fn predict(&mut self, x: &Matrix<T>, out: &mut Matrix<T>);
-    /// The current weights.
-    fn params(&self) -> Params<T>;
-}
-
-/// The hand-written side: the batch split over the threads of the pool it runs in.
-struct Manual<T> {
-    mlp: Mlp<T>,
-    ws: SplitWorkspace<T>,
-    opt: Optimizer<T>,
-    /// For the evaluations: grows to the largest dataset once.
-    eval: Workspace<T>,
-}
-
-impl<T: Scalar> Learn<T> for Manual<T> {
-    fn step(&mut self, x: &Matrix<T>, y: &Matrix<T>) -> f64 {
-        self.mlp.train_step_split(&mut self.ws, &mut self.opt, x, y).to64()
-    }
-    fn predict(&mut self, x: &Matrix<T>, out: &mut Matrix<T>) {
-        let z = self.eval.forward(self.mlp.params(), x);
-        out.set_rows(z.rows());
-        out.as_mut_slice().copy_from_slice(z.as_slice());
-    }
-    fn params(&self) -> Params<T> {
-        self.mlp.params().clone()
-    }
-}
-
-#[cfg(feature = "torch")]
-impl<T: Scalar> Learn<T> for Trainer {
-    fn step(&mut self, x: &Matrix<T>, y: &Matrix<T>) -> f64 {
-        Trainer::step(self, &matrix_to_tensor(x), &matrix_to_tensor(y))
-    }
-    fn predict(&mut self, x: &Matrix<T>, out: &mut Matrix<T>) {
-        *out = Trainer::predict(self, x);
-    }
-    fn params(&self) -> Params<T> {
-        Trainer::params(self)
-    }
-}
-
 /// A dataset in the run's type, beside the f64 original: cast once for the whole run.
 struct Evaluated<'a, T> {
     data: &'a Dataset,
@@ -256,11 +210,11 @@ impl<'a, T: Scalar> Evaluated<'a, T> {
     /// Loss and accuracy (when the targets classify) of the current model; its outputs go to `out`.
     fn of(
         &self,
-        learner: &mut impl Learn<T>,
+        learner: &mut dyn Backprop<T>,
         spec: &crate::model::spec::Spec,
         out: &mut Matrix<T>,
     ) -> (f64, Option<f64>) {
-        learner.predict(&self.x, out);
+        learner.forward(&self.x, out);
         let loss = spec.loss().value(out.as_slice(), self.y.as_slice(), spec.n_out(), spec.label_smoothing());
         (loss.to64(), self.classes.map(|c| c.accuracy_in(out, &self.data.y)))
     }
@@ -284,7 +238,7 @@ struct Looped<T> {
 /// matrices, so that once every buffer has grown to its size (the first epoch and evaluation) the
 /// loop allocates nothing but what the step itself may.
 fn train_loop<T: Scalar>(
-    learner: &mut impl Learn<T>,
+    learner: &mut dyn Backprop<T>,
     run: &Run,
     at_epoch: &mut (dyn FnMut(usize) + Send),
 ) -> Result<Looped<T>> {
@@ -307,7 +261,7 @@ fn train_loop<T: Scalar>(
         xb.gather_rows(x, idx);
         yb.gather_rows(y, idx);
         let start = Instant::now();
-        let loss = learner.step(&xb, &yb);
+        let loss = learner.step(&Batch::new(&xb, &yb)).to64();
         seconds += start.elapsed().as_secs_f64();
         losses.push(loss);
         bar.tick_to(t as u64 + 1);
@@ -346,7 +300,16 @@ fn train_loop<T: Scalar>(
     }
     bar.finish();
     let (after, accuracy) = train_set.of(learner, spec, &mut out);
-    Ok(Looped { losses, epochs, seconds, eval_seconds, before, after, accuracy, params: learner.params() })
+    Ok(Looped {
+        losses,
+        epochs,
+        seconds,
+        eval_seconds,
+        before,
+        after,
+        accuracy,
+        params: learner.params().into_owned(),
+    })
 }
 
 /// The hand-written side's training loop as [`train`] runs it, on `data` (validation samples
@@ -361,23 +324,20 @@ pub fn train_manual<T: Scalar>(
 ) -> Result<Vec<EpochRecord>> {
     let batch = train_batch(setup, data)?;
     let run = Run { setup, data, val, batch, eval_every, quiet: true };
-    let mlp = Mlp::with_params(setup.spec.clone(), Params::<T>::init(&setup.spec))?;
-    Ok(manual_loop(&run, mlp, at_epoch)?.epochs)
+    Ok(manual_loop(&run, Params::<T>::init(&setup.spec), at_epoch)?.epochs)
 }
 
+/// The hand-written side ([`Split`]: the batch split over the threads of the pool it runs in)
+/// trained from `init`.
 fn manual_loop<T: Scalar>(
     run: &Run,
-    mlp: Mlp<T>,
+    init: Params<T>,
     at_epoch: &mut (dyn FnMut(usize) + Send),
 ) -> Result<Looped<T>> {
     let (spec, batch) = (&run.setup.spec, run.batch);
+    init.check_shapes(spec)?;
     let threads = SplitWorkspace::<T>::threads_for(spec, batch, run.setup.threads);
-    let mut manual = Manual {
-        ws: SplitWorkspace::new(spec, batch, threads),
-        opt: Optimizer::new(run.setup.optim, spec),
-        eval: Workspace::new(spec, 0),
-        mlp,
-    };
+    let mut manual = Split::new(spec, init, run.setup.optim, batch, threads);
     let mut go = || train_loop(&mut manual, run, at_epoch);
     if threads > 1 {
         // Inside the pool the hand-over of a block to the other thread is a steal by a worker that
@@ -397,17 +357,16 @@ fn train_in<T: Scalar>(run: &Run, implementation: Impl, load: Option<&Path>, out
     };
     // Only now, with the weights read: a --load that does not fit writes nothing, --out included.
     fsio::prepare_dir(out)?;
-    let mlp = Mlp::with_params(spec.clone(), init)?;
     let per_epoch = run.per_epoch();
 
     let looped: Looped<T> = match implementation {
-        Impl::Manual => manual_loop(run, mlp, &mut |_| {})?,
+        Impl::Manual => manual_loop(run, init, &mut |_| {})?,
         #[cfg(not(feature = "torch"))]
         Impl::Torch => bail!("--impl torch: this build has no libtorch (built without the `torch` feature)"),
         #[cfg(feature = "torch")]
         Impl::Torch => {
             crate::reference::use_threads(spec, batch, setup.threads);
-            let mut torch = Trainer::new(&mlp, &setup.optim)?;
+            let mut torch = crate::reference::Reference::new(spec, &init, &setup.optim)?;
             train_loop(&mut torch, run, &mut |_| {})?
         }
     };
@@ -466,120 +425,6 @@ fn train_in<T: Scalar>(run: &Run, implementation: Impl, load: Option<&Path>, out
         eval_seconds,
         written: vec![weights_path, curve_path, png_path],
     })
-}
-
-/// train_loss.csv: one row per step (its batch loss before the update); the last step of an
-/// evaluated epoch also carries the validation loss and accuracy after it (empty fields
-/// otherwise). Written row by row into `w`, nothing allocated per row; the numbers are the
-/// shortest decimals that read back as the same f64 (`ryu`), the counts written by `itoa`.
-fn write_curve_csv(
-    w: &mut impl std::io::Write,
-    losses: &[f64],
-    epochs: &[EpochRecord],
-    per_epoch: usize,
-) -> std::io::Result<()> {
-    let (mut num, mut int) = (ryu::Buffer::new(), itoa::Buffer::new());
-    w.write_all(b"step,epoch,loss,val_loss,val_accuracy\n")?;
-    let mut ends = epochs.iter().peekable();
-    for (t, &l) in losses.iter().enumerate() {
-        let end = ends.next_if(|e| e.step == t);
-        w.write_all(int.format(t).as_bytes())?;
-        w.write_all(b",")?;
-        w.write_all(int.format(t / per_epoch.max(1) + 1).as_bytes())?;
-        w.write_all(b",")?;
-        w.write_all(num.format(l).as_bytes())?;
-        w.write_all(b",")?;
-        if let Some(v) = end.and_then(|e| e.val_loss) {
-            w.write_all(num.format(v).as_bytes())?;
-        }
-        w.write_all(b",")?;
-        if let Some(v) = end.and_then(|e| e.val_accuracy) {
-            w.write_all(num.format(v).as_bytes())?;
-        }
-        w.write_all(b"\n")?;
-    }
-    Ok(())
-}
-
-/// train_loss.png: the loss per step and per epoch (training and validation), and the accuracy
-/// after the evaluated epochs (every `eval_every`) when the targets classify.
-/// A panel title `base`, then the last training value and the last validation value, each
-/// formatted by `fmt`, with the step they were taken at (`(step, value)` points).
-fn final_values(
-    base: String,
-    train: Option<&(f64, f64)>,
-    val: Option<&(f64, f64)>,
-    fmt: impl Fn(f64) -> String,
-) -> String {
-    match (train, val) {
-        (Some(t), Some(v)) if t.0 == v.0 => {
-            format!("{base}: training {}, validation {} at step {}", fmt(t.1), fmt(v.1), t.0)
-        }
-        (Some(t), Some(v)) => {
-            format!("{base}: training {} at step {}, validation {} at step {}", fmt(t.1), t.0, fmt(v.1), v.0)
-        }
-        (Some(t), None) => format!("{base}: training {} at step {}", fmt(t.1), t.0),
-        _ => base,
-    }
-}
-
-fn draw_curves(
-    path: &Path,
-    title: &str,
-    losses: &[f64],
-    epochs: &[EpochRecord],
-    loss: &str,
-    eval_every: usize,
-) -> Result<()> {
-    let after = match eval_every {
-        1 => "after each epoch".to_string(),
-        k => format!("every {k} epochs"),
-    };
-    let per_step: Vec<(f64, f64)> = losses.iter().enumerate().map(|(t, &l)| (t as f64, l)).collect();
-    let pts = |f: &dyn Fn(&EpochRecord) -> Option<f64>| -> Vec<(f64, f64)> {
-        epochs.iter().filter_map(|e| f(e).map(|v| (e.step as f64, v))).collect()
-    };
-    let train_epoch = pts(&|e| Some(e.train_loss));
-    let val_loss = pts(&|e| e.val_loss);
-    let train_acc = pts(&|e| e.train_accuracy.map(|a| 100.0 * a));
-    let val_acc = pts(&|e| e.val_accuracy.map(|a| 100.0 * a));
-    // One meaning per colour across the panels: training blue (with markers, drawn over the
-    // batch-loss band), validation orange and dashed (drawn over every solid line), the batch
-    // loss of each step green underneath.
-    let mut loss_series =
-        vec![Series::new("training loss, epoch mean (markers)", &train_epoch).with_markers()];
-    if !val_loss.is_empty() {
-        loss_series.push(Series::dashed(format!("validation loss, {after}"), &val_loss));
-    }
-    loss_series.push(Series::new("batch loss, each step (band)", &per_step));
-    let mut panels = vec![Panel {
-        title: final_values(format!("Loss ({loss})"), train_epoch.last(), val_loss.last(), |v| {
-            format!("{v:.2e}")
-        }),
-        x_label: "step t".into(),
-        y_label: format!("E ({loss})"),
-        series: loss_series,
-        log_y: true,
-        hlines: vec![],
-    }];
-    if !train_acc.is_empty() {
-        let mut acc = vec![Series::new("training accuracy (markers)", &train_acc).with_markers()];
-        if !val_acc.is_empty() {
-            acc.push(Series::dashed("validation accuracy", &val_acc));
-        }
-        panels.push(Panel {
-            title: final_values(format!("Accuracy, {after}"), train_acc.last(), val_acc.last(), |v| {
-                format!("{v:.1}%")
-            }),
-            x_label: "step t".into(),
-            y_label: "% correct".into(),
-            series: acc,
-            log_y: false,
-            hlines: vec![],
-        });
-    }
-    line_grid_shared_x(path, title, &panels)?;
-    Ok(())
 }
 
 /// `--load FILE`: the network flags not given on the command line (`given` says which were) are
