@@ -12,10 +12,10 @@ use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
 use crate::error::field_bail;
+use crate::kernels::matrix::Matrix;
+use crate::kernels::scalar::Scalar;
 use crate::manual::Mlp;
 use crate::model::activation::Activation;
-use crate::model::matrix::Matrix;
-use crate::model::scalar::Scalar;
 use crate::model::spec::Spec;
 
 /// Which data to train on.

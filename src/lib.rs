@@ -14,7 +14,6 @@ pub mod error;
 pub mod fsio;
 pub mod harness;
 pub mod kernels;
-pub mod manifest;
 pub mod manual;
 pub mod model;
 pub mod output;

@@ -7,9 +7,9 @@ use std::path::PathBuf;
 
 use super::{figures, run_tool, ToleranceArgs};
 use crate::fsio;
+use crate::harness::manifest::RunManifest;
 use crate::harness::trace;
 use crate::harness::{self, Form, RunConfig};
-use crate::manifest::RunManifest;
 use crate::model::spec::DType;
 use crate::output::report;
 

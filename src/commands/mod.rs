@@ -10,7 +10,7 @@ use std::path::PathBuf;
 
 use crate::data::{self, Dataset, DatasetKind};
 use crate::error::FieldError;
-use crate::manifest::RunManifest;
+use crate::harness::manifest::RunManifest;
 use crate::model::optim::{OptimConfig, OptimizerKind};
 use crate::model::spec::{parse_activations, parse_layers, DType, Init, Loss, Spec};
 

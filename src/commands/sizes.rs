@@ -2,8 +2,8 @@
 
 use anyhow::Result;
 
+use crate::kernels::scalar::Scalar;
 use crate::model::activation::Activation;
-use crate::model::scalar::Scalar;
 use crate::model::spec::Spec;
 
 /// One benchmark size: tanh hidden layers, identity output.

@@ -6,8 +6,8 @@
 use std::fmt;
 
 use crate::harness::witness::WitnessErrors;
+use crate::kernels::scalar::Scalar;
 use crate::model::params::Params;
-use crate::model::scalar::Scalar;
 use crate::model::spec::DType;
 
 /// A fixed elementwise tolerance, as `torch.testing.assert_close`: entries `a` (manual) and `b`

@@ -38,8 +38,8 @@ fn torch_step(rec: &Recorded, spec: &Spec, init: &Params<f64>, s: &RecordedStep)
     let spec = spec.clone().with_dtype(DType::F64);
     let mut r =
         Reference::new(&spec, init, &optim)?.with_conventions(rec.conventions.mean, rec.conventions.l2);
-    let mut xb = crate::model::matrix::Matrix::<f64>::zeros(0, spec.n_in());
-    let mut yb = crate::model::matrix::Matrix::<f64>::zeros(0, spec.n_out());
+    let mut xb = crate::kernels::matrix::Matrix::<f64>::zeros(0, spec.n_in());
+    let mut yb = crate::kernels::matrix::Matrix::<f64>::zeros(0, spec.n_out());
     xb.gather_rows(&rec.data.x, &s.batch);
     yb.gather_rows(&rec.data.y, &s.batch);
     Ok(RefStep::of(&mut r, &crate::manual::Batch::new(&xb, &yb)))

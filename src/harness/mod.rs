@@ -14,8 +14,10 @@
 pub mod batches;
 pub mod bound;
 pub mod check;
+pub mod dd;
 #[cfg(feature = "torch")]
 pub mod diagnose;
+pub mod manifest;
 pub mod outcome;
 #[cfg(feature = "torch")]
 pub mod replay;

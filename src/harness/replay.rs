@@ -16,9 +16,9 @@ use crate::harness::run::{
 use crate::harness::trace::{Conventions, Recorded, RecordedStep};
 use crate::harness::witness::{DdWitness, WideStep};
 use crate::harness::{saturated_pct, Judge, Outcome};
-use crate::model::matrix::Matrix;
+use crate::kernels::matrix::Matrix;
+use crate::kernels::scalar::Scalar;
 use crate::model::params::Params;
-use crate::model::scalar::Scalar;
 use crate::reference::{RefStep, Reference};
 
 /// What a trace recorded, in words: which steps, and which of loss, gradients and updated weights.

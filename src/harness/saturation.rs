@@ -5,8 +5,8 @@
 
 use anyhow::{bail, Result};
 
+use crate::kernels::scalar::Scalar;
 use crate::model::activation::Activation;
-use crate::model::scalar::Scalar;
 
 /// Checks a saturation threshold `s`: it must lie in (0.5, 1), so that sigmoid's flat ranges
 /// z < 1 − s and z > s do not meet and tanh's |z| > s leaves a linear middle. The message names

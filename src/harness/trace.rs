@@ -18,11 +18,11 @@ use std::collections::HashMap;
 use std::path::Path;
 
 use crate::fsio;
-use crate::manifest::RunManifest;
-use crate::model::matrix::Matrix;
+use crate::harness::manifest::RunManifest;
+use crate::kernels::matrix::Matrix;
+use crate::kernels::scalar::Scalar;
 use crate::model::optim::OptimConfig;
 use crate::model::params::{Layer, Params};
-use crate::model::scalar::Scalar;
 use crate::model::spec::{DType, Spec};
 
 /// Tensors gathered during a run, written once at the end.

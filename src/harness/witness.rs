@@ -4,7 +4,7 @@
 //!
 //! - An f32 run's witness is libtorch in f64 (the run's weights and batch converted exactly).
 //! - An f64 run's witness is [`DdWitness`]: the forward pass, the loss, the backward pass of
-//!   eq. (7) and the optimizer's update in double-double arithmetic ([`crate::kernels::dd`], about
+//!   eq. (7) and the optimizer's update in double-double arithmetic ([`crate::harness::dd`], about
 //!   106 bits), every activation and its derivative included.
 //!
 //! Either way the witness is some 2²⁹ (f32 runs) or 2⁵⁰ (f64 runs) times closer to the exact step
@@ -17,11 +17,11 @@
 //! with σ the typical size of one correct implementation's error, entry by entry
 //! ([`crate::harness::bound::StepBounds::sigma`]).
 
-use crate::kernels::dd::{activate_pair, Dd};
-use crate::model::matrix::Matrix;
+use crate::harness::dd::{activate_pair, Dd};
+use crate::kernels::matrix::Matrix;
+use crate::kernels::scalar::Scalar;
 use crate::model::optim::{OptimConfig, OptimizerKind};
 use crate::model::params::Params;
-use crate::model::scalar::Scalar;
 use crate::model::spec::{Loss, Spec};
 
 /// How many times the reference's own distance from the witness the manual side may be

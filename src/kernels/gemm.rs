@@ -7,10 +7,10 @@
 //!   dot and row loops of `kernels::small`;
 //! - everything else to the `gemm` crate, whose packing and cache blocking win on large operands.
 
+use crate::kernels::matrix::Matrix;
+use crate::kernels::scalar::Scalar;
 use crate::kernels::simd::{level, Level};
 use crate::kernels::small::small_product;
-use crate::model::matrix::Matrix;
-use crate::model::scalar::Scalar;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 /// Whether a GEMM operand is used as stored or transposed.

@@ -10,10 +10,10 @@
 //! and `simd`'s dispatch. Nothing here knows of layers, losses or libtorch, and every kernel gives
 //! the same bits at every instruction set (each sum is one chain in a fixed order).
 
-pub(crate) mod activation;
-pub mod dd;
 pub mod gemm;
+pub mod matrix;
 pub(crate) mod rows;
+pub mod scalar;
 pub(crate) mod simd;
 pub(crate) mod small;
 mod tile;

@@ -4,8 +4,8 @@
 //!
 //! [`multiversion!`]: crate::kernels::simd::multiversion
 
+use crate::kernels::scalar::Scalar;
 use crate::kernels::simd::multiversion;
-use crate::model::scalar::Scalar;
 
 multiversion! {
     /// Adds `b` to every row of `data` (rows of `b.len()` entries): the `1 (b^k)ᵀ` term of

@@ -5,8 +5,8 @@
 //!
 //! [`multiversion!`]: crate::kernels::simd::multiversion
 
+use crate::kernels::scalar::Scalar;
 use crate::kernels::simd::multiversion;
-use crate::model::scalar::Scalar;
 
 multiversion! {
     /// `C = A·B` (`m × n`, row-major, overwritten) for small operands, read through their strides

@@ -5,7 +5,7 @@
 //! Accuracy: a few units in the last place against libm and libtorch in f32 and f64 (tested in
 //! `tests/activations.rs`). NaN propagates; ±∞ give the limits.
 
-use crate::model::scalar::Scalar;
+use crate::kernels::scalar::Scalar;
 
 /// 1/k! for k = 0..14: the Taylor series of e^r, enough for |r| ≤ ln2/2 to f64 precision
 /// (the first term left out is below 2^−57); f32 uses the first [`Scalar::EXP_TERMS`].

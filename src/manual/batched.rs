@@ -6,9 +6,9 @@
 //! `∇W^k = (Z^{k−1})ᵀ Δ^k`, `∇b^k = (Δ^k)ᵀ 1`.
 
 use crate::kernels::gemm::{gemm, Op};
-use crate::model::matrix::Matrix;
+use crate::kernels::matrix::Matrix;
+use crate::kernels::scalar::Scalar;
 use crate::model::params::Params;
-use crate::model::scalar::Scalar;
 use crate::model::spec::Spec;
 
 /// Buffers for the batched forward and backward passes, allocated once and reused: after the

@@ -8,10 +8,10 @@ use super::literal::forward_sample;
 use super::mutants::{self, Mutant};
 use super::split::SplitWorkspace;
 use super::{Backprop, Batch};
-use crate::model::matrix::Matrix;
+use crate::kernels::matrix::Matrix;
+use crate::kernels::scalar::Scalar;
 use crate::model::optim::{OptimConfig, Optimizer};
 use crate::model::params::Params;
-use crate::model::scalar::Scalar;
 use crate::model::spec::Spec;
 
 /// Copies the output Z^L of a forward pass into `out`.

@@ -3,8 +3,8 @@
 
 use anyhow::{bail, Result};
 
+use crate::kernels::matrix::Matrix;
 use crate::manual::Mlp;
-use crate::model::matrix::Matrix;
 use crate::model::params::Params;
 
 /// The result of [`gradcheck`]: the largest disagreement between the analytic gradient (eqs (6),
@@ -81,7 +81,7 @@ pub fn gradcheck_of(
 /// Names the parameter at position `p` of [`crate::Params::flat`], e.g. `W2[3,0]` or `b1[4]`.
 pub fn name_flat<T>(mlp: &Mlp<T>, mut p: usize) -> String
 where
-    T: crate::model::scalar::Scalar,
+    T: crate::kernels::scalar::Scalar,
 {
     for (k, layer) in mlp.params().layers.iter().enumerate() {
         let nw = layer.w.as_slice().len();

@@ -5,10 +5,10 @@
 //! this file holds only the sheet's equations.
 #![allow(clippy::needless_range_loop)]
 
+use crate::kernels::matrix::Matrix;
+use crate::kernels::scalar::Scalar;
 use crate::model::activation::Activation;
-use crate::model::matrix::Matrix;
 use crate::model::params::Params;
-use crate::model::scalar::Scalar;
 use crate::model::spec::Spec;
 
 /// One sample's forward pass: `a[k]` and `z[k]` for k = 1..L at index k, with `z[0] = x`

@@ -20,9 +20,9 @@ use anyhow::{bail, Result};
 use std::any::Any;
 use std::borrow::Cow;
 
-use crate::model::matrix::Matrix;
+use crate::kernels::matrix::Matrix;
+use crate::kernels::scalar::Scalar;
 use crate::model::params::Params;
-use crate::model::scalar::Scalar;
 use crate::model::spec::Spec;
 
 pub use batched::Workspace;

@@ -6,12 +6,12 @@ use anyhow::Result;
 use std::fmt;
 
 use super::literal::{self, Hooks};
-use crate::model::activation::Activation;
-use crate::model::matrix::Matrix;
-use crate::model::params::Params;
-use crate::model::scalar::Scalar;
-use crate::model::spec::Spec;
 use crate::error::field_bail;
+use crate::kernels::matrix::Matrix;
+use crate::kernels::scalar::Scalar;
+use crate::model::activation::Activation;
+use crate::model::params::Params;
+use crate::model::spec::Spec;
 
 /// One classic mistake.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

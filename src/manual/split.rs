@@ -10,10 +10,10 @@
 //! nothing it has not started): run the training loop inside `ThreadPool::install`, as `train`
 //! does; called from outside a pool, each step pays a wake-up of rayon's global pool.
 
+use crate::kernels::matrix::Matrix;
+use crate::kernels::scalar::Scalar;
 use crate::manual::batched::Workspace;
-use crate::model::matrix::Matrix;
 use crate::model::params::Params;
-use crate::model::scalar::Scalar;
 use crate::model::spec::Spec;
 
 /// Steps of fewer floating-point operations than this (6 · parameters · batch) are not split.

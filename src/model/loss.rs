@@ -13,7 +13,7 @@
 //!   targets of a row sum to 1. As `torch.nn.CrossEntropyLoss` with probability targets and
 //!   `reduction="mean"`.
 
-use crate::model::scalar::Scalar;
+use crate::kernels::scalar::Scalar;
 use crate::model::spec::Loss;
 
 impl Loss {

@@ -9,16 +9,14 @@
 
 pub mod activation;
 pub mod loss;
-pub mod matrix;
 pub mod optim;
 pub mod params;
-pub mod scalar;
 pub mod spec;
 pub(crate) mod splitmix;
 
+pub use crate::kernels::matrix::Matrix;
+pub use crate::kernels::scalar::Scalar;
 pub use activation::Activation;
-pub use matrix::Matrix;
 pub use optim::{OptimConfig, Optimizer, OptimizerKind};
 pub use params::{Layer, Params};
-pub use scalar::Scalar;
 pub use spec::{DType, Init, Loss, Spec};

@@ -21,8 +21,8 @@ use anyhow::Result;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{field_bail, FieldError};
+use crate::kernels::scalar::Scalar;
 use crate::model::params::Params;
-use crate::model::scalar::Scalar;
 use crate::model::spec::Spec;
 
 /// Which optimizer: PyTorch's `torch.optim.SGD`, `Adam`, `AdamW`, `RMSprop`.

@@ -7,8 +7,8 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use rand_distr::StandardNormal;
 
-use crate::model::matrix::Matrix;
-use crate::model::scalar::Scalar;
+use crate::kernels::matrix::Matrix;
+use crate::kernels::scalar::Scalar;
 use crate::model::spec::{Init, Spec};
 
 /// One layer's parameters: `W^k` (`n_{k−1} × n_k`, the seed's orientation) and `b^k` (`n_k`) when

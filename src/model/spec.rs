@@ -28,7 +28,7 @@ pub enum Loss {
     CrossEntropy,
 }
 
-pub use crate::model::scalar::DType;
+pub use crate::kernels::scalar::DType;
 
 /// How the initial weights are drawn (biases of every scheme: uniform ±1/√n_{k−1}, as torch's
 /// `nn.Linear`).

@@ -8,8 +8,8 @@ use std::path::{Path, PathBuf};
 use crate::fsio;
 use crate::harness::check::epsilon;
 use crate::harness::check::Divergence;
+use crate::harness::manifest::RunManifest;
 use crate::harness::{ErrorSummary, Failing, Judge, NonFinite, Outcome, RunConfig, Verdict, Witness};
-use crate::manifest::RunManifest;
 
 /// One layer's largest figures over the run.
 #[derive(Clone, Debug, Default, Serialize)]

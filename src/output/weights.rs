@@ -5,11 +5,11 @@ use anyhow::{bail, Context, Result};
 use safetensors::{Dtype, SafeTensors};
 use std::path::Path;
 
+use crate::harness::manifest::RunManifest;
 use crate::harness::trace::TraceWriter;
-use crate::manifest::RunManifest;
-use crate::model::matrix::Matrix;
+use crate::kernels::matrix::Matrix;
+use crate::kernels::scalar::Scalar;
 use crate::model::params::{Layer, Params};
-use crate::model::scalar::Scalar;
 use crate::model::spec::{DType, Spec};
 
 /// Writes `params` to `path` atomically, with the run's manifest as metadata.

@@ -8,12 +8,12 @@ use tch::{nn, nn::Module, nn::OptimizerConfig, Device, Kind, Reduction, Tensor};
 
 use std::borrow::Cow;
 
+use crate::kernels::matrix::Matrix;
+use crate::kernels::scalar::Scalar;
 use crate::manual::{Backprop, Batch};
 use crate::model::activation::Activation;
-use crate::model::matrix::Matrix;
 use crate::model::optim::{OptimConfig, OptimizerKind};
 use crate::model::params::{Layer, Params};
-use crate::model::scalar::Scalar;
 use crate::model::spec::{DType, Loss, Spec};
 
 // ---- The one place where the seed's layout meets torch's. ----------------------------------------

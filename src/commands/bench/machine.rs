@@ -6,10 +6,10 @@ use anyhow::Result;
 use std::time::Instant;
 
 use super::{case_spec, cases, flops, fmt_time, median, sample_batch, Case};
+use crate::kernels::scalar::Scalar;
 use crate::manual::{Backprop, Batch, Split, SplitWorkspace};
 use crate::model::optim::OptimConfig;
 use crate::model::params::Params;
-use crate::model::scalar::Scalar;
 use crate::reference::Reference;
 
 /// Networks from 1e4 to 1e9 floating-point operations per step, and their batches.

@@ -3,11 +3,11 @@
 use anyhow::Result;
 use std::time::Instant;
 
+use crate::kernels::matrix::Matrix;
+use crate::kernels::scalar::Scalar;
 use crate::manual::{Backprop, Batch, Batched, Split, SplitWorkspace};
-use crate::model::matrix::Matrix;
 use crate::model::optim::OptimConfig;
 use crate::model::params::Params;
-use crate::model::scalar::Scalar;
 use crate::reference::Reference;
 
 pub use super::sizes::{case_spec, cases, flops, Case};

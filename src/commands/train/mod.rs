@@ -10,10 +10,10 @@ use crate::commands::{progress_bar, run_tool_matches, NetArgs, Setup};
 use crate::data::{self, Dataset};
 use crate::fsio;
 use crate::harness::Batches;
+use crate::kernels::matrix::Matrix;
+use crate::kernels::scalar::Scalar;
 use crate::manual::{Backprop, Batch, Split, SplitWorkspace};
-use crate::model::matrix::Matrix;
 use crate::model::params::Params;
-use crate::model::scalar::Scalar;
 use crate::model::spec::{parse_activations, parse_layers, DType};
 use crate::output::weights;
 
@@ -374,7 +374,7 @@ fn train_in<T: Scalar>(run: &Run, implementation: Impl, load: Option<&Path>, out
 
     // The share of all samples held out (the flag's value as realised: it gives the same split).
     let n_val = val.map_or(0, Dataset::len);
-    let config = crate::manifest::RunManifest {
+    let config = crate::harness::manifest::RunManifest {
         implementation: Some(
             match implementation {
                 Impl::Manual => "manual",

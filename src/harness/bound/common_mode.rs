@@ -6,7 +6,7 @@
 use super::rounding::product;
 use super::Mode;
 use crate::kernels::gemm::Op;
-use crate::model::matrix::Matrix;
+use crate::kernels::matrix::Matrix;
 
 /// (S1′) in `Mode::Rms`: the common-mode part of an operand's error, one relative error
 /// ρ = ‖c_row‖ / ‖v_row‖ shared by every entry of its row (c the operand's common part, entrywise),

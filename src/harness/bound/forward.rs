@@ -5,9 +5,9 @@
 use super::common_mode::{common_of, plus_common};
 use super::rounding::{carry, gam_dot, plus_rounding, plus_value};
 use super::{Mode, ULPS, ULPS_TYPICAL};
-use crate::model::activation::Activation;
 use crate::kernels::gemm::{gemm, Op};
-use crate::model::matrix::Matrix;
+use crate::kernels::matrix::Matrix;
+use crate::model::activation::Activation;
 use crate::model::params::Layer;
 
 /// One layer's forward quantities and their bounds, f64.

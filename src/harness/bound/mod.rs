@@ -39,11 +39,11 @@ mod tests;
 
 pub use optim::OptimBound;
 
+use crate::kernels::matrix::Matrix;
+use crate::kernels::scalar::Scalar;
 #[cfg(doc)]
 use crate::model::activation::Activation;
-use crate::model::matrix::Matrix;
 use crate::model::params::Params;
-use crate::model::scalar::Scalar;
 use crate::model::spec::Spec;
 use pass::pass;
 

@@ -5,9 +5,9 @@ use super::rounding::gamma;
 #[cfg(doc)]
 use super::StepBounds;
 use super::SAFETY;
+use crate::kernels::scalar::Scalar;
 use crate::model::optim::{OptimConfig, OptimizerKind};
 use crate::model::params::Params;
-use crate::model::scalar::Scalar;
 use crate::model::spec::Spec;
 
 /// The optimizer's share of the bound (B11): a shadow of the optimizer's state, run in f64 on the

@@ -4,7 +4,7 @@
 use super::forward::Forward;
 use super::rounding::{gam, gamma, join, product_error};
 use super::{Mode, ULPS, ULPS_TYPICAL};
-use crate::model::matrix::Matrix;
+use crate::kernels::matrix::Matrix;
 use crate::model::spec::Loss;
 
 /// (B4), (B5) for the squared losses: ∂E/∂y and E from d = y − ŷ, each d rounded once; with

@@ -10,7 +10,7 @@ use super::rounding::{
 };
 use super::Mode;
 use crate::kernels::gemm::Op;
-use crate::model::matrix::Matrix;
+use crate::kernels::matrix::Matrix;
 use crate::model::params::{Layer, Params};
 use crate::model::spec::{Loss, Spec};
 

@@ -4,7 +4,7 @@
 
 use super::Mode;
 use crate::kernels::gemm::{gemm, Op};
-use crate::model::matrix::Matrix;
+use crate::kernels::matrix::Matrix;
 
 /// γ_n = n·u / (1 − n·u): the relative error bound of a sum or dot product of n terms in any
 /// order (Higham, Lemma 3.1).

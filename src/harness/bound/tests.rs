@@ -2,8 +2,8 @@
 
 use super::common_mode::top_direction;
 use super::forward::{element_bounds, layer_bounds, near_kink};
+use crate::kernels::matrix::Matrix;
 use crate::model::activation::Activation;
-use crate::model::matrix::Matrix;
 use rand::{Rng, SeedableRng};
 
 /// κ of (S1″): 1 for a rank-one W (a sign pattern s tᵀ whose t sums to zero included, which

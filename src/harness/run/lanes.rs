@@ -6,10 +6,10 @@ use std::thread::JoinHandle;
 
 use crate::harness::bound::{step_bounds_with, OptimBound, StepBounds};
 use crate::harness::witness::{DdWitness, WideStep};
+use crate::kernels::matrix::Matrix;
+use crate::kernels::scalar::Scalar;
 use crate::manual::{Backprop, Batch};
-use crate::model::matrix::Matrix;
 use crate::model::params::Params;
-use crate::model::scalar::Scalar;
 use crate::model::spec::Spec;
 use crate::reference::Reference;
 

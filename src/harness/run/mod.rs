@@ -21,10 +21,10 @@ use crate::harness::check::{compare_params, TensorReport};
 use crate::harness::trace::TraceWriter;
 use crate::harness::witness::{DdWitness, WideStep};
 use crate::harness::{batch_order, saturated_pct, Form, Outcome, RunConfig, Snapshot, StepRecord};
+use crate::kernels::matrix::Matrix;
+use crate::kernels::scalar::Scalar;
 use crate::manual::{Backprop, Batch, Batched, Literal, Workspace};
-use crate::model::matrix::Matrix;
 use crate::model::params::Params;
-use crate::model::scalar::Scalar;
 use crate::model::spec::{DType, Spec};
 use crate::reference::{RefStep, Reference};
 

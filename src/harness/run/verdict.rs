@@ -8,8 +8,8 @@ use crate::harness::check::{
 use crate::harness::{
     ErrorSummary, Failing, Judge, LayerStep, NonFinite, Outcome, StepRecord, TensorStep, Verdict,
 };
+use crate::kernels::scalar::Scalar;
 use crate::model::params::Params;
-use crate::model::scalar::Scalar;
 use crate::reference::RefStep;
 
 /// Step 4: the loss, every gradient and every updated parameter, against the bounds or the fixed

@@ -5,8 +5,8 @@ use crate::harness::bound::StepBounds;
 use crate::harness::check::{TensorKind, TensorReport};
 use crate::harness::witness::{self, WideStep};
 use crate::harness::{RunConfig, StepRecord, Witness};
+use crate::kernels::scalar::Scalar;
 use crate::model::params::Params;
-use crate::model::scalar::Scalar;
 use crate::model::spec::{DType, Spec};
 use crate::reference::RefStep;
 

@@ -5,10 +5,10 @@
 use crate::data::Dataset;
 use crate::harness::saturation::flat;
 use crate::harness::Outcome;
+use crate::kernels::gemm::{gemm, Op};
+use crate::kernels::matrix::Matrix;
 use crate::manual::Workspace;
 use crate::model::activation::Activation;
-use crate::kernels::gemm::{gemm, Op};
-use crate::model::matrix::Matrix;
 use crate::model::params::Params;
 use crate::model::spec::Spec;
 

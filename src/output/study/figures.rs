@@ -8,8 +8,8 @@ use std::path::{Path, PathBuf};
 
 use crate::harness::saturation::{flat, saturation_rule, value_range};
 use crate::harness::study::{mean, slowdown, std_dev, widths, Diagnostics, Role, StudyConfig, VariantResult};
+use crate::kernels::matrix::Matrix;
 use crate::model::activation::Activation;
-use crate::model::matrix::Matrix;
 use crate::output::figures;
 use crate::plot::{
     histogram_grid, line_chart, line_grid_shared, map_grid, HistCell, HistRow, MapCell, MapRow, Panel, Series,

@@ -1,7 +1,7 @@
 //! A dense row-major matrix: its storage, shape and accessors. Its row loops are
 //! `kernels::rows`'s, and its products `kernels::gemm`'s.
 use crate::kernels;
-use crate::model::scalar::Scalar;
+use crate::kernels::scalar::Scalar;
 use std::ops::{Index, IndexMut};
 
 /// A dense `rows × cols` matrix stored row-major: entry (i, j) at `data[i * cols + j]`.

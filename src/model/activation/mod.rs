@@ -7,8 +7,10 @@ use anyhow::{bail, Result};
 use std::fmt;
 use std::str::FromStr;
 
-use crate::kernels::{self, vmath};
-use crate::model::scalar::Scalar;
+use crate::kernels::scalar::Scalar;
+use crate::kernels::vmath;
+
+mod layer;
 
 /// Negative-side slope of [`Activation::LeakyRelu`] (torch's default).
 pub const LEAKY_RELU_SLOPE: f64 = 0.01;
@@ -272,16 +274,16 @@ impl Activation {
 
     /// `z[i] = φ(a[i])` over a whole layer: [`Activation::apply`] with the choice of φ made
     /// once, compiled for the widest SIMD the CPU has (AVX-512, AVX2+FMA, or the baseline; the
-    /// loop is `kernels::activation`'s).
+    /// loop is in `layer.rs`, compiled through [`crate::kernels::simd`]'s one mechanism).
     pub fn forward_slice<T: Scalar>(self, a: &[T], z: &mut [T]) {
         assert_eq!(a.len(), z.len(), "forward_slice: lengths differ");
-        kernels::activation::forward(self, a, z)
+        layer::forward(self, a, z)
     }
 
     /// `d[i] *= φ'(a[i])` over a whole layer, given `z = φ(a)`: the ⊙ of eq. (7) in matrix form.
     pub fn backward_slice<T: Scalar>(self, a: &[T], z: &[T], d: &mut [T]) {
         assert!(a.len() == d.len() && z.len() == d.len(), "backward_slice: lengths differ");
-        kernels::activation::backward(self, a, z, d)
+        layer::backward(self, a, z, d)
     }
 }
 

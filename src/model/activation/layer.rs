@@ -1,13 +1,13 @@
 //! The activations' loops over a whole layer, compiled per instruction set ([`multiversion!`]):
-//! the formulas are `model::activation`'s ([`Activation::apply`], [`Activation::derivative`]),
+//! the formulas are this module's ([`Activation::apply`], [`Activation::derivative`]),
 //! inlined here into loops the compiler vectorises.
 //!
 //! [`multiversion!`]: crate::kernels::simd::multiversion
 
+use super::{Activation, LEAKY_RELU_SLOPE};
+use crate::kernels::scalar::Scalar;
 use crate::kernels::simd::multiversion;
 use crate::kernels::vmath;
-use crate::model::activation::{Activation, LEAKY_RELU_SLOPE};
-use crate::model::scalar::Scalar;
 
 multiversion! {
     /// `z[i] = φ(a[i])` over a whole layer, eqs (1)–(3): [`Activation::apply`] with the choice of
