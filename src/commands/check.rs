@@ -65,9 +65,7 @@ fn check_main(args: &CheckArgs) -> Result<i32> {
     let rec = trace::read(&args.trace)?;
     let spec = rec.spec.clone();
     let judge = args.tolerance.judge(spec.dtype())?;
-    if !(args.saturation > 0.5 && args.saturation < 1.0) {
-        bail!("--saturation: must lie in (0.5, 1), got {}", args.saturation);
-    }
+    crate::harness::saturation::check_threshold(args.saturation)?;
     let batch = rec.steps.iter().map(|s| s.batch.len()).max().unwrap_or(1);
     let threads = match args.threads {
         Some(0) => bail!("--threads: must be at least 1"),

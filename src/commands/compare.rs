@@ -120,9 +120,7 @@ impl CompareArgs {
             Some(d) => positive_finite("--drift-tol", d)?,
             None => harness::default_drift_tolerance(dtype),
         };
-        if !(self.saturation > 0.5 && self.saturation < 1.0) {
-            bail!("--saturation: must lie in (0.5, 1), got {}", self.saturation);
-        }
+        crate::harness::saturation::check_threshold(self.saturation)?;
         let fault = self.inject_fault.as_deref().map(str::parse::<Fault>).transpose()?;
         if let Some(f) = fault {
             if f.step >= setup.steps {

@@ -3,17 +3,19 @@
 //! and [`saturation_rule`] and [`saturated_intervals`] put the same rule into words and onto
 //! histogram axes. `compare`'s figures, the harness's per-step records and the study all use these.
 
-use anyhow::{bail, Result};
+use anyhow::Result;
+
+use crate::error::field_bail;
 
 use crate::kernels::scalar::Scalar;
 use crate::model::activation::Activation;
 
 /// Checks a saturation threshold `s`: it must lie in (0.5, 1), so that sigmoid's flat ranges
-/// z < 1 − s and z > s do not meet and tanh's |z| > s leaves a linear middle. The message names
-/// the `--saturation` flag that every command spells it as.
+/// z < 1 − s and z > s do not meet and tanh's |z| > s leaves a linear middle. The error names
+/// the field `saturation` ([`crate::error::FieldError`]).
 pub fn check_threshold(s: f64) -> Result<()> {
     if !(s > 0.5 && s < 1.0) {
-        bail!("--saturation: must lie in (0.5, 1), got {s}");
+        field_bail!("saturation", "{{saturation}}: must lie in (0.5, 1), got {s}");
     }
     Ok(())
 }

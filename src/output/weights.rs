@@ -39,7 +39,7 @@ pub struct Saved {
 /// The network and data a weights file was saved with; None when it carries no readable run
 /// configuration (weights written by other tools).
 pub fn saved(path: &Path) -> Result<Option<Saved>> {
-    let at = || format!("--load {}", path.display());
+    let at = || path.display();
     let bytes = std::fs::read(path).with_context(|| format!("{}: cannot read", at()))?;
     let (_, meta) = SafeTensors::read_metadata(&bytes)
         .map_err(|e| anyhow::anyhow!("{}: not a safetensors file ({e:?})", at()))?;
@@ -52,7 +52,7 @@ pub fn saved(path: &Path) -> Result<Option<Saved>> {
 /// Reads weights for `spec` from `path`; errors name the file and the tensor whose name, shape
 /// or dtype does not fit.
 pub fn load<T: Scalar>(path: &Path, spec: &Spec) -> Result<Params<T>> {
-    let at = || format!("--load {}", path.display());
+    let at = || path.display();
     let bytes = std::fs::read(path).with_context(|| format!("{}: cannot read", at()))?;
     let st = SafeTensors::deserialize(&bytes)
         .map_err(|e| anyhow::anyhow!("{}: not a safetensors file ({e:?})", at()))?;

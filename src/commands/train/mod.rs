@@ -352,7 +352,9 @@ fn train_in<T: Scalar>(run: &Run, implementation: Impl, load: Option<&Path>, out
     let (setup, data, val, batch) = (run.setup, run.data, run.val, run.batch);
     let spec = &setup.spec;
     let init: Params<T> = match load {
-        Some(path) => weights::load(path, spec)?,
+        Some(path) => {
+            weights::load(path, spec).map_err(|e| anyhow::anyhow!("--load {}", super::one_line(&e)))?
+        }
         None => Params::init(spec),
     };
     // Only now, with the weights read: a --load that does not fit writes nothing, --out included.
@@ -432,7 +434,10 @@ fn train_in<T: Scalar>(run: &Run, implementation: Impl, load: Option<&Path>, out
 /// and so is the dataset unless `--dataset` is given; a network flag given that says otherwise is
 /// an error naming both.
 fn adopt_network(net: &mut NetArgs, path: &Path, given: impl Fn(&str) -> bool) -> Result<()> {
-    let Some(saved) = weights::saved(path)? else { return Ok(()) };
+    let Some(saved) = weights::saved(path).map_err(|e| anyhow::anyhow!("--load {}", super::one_line(&e)))?
+    else {
+        return Ok(());
+    };
     let file = &saved.spec;
     let at = path.display();
     let differ = |flag: &str, mine: &str, theirs: &str| {

@@ -24,6 +24,7 @@ use rayon::prelude::*;
 use std::sync::Mutex;
 
 use crate::data::{self, Dataset, DatasetKind};
+use crate::error::field_bail;
 use crate::harness::{self, RunConfig};
 use crate::model::activation::Activation;
 use crate::model::params::Params;
@@ -129,7 +130,9 @@ fn io_widths(dataset: &DatasetKind) -> Result<(usize, usize)> {
         DatasetKind::Xor => (2, 1),
         DatasetKind::Spirals => (2, 2),
         DatasetKind::Teacher => (4, 1),
-        DatasetKind::Csv(_) => bail!("--dataset: the study runs on sine, xor, spirals or teacher"),
+        DatasetKind::Csv(_) => {
+            field_bail!("dataset", "{{dataset}}: the study runs on sine, xor, spirals or teacher")
+        }
     })
 }
 
@@ -148,17 +151,17 @@ pub fn widths(cfg: &StudyConfig) -> Result<Vec<usize>> {
 /// Checks the configuration, naming the flag of a bad value.
 pub fn validate(cfg: &StudyConfig) -> Result<()> {
     if cfg.hidden == 0 || cfg.width == 0 || cfg.steps == 0 || cfg.samples == 0 {
-        bail!("--hidden, --width, --steps and --samples must be at least 1");
+        field_bail!("hidden", "{{hidden}}, {{width}}, {{steps}} and {{samples}} must be at least 1");
     }
     if !(cfg.lr.is_finite() && cfg.lr > 0.0) {
-        bail!("--lr: must be a finite number > 0, got {}", cfg.lr);
+        field_bail!("lr", "{{lr}}: must be a finite number > 0, got {}", cfg.lr);
     }
     if !(cfg.target.is_finite() && cfg.target > 0.0) {
-        bail!("--target: must be a finite number > 0, got {}", cfg.target);
+        field_bail!("target", "{{target}}: must be a finite number > 0, got {}", cfg.target);
     }
     harness::saturation::check_threshold(cfg.saturation)?;
     if cfg.threads == Some(0) {
-        bail!("--threads: must be at least 1");
+        field_bail!("threads", "{{threads}}: must be at least 1");
     }
     Ok(())
 }
