@@ -21,7 +21,6 @@ pub mod check;
 #[cfg(feature = "torch")]
 pub mod compare;
 pub mod figures;
-pub mod peak;
 pub mod sizes;
 #[cfg(feature = "torch")]
 pub mod study;

@@ -1,17 +1,19 @@
-//! The numerical kernels both the batched MLP and the tools run on: the GEMM entry point
-//! ([`gemm()`](gemm::gemm), over the `gemm` crate, the register tiles and the small products), the
-//! matrices' row loops, the activations' loops over a layer, the vectorisable exp, tanh and
-//! sigmoid ([`vmath`]), double-double arithmetic for the witness ([`dd`]), and the one run-time choice of instruction set with the one way a loop is
-//! compiled for each (`simd`: `multiversion!` and `dispatch`).
+//! The floor of the crate: numbers and arrays, and how their arithmetic runs fast. The scalar
+//! types ([`scalar::Scalar`]: f32 and f64), the dense row-major [`matrix::Matrix`], the one GEMM
+//! entry point ([`gemm()`](gemm::gemm): the `gemm` crate, the register tiles or the small
+//! products), the matrices' row loops (bias rows, column sums), the vectorisable exp, tanh and
+//! sigmoid ([`vmath`]), one core's measured FMA peak ([`peak`]), and the one run-time choice of
+//! instruction set with the one way a loop is compiled for each (`simd`: `multiversion!` and
+//! `dispatch`, capped by `BACKPROP_SIMD`).
 //!
-//! What the network is lives in [`crate::model`]; this module holds how its arithmetic runs fast.
-//! `model` uses it for [`Matrix`](crate::Matrix)'s row loops, the activations' slice loops and the
-//! optimizers' elementwise updates; `manual`, `harness` and `commands` call [`gemm()`](gemm::gemm)
-//! and `simd`'s dispatch. Nothing here knows of layers, losses or libtorch, and every kernel gives
-//! the same bits at every instruction set (each sum is one chain in a fixed order).
+//! It imports nothing else of the crate: it knows of no layer, loss or libtorch. What a network
+//! is lives in [`crate::model`], which builds on these types and compiles its own loops (the
+//! activations over a layer, the optimizers' updates) through `simd`. Every kernel gives the same
+//! bits at every instruction set (each sum is one chain in a fixed order).
 
 pub mod gemm;
 pub mod matrix;
+pub mod peak;
 pub(crate) mod rows;
 pub mod scalar;
 pub(crate) mod simd;

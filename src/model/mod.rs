@@ -1,11 +1,13 @@
 //! What a network is, in description only: both implementations are built from these types and
 //! neither owns them. The spec (widths, activations, bias, loss, dtype) and its validation, the
-//! scalar types, the activations beside their derivatives, the losses, the parameters and their
-//! initialisation, the optimizers' update rules, and the matrix type (storage and shape).
+//! activations beside their derivatives, the losses, the parameters and their initialisation, and
+//! the optimizers' update rules. The scalar and matrix types are [`crate::kernels`]'s, re-exported
+//! here as [`Scalar`] and [`Matrix`].
 //!
-//! How the arithmetic runs is [`crate::kernels`]'s: the matrix's row loops, the activations'
-//! loops over a layer and the GEMM are there, and the optimizers' and the SGD step's elementwise
-//! loops are compiled per instruction set through its dispatch.
+//! How the arithmetic runs is [`crate::kernels`]'s: the GEMM and the matrix's row loops are there.
+//! The loops written here (an activation over a whole layer, an optimizer's elementwise update)
+//! are compiled per instruction set through its one mechanism (`kernels::simd`); no file here
+//! names an instruction set.
 
 pub mod activation;
 pub mod loss;

@@ -291,7 +291,7 @@ pub fn outside(quick: bool) -> Result<()> {
 }
 
 fn outside_in(exe: &std::path::Path, dir: &std::path::Path, quick: bool) -> Result<()> {
-    let (p32, p64, isa) = crate::commands::peak::fma_peak();
+    let (p32, p64, isa) = crate::kernels::peak::fma_peak();
     let (budget, reps) = if quick { (0.3, 1) } else { (1.0, 3) };
     let cores = crate::commands::cores();
     println!(

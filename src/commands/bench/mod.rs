@@ -249,7 +249,7 @@ pub fn main_bench() -> i32 {
 /// intra-op threads), prints one Markdown table and the harness bookkeeping line; `quick` takes
 /// fewer, shorter samples.
 pub fn bench(quick: bool) -> Result<()> {
-    let (p32, p64, isa) = super::peak::fma_peak();
+    let (p32, p64, isa) = crate::kernels::peak::fma_peak();
     let mut rows = Vec::new();
     for threads in [1, 2] {
         eprintln!("measuring with {threads} thread(s)...");
