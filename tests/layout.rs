@@ -143,7 +143,7 @@ fn function_lengths(text: &str) -> Vec<(usize, String, usize)> {
         let indent = &line[..line.len() - body.len()];
         let mut words = body.split_whitespace().peekable();
         let mut is_fn = false;
-        while let Some(w) = words.next() {
+        for w in words.by_ref() {
             if w == "fn" {
                 is_fn = true;
                 break;

@@ -274,7 +274,7 @@ impl Activation {
 
     /// `z[i] = φ(a[i])` over a whole layer: [`Activation::apply`] with the choice of φ made
     /// once, compiled for the widest SIMD the CPU has (AVX-512, AVX2+FMA, or the baseline; the
-    /// loop is in `layer.rs`, compiled through [`crate::kernels::simd`]'s one mechanism).
+    /// loop is in `layer.rs`, compiled through `kernels::simd`'s one mechanism).
     pub fn forward_slice<T: Scalar>(self, a: &[T], z: &mut [T]) {
         assert_eq!(a.len(), z.len(), "forward_slice: lengths differ");
         layer::forward(self, a, z)
