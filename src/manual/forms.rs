@@ -23,6 +23,36 @@ fn copy_out<T: Scalar>(z: &Matrix<T>, out: &mut Matrix<T>) {
     out.as_mut_slice().copy_from_slice(z.as_slice());
 }
 
+/// The [`Backprop`] methods the batched and the split form share: both hold `params`, a workspace
+/// `ws` with `gradients(params, x, y)` and `grads()`, and the optimizer `opt`; the step updates
+/// from the workspace's gradients without copying them.
+macro_rules! workspace_form {
+    () => {
+        fn params(&self) -> Cow<'_, Params<T>> {
+            Cow::Borrowed(&self.params)
+        }
+        fn set_params(&mut self, params: &Params<T>) {
+            self.params.copy_from(params);
+        }
+        fn gradients(&mut self, batch: &Batch<'_, T>, grads: &mut Params<T>) -> T {
+            let loss = self.ws.gradients(&self.params, batch.x, batch.y);
+            grads.copy_from(self.ws.grads());
+            loss
+        }
+        fn update(&mut self, grads: &Params<T>) {
+            self.opt.step(&mut self.params, grads);
+        }
+        fn step(&mut self, batch: &Batch<'_, T>) -> T {
+            let loss = self.ws.gradients(&self.params, batch.x, batch.y);
+            self.opt.step(&mut self.params, self.ws.grads());
+            loss
+        }
+        fn optimizer_state(&self) -> Vec<(&'static str, &Params<T>)> {
+            self.opt.state()
+        }
+    };
+}
+
 /// The batched form ([`super::batched`]) with the hand-written optimizer.
 #[derive(Clone, Debug)]
 pub struct Batched<T> {
@@ -43,31 +73,10 @@ impl<T: Scalar> Backprop<T> for Batched<T> {
     fn describe(&self) -> String {
         "batched".to_string()
     }
-    fn params(&self) -> Cow<'_, Params<T>> {
-        Cow::Borrowed(&self.params)
-    }
-    fn set_params(&mut self, params: &Params<T>) {
-        self.params.copy_from(params);
-    }
     fn forward(&mut self, x: &Matrix<T>, out: &mut Matrix<T>) {
         copy_out(self.ws.forward(&self.params, x), out);
     }
-    fn gradients(&mut self, batch: &Batch<'_, T>, grads: &mut Params<T>) -> T {
-        let loss = self.ws.gradients(&self.params, batch.x, batch.y);
-        grads.copy_from(self.ws.grads());
-        loss
-    }
-    fn update(&mut self, grads: &Params<T>) {
-        self.opt.step(&mut self.params, grads);
-    }
-    fn step(&mut self, batch: &Batch<'_, T>) -> T {
-        let loss = self.ws.gradients(&self.params, batch.x, batch.y);
-        self.opt.step(&mut self.params, self.ws.grads());
-        loss
-    }
-    fn optimizer_state(&self) -> Vec<(&'static str, &Params<T>)> {
-        self.opt.state()
-    }
+    workspace_form!();
 }
 
 /// The batched form on several cores ([`super::split`]): the batch split into one block of rows
@@ -110,31 +119,10 @@ impl<T: Scalar> Backprop<T> for Split<T> {
     fn describe(&self) -> String {
         format!("batched in {} blocks", self.ws.threads())
     }
-    fn params(&self) -> Cow<'_, Params<T>> {
-        Cow::Borrowed(&self.params)
-    }
-    fn set_params(&mut self, params: &Params<T>) {
-        self.params.copy_from(params);
-    }
     fn forward(&mut self, x: &Matrix<T>, out: &mut Matrix<T>) {
         copy_out(self.eval.forward(&self.params, x), out);
     }
-    fn gradients(&mut self, batch: &Batch<'_, T>, grads: &mut Params<T>) -> T {
-        let loss = self.ws.gradients(&self.params, batch.x, batch.y);
-        grads.copy_from(self.ws.grads());
-        loss
-    }
-    fn update(&mut self, grads: &Params<T>) {
-        self.opt.step(&mut self.params, grads);
-    }
-    fn step(&mut self, batch: &Batch<'_, T>) -> T {
-        let loss = self.ws.gradients(&self.params, batch.x, batch.y);
-        self.opt.step(&mut self.params, self.ws.grads());
-        loss
-    }
-    fn optimizer_state(&self) -> Vec<(&'static str, &Params<T>)> {
-        self.opt.state()
-    }
+    workspace_form!();
 }
 
 /// The literal per-sample form ([`super::literal`]) with at most one planted mistake
