@@ -45,8 +45,7 @@ fn default_run_is_equivalent_and_writes_every_file() {
     assert!(index.contains("EQUIVALENT") && index.contains("<img src=\"equivalence.png\""), "{index}");
     assert!(!index.contains("<script") && !index.contains("http"), "index.html is static and offline");
     for png in ["loss.png", "equivalence.png", "saturation_hist.png", "saturation.png", "grad_norms.png"] {
-        let caption =
-            backprop::commands::figures::caption(png).expect("a caption for each of compare's PNGs");
+        let caption = backprop::output::figures::caption(png).expect("a caption for each of compare's PNGs");
         assert!(index.contains(&format!("<figcaption>{caption}")), "{png}: no caption in {index}");
         assert!(!index.contains(&format!("<h2>{png}</h2>")), "{png}: a file name as heading");
     }

@@ -3,8 +3,11 @@
 
 mod common;
 
-use backprop::commands::study::{self, flat, Diagnostics, Role, StudyArgs, VARIANTS};
+use backprop::commands::study::{self, StudyArgs};
 use backprop::harness::saturated_pct;
+use backprop::harness::saturation::flat;
+use backprop::harness::study::{slowdown, Diagnostics, Role, Validation, VariantResult, VARIANTS};
+use backprop::output::study::{overlapping, OVERLAP};
 use backprop::plot::{map_grid, MapCell, MapRow};
 use backprop::{Activation, Matrix};
 use common::{assert_picture, temp_dir};
@@ -81,7 +84,7 @@ fn the_saturated_network_needs_five_times_the_steps_of_the_best_fix() {
         assert_eq!(r.outcome.records.len(), 250);
         assert_eq!(r.saturated(0).len(), 5);
     }
-    let slow = study::slowdown(&results, args.target);
+    let slow = slowdown(&results, args.target);
     let (best, steps) = slow.best.expect("some fix reaches the target");
     assert!(
         slow.ratio >= 5.0,
@@ -94,7 +97,7 @@ fn the_saturated_network_needs_five_times_the_steps_of_the_best_fix() {
     let mean = |v: Vec<f64>| v.iter().sum::<f64>() / v.len() as f64;
     // The mechanism, not only the symptom: past the first layer (which sees the input itself),
     // the saturated hidden layers sit on the tails, and training moves them less.
-    let deep = |r: &study::VariantResult| mean(r.saturated(0)[1..].to_vec());
+    let deep = |r: &VariantResult| mean(r.saturated(0)[1..].to_vec());
     for fix in by(Role::Fix).filter(|r| r.variant.phi == Activation::Tanh) {
         assert!(deep(saturated) > 5.0 * deep(fix).max(1.0), "{}", fix.variant.name);
         assert!(mean(saturated.hidden_change()) < mean(fix.hidden_change()), "{}", fix.variant.name);
@@ -128,12 +131,12 @@ fn the_saturated_network_needs_five_times_the_steps_of_the_best_fix() {
     assert!(md.contains("## Settings tried"), "{md}");
 
     // The standard answers reach the target: a tanh fix and a relu-family variant at least.
-    let reaches = |r: &&study::VariantResult| r.steps_to(args.target).is_some();
+    let reaches = |r: &&VariantResult| r.steps_to(args.target).is_some();
     assert!(by(Role::Fix).filter(|r| r.variant.phi == Activation::Tanh).any(|r| reaches(&r)));
     assert!(by(Role::Fix).filter(|r| r.variant.phi != Activation::Tanh).any(|r| reaches(&r)));
     // What the saturated network learnt does not carry over to the held-out samples as the
     // tanh fixes' does.
-    let held = |r: &study::VariantResult| r.validation.expect("held-out samples by default").loss;
+    let held = |r: &VariantResult| r.validation.expect("held-out samples by default").loss;
     for fix in by(Role::Fix).filter(|r| r.variant.phi == Activation::Tanh) {
         assert!(held(saturated) > held(fix), "{}: {} vs {}", fix.variant.name, held(saturated), held(fix));
     }
@@ -142,7 +145,7 @@ fn the_saturated_network_needs_five_times_the_steps_of_the_best_fix() {
     let html = std::fs::read_to_string(dir.join("index.html")).unwrap();
     assert!(written.contains(&dir.join("index.html")));
     for png in ["study_loss.png", "study_grad_norms.png", "study_update_ratio.png"] {
-        let caption = backprop::commands::figures::caption(png).unwrap();
+        let caption = backprop::output::figures::caption(png).unwrap();
         assert!(html.contains(&format!("<img src=\"{png}\"")), "{png} not shown");
         assert!(html.contains(caption), "{png}'s caption missing");
     }
@@ -152,7 +155,7 @@ fn the_saturated_network_needs_five_times_the_steps_of_the_best_fix() {
 }
 
 /// study.json says what the run measured, and agrees with study.md.
-fn check_json(dir: &std::path::Path, args: &StudyArgs, results: &[study::VariantResult], md: &str) {
+fn check_json(dir: &std::path::Path, args: &StudyArgs, results: &[VariantResult], md: &str) {
     let json: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(dir.join("study.json")).unwrap()).unwrap();
     let variants = json["variants"].as_array().expect("variants");
@@ -310,7 +313,7 @@ fn overlapping_curves_are_found_with_the_share_of_steps_they_share() {
     // b lies on a for the first 40 steps, then leaves it by 50%.
     let b: Vec<(f64, f64)> = a.iter().map(|&(t, y)| (t, if t < 40.0 { y } else { 1.5 * y })).collect();
     let c: Vec<(f64, f64)> = a.iter().map(|&(t, y)| (t, 3.0 * y)).collect();
-    let over = study::overlapping(&[a, b, c], study::OVERLAP);
+    let over = overlapping(&[a, b, c], OVERLAP);
     assert_eq!(over[0].len(), 1);
     assert_eq!(over[0][0].0, 1);
     assert!((over[0][0].1 - 0.4).abs() < 1e-12, "{over:?}");
@@ -372,7 +375,7 @@ fn a_variants_validation_is_its_final_weights_on_the_held_out_samples() {
         x: Matrix::from_vec(3, 1, vec![0.5, -1.0, 2.0]),
         y: Matrix::from_vec(3, 1, vec![1.0, 2.0, 3.0]),
     };
-    let v = study::Validation::of(&spec, &params, &data);
+    let v = Validation::of(&spec, &params, &data);
     assert!((v.loss - (1.0 + 4.0 + 9.0) / 3.0).abs() < 1e-12, "{v:?}");
     assert_eq!(v.accuracy, None);
 }

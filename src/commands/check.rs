@@ -5,12 +5,13 @@ use anyhow::{bail, Result};
 use clap::Parser;
 use std::path::PathBuf;
 
-use super::{figures, run_tool, ToleranceArgs};
+use super::{run_tool, ToleranceArgs};
 use crate::fsio;
 use crate::harness::manifest::RunManifest;
 use crate::harness::trace;
 use crate::harness::{self, Form, RunConfig};
 use crate::model::spec::DType;
+use crate::output::figures;
 use crate::output::report;
 
 const EXAMPLES: &str = "\

@@ -5,13 +5,13 @@ use clap::Parser;
 use std::path::{Path, PathBuf};
 
 use super::{positive_finite, progress_bar, run_tool, NetArgs, Setup, ToleranceArgs};
-use crate::commands::figures;
 use crate::harness::manifest::RunManifest;
 use crate::harness::trace::{self, TraceWriter};
 use crate::harness::{self, Fault, Form, Judge, Outcome, RunConfig};
 use crate::manual::Mutant;
 use crate::model::params::Params;
 use crate::model::spec::DType;
+use crate::output::figures;
 use crate::output::report;
 
 /// Traces larger than this are refused unless `--force`.

@@ -20,7 +20,6 @@ pub mod bench;
 pub mod check;
 #[cfg(feature = "torch")]
 pub mod compare;
-pub mod figures;
 pub mod sizes;
 #[cfg(feature = "torch")]
 pub mod study;

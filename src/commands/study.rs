@@ -12,15 +12,8 @@ use crate::commands::run_tool;
 use crate::fsio;
 use crate::model::spec::Loss;
 
-pub use crate::harness::saturation::flat;
-pub use crate::harness::study::{
-    initial_weights, slowdown, Diagnostics, Role, Scale, Slowdown, StudyConfig, Validation, Variant,
-    VariantResult, VARIANTS,
-};
-pub use crate::output::study::{
-    grad_norms_title, init_words, overlapping, reach_clause, StudySummary, VariantSummary, OVERLAP,
-    SETTINGS_TRIED, VANISHED,
-};
+use crate::harness::study::{slowdown, StudyConfig, VariantResult, VARIANTS};
+use crate::output::study::StudySummary;
 use crate::output::study::{reach, slowdown_text, summary_line};
 
 /// Run the saturation study: one deep network, ten activation/initialisation variants.
