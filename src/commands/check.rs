@@ -71,7 +71,7 @@ fn check_main(args: &CheckArgs) -> Result<i32> {
     let threads = match args.threads {
         Some(0) => bail!("--threads: must be at least 1"),
         Some(n) => n,
-        None => super::cores(),
+        None => crate::kernels::cores(),
     };
     fsio::prepare_dir(&args.out)?;
     crate::reference::use_threads(&spec, batch, threads);

@@ -257,11 +257,6 @@ impl ToleranceArgs {
     }
 }
 
-/// The machine's cores, as the standard library sees them (1 when it cannot tell).
-pub fn cores() -> usize {
-    std::thread::available_parallelism().map_or(1, |n| n.get())
-}
-
 pub(crate) fn positive_finite(name: &str, v: f64) -> Result<f64> {
     if !v.is_finite() || v <= 0.0 {
         bail!("{name}: must be a finite number > 0, got {v}");
@@ -310,7 +305,7 @@ impl NetArgs {
             threads: match self.threads {
                 Some(0) => bail!("--threads: must be at least 1"),
                 Some(n) => n,
-                None => cores(),
+                None => crate::kernels::cores(),
             },
         })
     }

@@ -20,3 +20,9 @@ pub(crate) mod simd;
 pub(crate) mod small;
 mod tile;
 pub mod vmath;
+
+/// The machine's cores, as the standard library sees them (1 when it cannot tell): the default
+/// thread count of every pool the crate builds.
+pub fn cores() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
+}

@@ -284,12 +284,13 @@ pub struct RefStep<T> {
 }
 
 impl<T: Scalar> RefStep<T> {
-    /// One step of `reference` on `batch` ([`Backprop::gradients`], then [`Backprop::update`]),
-    /// with its gradients and updated weights.
+    /// One step of `reference` on `batch`, as [`Backprop::step`] takes it (libtorch's optimizer on
+    /// autograd's own gradients, nothing written back), with those gradients and the updated
+    /// weights read out.
     pub fn of(reference: &mut Reference, batch: &Batch<'_, T>) -> RefStep<T> {
-        let mut grads = Params::zeros(&reference.spec);
-        let loss = Backprop::gradients(reference, batch, &mut grads);
-        Backprop::<T>::update(reference, &grads);
+        let loss = reference.backward_on(batch);
+        let grads = reference.collect(|t| t.grad());
+        reference.opt.step();
         RefStep { loss, grads, params: Reference::params(reference) }
     }
 }

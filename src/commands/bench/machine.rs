@@ -293,7 +293,7 @@ pub fn outside(quick: bool) -> Result<()> {
 fn outside_in(exe: &std::path::Path, dir: &std::path::Path, quick: bool) -> Result<()> {
     let (p32, p64, isa) = crate::kernels::peak::fma_peak();
     let (budget, reps) = if quick { (0.3, 1) } else { (1.0, 3) };
-    let cores = crate::commands::cores();
+    let cores = crate::kernels::cores();
     println!(
         "`train` from outside ({cores} threads, CSV data, a tenth held out, default outputs; one core's FMA peak \
          {p32:.0} GFLOP/s in f32, {p64:.0} in f64 ({isa}), times the threads the manual step uses):\n"

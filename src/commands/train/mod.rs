@@ -352,9 +352,7 @@ fn train_in<T: Scalar>(run: &Run, implementation: Impl, load: Option<&Path>, out
     let (setup, data, val, batch) = (run.setup, run.data, run.val, run.batch);
     let spec = &setup.spec;
     let init: Params<T> = match load {
-        Some(path) => {
-            weights::load(path, spec).map_err(|e| anyhow::anyhow!("--load {}", super::one_line(&e)))?
-        }
+        Some(path) => weights::load(path, spec).map_err(load_error)?,
         None => Params::init(spec),
     };
     // Only now, with the weights read: a --load that does not fit writes nothing, --out included.
@@ -429,13 +427,17 @@ fn train_in<T: Scalar>(run: &Run, implementation: Impl, load: Option<&Path>, out
     })
 }
 
+/// A weights file's error (which names the file) as the flag that gave it: `--load FILE: …`.
+fn load_error(e: anyhow::Error) -> anyhow::Error {
+    anyhow::anyhow!("--load {}", super::one_line(&e))
+}
+
 /// `--load FILE`: the network flags not given on the command line (`given` says which were) are
 /// the file's (its widths, activations, bias, dtype, loss and label smoothing, from its metadata),
 /// and so is the dataset unless `--dataset` is given; a network flag given that says otherwise is
 /// an error naming both.
 fn adopt_network(net: &mut NetArgs, path: &Path, given: impl Fn(&str) -> bool) -> Result<()> {
-    let Some(saved) = weights::saved(path).map_err(|e| anyhow::anyhow!("--load {}", super::one_line(&e)))?
-    else {
+    let Some(saved) = weights::saved(path).map_err(load_error)? else {
         return Ok(());
     };
     let file = &saved.spec;

@@ -260,10 +260,7 @@ pub fn run_reporting(
     validate(cfg)?;
     let widths = widths(cfg)?;
     tch::set_num_threads(1);
-    let workers = cfg
-        .threads
-        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
-        .clamp(1, VARIANTS.len());
+    let workers = cfg.threads.unwrap_or_else(crate::kernels::cores).clamp(1, VARIANTS.len());
     let pool = rayon::ThreadPoolBuilder::new().num_threads(workers).build()?;
     // The results so far, by variant, and how many of the first have been reported.
     let done: Mutex<(Vec<Option<VariantResult>>, usize)> =
