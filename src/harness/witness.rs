@@ -17,9 +17,10 @@
 //! with σ the typical size of one correct implementation's error, entry by entry
 //! ([`crate::harness::bound::StepBounds::sigma`]).
 
-use crate::harness::dd::{activate_pair, Dd};
+use crate::harness::dd::{activate_pairs, Dd};
 use crate::kernels::matrix::Matrix;
 use crate::kernels::scalar::Scalar;
+use crate::kernels::simd::multiversion;
 use crate::model::optim::{OptimConfig, OptimizerKind};
 use crate::model::params::Params;
 use crate::model::spec::{Loss, Spec};
@@ -232,14 +233,10 @@ fn forward(spec: &Spec, params: &Params<f64>, x: &Matrix<f64>) -> (Vec<Vec<Dd>>,
                     *a = Dd::new(b);
                 }
             }
-            for i in 0..nin {
-                let zi = zp[r * nin + i];
-                for (a, &wv) in ar.iter_mut().zip(&w[i * nout..(i + 1) * nout]) {
-                    *a = a.add_sloppy(zi.mul_f64(wv));
-                }
-            }
+            accumulate_f64(ar, &zp[r * nin..(r + 1) * nin], w);
         }
-        let (z, d): (Vec<Dd>, Vec<Dd>) = a.iter().map(|&v| activate_pair(acts[k], v)).unzip();
+        let (mut z, mut d) = (vec![Dd::ZERO; a.len()], vec![Dd::ZERO; a.len()]);
+        activate_pairs(acts[k], &a, &mut z, &mut d);
         slopes.push(d);
         zs.push(z);
     }
@@ -264,12 +261,7 @@ fn backward(
         let (gw, gb) = &mut grads[k - 1];
         for r in 0..n {
             let dr = &delta[r * nout..(r + 1) * nout];
-            for i in 0..nin {
-                let zi = zp[r * nin + i];
-                for (g, &d) in gw[i * nout..(i + 1) * nout].iter_mut().zip(dr) {
-                    *g = g.add_sloppy(zi.mul(d));
-                }
-            }
+            outer_accumulate(gw, &zp[r * nin..(r + 1) * nin], dr);
             if let Some(gb) = gb {
                 for (g, &d) in gb.iter_mut().zip(dr) {
                     *g = g.add_sloppy(d);
@@ -277,23 +269,61 @@ fn backward(
             }
         }
         if k > 1 {
-            let w = layer.w.as_slice();
+            // Σ_j δ_j W_ij for every i at once, j ascending as in a dot product per i: (W^k)ᵀ's
+            // rows are W^k's columns.
+            let wt = layer.w.transpose();
             let mut below = vec![Dd::ZERO; n * nin];
             for r in 0..n {
-                let dr = &delta[r * nout..(r + 1) * nout];
-                for i in 0..nin {
-                    let mut s = Dd::ZERO;
-                    for (&d, &wv) in dr.iter().zip(&w[i * nout..(i + 1) * nout]) {
-                        s = s.add_sloppy(d.mul_f64(wv));
-                    }
-                    let q = r * nin + i;
-                    below[q] = slopes[k - 2][q].mul(s);
+                let br = &mut below[r * nin..(r + 1) * nin];
+                accumulate_dd(br, &delta[r * nout..(r + 1) * nout], wt.as_slice());
+                for (b, &s) in br.iter_mut().zip(&slopes[k - 2][r * nin..(r + 1) * nin]) {
+                    *b = s.mul(*b);
                 }
             }
             delta = below;
         }
     }
     grads
+}
+
+multiversion! {
+    /// `acc += z · W` for one sample's row: acc_j += Σ_i z_i W_ij, i ascending, each term
+    /// z_i · W_ij added by [`Dd::add_sloppy`] (eq. (2)); `w` is W row-major (n_in × acc.len()).
+    /// The outputs are independent, so the loop over them vectorises; the order of every sum
+    /// is the plain loop's.
+    fn accumulate_f64(acc: &mut [Dd], z: &[Dd], w: &[f64]) {
+        let n = acc.len();
+        for (i, &zi) in z.iter().enumerate() {
+            for (a, &wv) in acc.iter_mut().zip(&w[i * n..(i + 1) * n]) {
+                *a = a.add_sloppy(zi.mul_f64(wv));
+            }
+        }
+    }
+}
+
+multiversion! {
+    /// `acc += d · Wᵀ` for one sample's row: acc_i += Σ_j d_j W_ij, j ascending (eq. (7)); `wt`
+    /// is Wᵀ row-major (n_out × acc.len()), d in double-double.
+    fn accumulate_dd(acc: &mut [Dd], d: &[Dd], wt: &[f64]) {
+        let n = acc.len();
+        for (j, &dj) in d.iter().enumerate() {
+            for (a, &wv) in acc.iter_mut().zip(&wt[j * n..(j + 1) * n]) {
+                *a = a.add_sloppy(dj.mul_f64(wv));
+            }
+        }
+    }
+}
+
+multiversion! {
+    /// `g += zᵀ δ` for one sample: g_ij += z_i δ_j (eq. (6)), g row-major (z.len() × δ.len()).
+    fn outer_accumulate(g: &mut [Dd], z: &[Dd], delta: &[Dd]) {
+        let n = delta.len();
+        for (i, &zi) in z.iter().enumerate() {
+            for (g, &d) in g[i * n..(i + 1) * n].iter_mut().zip(delta) {
+                *g = g.add_sloppy(zi.mul(d));
+            }
+        }
+    }
 }
 
 /// The witness's step as high and low parts: E, the gradients `grads`, the updated parameters

@@ -290,6 +290,8 @@ pub fn bookkeeping(reps: usize) -> Result<(f64, f64)> {
     let spec = &exp.setup.spec;
     let init = crate::model::params::Params::<f64>::init(spec);
     let order = crate::harness::batch_order(data.len(), batch, run.steps, run.shuffle_seed);
+    // libtorch's threads as `compare` sets them for this run (one, for a step this small).
+    crate::reference::use_threads(spec, batch, exp.setup.threads);
 
     let (mut harness, mut bare) = (Vec::new(), Vec::new());
     for _ in 0..reps {

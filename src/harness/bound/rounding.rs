@@ -35,7 +35,24 @@ pub(super) fn plus_scaled(e: &Matrix<f64>, g: f64, v: &Matrix<f64>) -> Matrix<f6
 pub(super) fn join(mode: Mode, a: f64, b: f64) -> f64 {
     match mode {
         Mode::Worst => a + b,
-        Mode::Rms => a.hypot(b),
+        Mode::Rms => quadrature(a, b),
+    }
+}
+
+/// √(a² + b²): squared and summed where neither square can overflow or lose digits to
+/// underflow (within 1.5 ulps, as σ needs a digit, not the last one), and by the C library's
+/// `hypot` (scaled, within 1 ulp; ∞ and NaN as IEEE says) elsewhere, a call that costs several
+/// times the two multiplications and the root.
+#[inline(always)]
+pub(super) fn quadrature(a: f64, b: f64) -> f64 {
+    let (a, b) = (a.abs(), b.abs());
+    let m = a.max(b);
+    if (1e-150..=1e150).contains(&m) {
+        (a * a + b * b).sqrt()
+    } else if m == 0.0 {
+        0.0
+    } else {
+        a.hypot(b)
     }
 }
 

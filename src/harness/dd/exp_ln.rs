@@ -211,6 +211,7 @@ impl Dd {
     }
 
     /// e^self. +∞ above ln(f64::MAX), 0 below ln(2⁻¹⁰⁷⁵), NaN for NaN, as f64.
+    #[inline(always)]
     pub fn exp(self) -> Dd {
         let x = self.hi;
         if !(x > -745.2 && x < 709.79) {
@@ -220,6 +221,7 @@ impl Dd {
     }
 
     /// e^self − 1, accurate relatively near 0 as well (no cancellation).
+    #[inline(always)]
     pub fn exp_m1(self) -> Dd {
         let x = self.hi;
         if !(x > -40.0 && x < 700.0) {

@@ -69,7 +69,7 @@ mod tests;
 
 #[cfg(doc)]
 use crate::model::activation::Activation;
-pub use activation::{activate, activate_derivative, activate_pair};
+pub use activation::{activate, activate_derivative, activate_pair, activate_pairs};
 
 /// hi + lo, |lo| ≤ ½ ulp(hi): a double-double number of about 106 significant bits.
 #[derive(Clone, Copy, Debug, Default, PartialEq)]

@@ -1,8 +1,9 @@
-//! The run's second lanes: the free reference's step with the round-off bounds, and the
-//! double-double witness, each on a worker thread for a large step or inline.
+//! The run's second lanes: the free reference's step, and the judging side's work (the round-off
+//! bounds and the double-double witness), each on a worker thread or inline.
 
 use std::sync::mpsc;
 use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
 
 use crate::harness::bound::{step_bounds_with, OptimBound, StepBounds};
 use crate::harness::witness::{DdWitness, WideStep};
@@ -13,66 +14,57 @@ use crate::model::params::Params;
 use crate::model::spec::Spec;
 use crate::reference::Reference;
 
-/// The second lane of a step: the free reference's own step and the round-off bounds, neither of
-/// which the implementation's step needs. Computed on the calling thread, or — for a large step
-/// when the run may use two threads — on a worker thread that lives as long as the run, beside the
-/// implementation's and the lockstep reference's steps: one hand-over per step, nothing spins.
+/// How long a waiting side polls for its message before it sleeps: a sleeping thread takes tens
+/// of microseconds to wake (more in a virtual machine), as long as a small step's whole judging.
+const SPIN: Duration = Duration::from_micros(200);
+
+/// `rx.recv()`, polling for up to [`SPIN`] before it blocks.
+fn receive<M>(rx: &mpsc::Receiver<M>) -> Result<M, mpsc::RecvError> {
+    let start = Instant::now();
+    loop {
+        match rx.try_recv() {
+            Ok(m) => return Ok(m),
+            Err(mpsc::TryRecvError::Disconnected) => return Err(mpsc::RecvError),
+            Err(mpsc::TryRecvError::Empty) if start.elapsed() > SPIN => return rx.recv(),
+            Err(mpsc::TryRecvError::Empty) => std::hint::spin_loop(),
+        }
+    }
+}
+
+/// The weights a step starts from and its batch.
+type Job<T> = (Params<T>, Matrix<T>, Matrix<T>);
+
+/// The free reference's step, which the implementation's step does not need: on the calling
+/// thread, or — for a large step when the run may use two threads — on a worker thread that
+/// lives as long as the run, beside the implementation's and the lockstep reference's steps: one
+/// hand-over per step, nothing spins.
 pub(super) enum Lane<T: Scalar> {
     Inline {
         free: Reference,
-        spec: Spec,
-        optim: Box<Option<OptimBound>>,
-        done: Option<Box<LaneResult<T>>>,
+        done: Option<(T, Params<T>)>,
     },
     Worker {
-        jobs: mpsc::Sender<LaneJob<T>>,
-        results: mpsc::Receiver<LaneResult<T>>,
+        jobs: mpsc::Sender<(Matrix<T>, Matrix<T>)>,
+        results: mpsc::Receiver<(T, Params<T>)>,
         worker: JoinHandle<Reference>,
     },
 }
 
-/// The weights a step starts from and its batch.
-type LaneJob<T> = (Params<T>, Matrix<T>, Matrix<T>);
-/// The step's bounds, the updated parameters' tolerances from the optimizer's bound (when the
-/// optimizer is not plain SGD), the free reference's loss and its weights after its step.
-pub(super) type LaneResult<T> = (StepBounds, Option<Params<f64>>, T, Params<T>);
-
-fn lane_step<T: Scalar>(
-    spec: &Spec,
-    free: &mut Reference,
-    optim: &mut Option<OptimBound>,
-    params: &Params<T>,
-    xb: &Matrix<T>,
-    yb: &Matrix<T>,
-    batch: Option<&Batch<'_, T>>,
-) -> LaneResult<T> {
-    let bounds = step_bounds_with(spec, params, xb, yb, optim.is_some());
-    let optim_tol = optim.as_mut().map(|o| {
-        let values = bounds.values.as_ref().expect("asked for the gradient's values");
-        o.update(&params.cast(), values, &bounds.grads)
-    });
-    let free_loss = match batch {
-        Some(batch) => free.step(batch),
-        None => free.step(&Batch::new(xb, yb)),
-    };
-    (bounds, optim_tol, free_loss, free.params())
-}
-
 impl<T: Scalar> Lane<T> {
-    pub(super) fn new(spec: &Spec, free: Reference, optim: Option<OptimBound>, worker: bool) -> Lane<T> {
+    pub(super) fn new(free: Reference, worker: bool) -> Lane<T> {
         if !worker {
-            return Lane::Inline { free, spec: spec.clone(), optim: Box::new(optim), done: None };
+            return Lane::Inline { free, done: None };
         }
-        let (jobs, inbox) = mpsc::channel::<LaneJob<T>>();
+        let (jobs, inbox) = mpsc::channel::<(Matrix<T>, Matrix<T>)>();
         let (outbox, results) = mpsc::channel();
-        let spec = spec.clone();
         // OpenMP's thread count is per thread: the worker takes its caller's.
         let torch_threads = tch::get_num_threads();
         let worker = std::thread::spawn(move || {
             tch::set_num_threads(torch_threads);
-            let (mut free, mut optim) = (free, optim);
-            for (params, xb, yb) in inbox {
-                if outbox.send(lane_step(&spec, &mut free, &mut optim, &params, &xb, &yb, None)).is_err() {
+            let mut free = free;
+            for (xb, yb) in inbox {
+                let loss = free.step(&Batch::new(&xb, &yb));
+                if outbox.send((loss, free.params())).is_err() {
                     break;
                 }
             }
@@ -81,24 +73,19 @@ impl<T: Scalar> Lane<T> {
         Lane::Worker { jobs, results, worker }
     }
 
-    /// Starts the lane's work for a step from `params` on the batch (`xb`, `yb`).
-    /// `batch` is (`xb`, `yb`) as tensors, which the inline lane steps on; a worker converts its
-    /// own copy.
-    pub(super) fn start(&mut self, params: &Params<T>, xb: &Matrix<T>, yb: &Matrix<T>, batch: &Batch<'_, T>) {
+    /// Starts the free reference's step on the batch (`xb`, `yb`). `batch` is (`xb`, `yb`) as
+    /// tensors, which the inline lane steps on; a worker converts its own copy.
+    pub(super) fn start(&mut self, xb: &Matrix<T>, yb: &Matrix<T>, batch: &Batch<'_, T>) {
         match self {
-            Lane::Inline { free, spec, optim, done } => {
-                *done = Some(Box::new(lane_step(spec, free, optim, params, xb, yb, Some(batch))))
-            }
-            Lane::Worker { jobs, .. } => {
-                jobs.send((params.clone(), xb.clone(), yb.clone())).expect("the lane's worker runs")
-            }
+            Lane::Inline { free, done } => *done = Some((free.step(batch), free.params())),
+            Lane::Worker { jobs, .. } => jobs.send((xb.clone(), yb.clone())).expect("the lane's worker runs"),
         }
     }
 
-    /// The lane's results for the step last started.
-    pub(super) fn finish(&mut self) -> LaneResult<T> {
+    /// The free reference's loss and its weights after the step last started.
+    pub(super) fn finish(&mut self) -> (T, Params<T>) {
         match self {
-            Lane::Inline { done, .. } => *done.take().expect("a step was started"),
+            Lane::Inline { done, .. } => done.take().expect("a step was started"),
             Lane::Worker { results, .. } => results.recv().expect("the lane's worker answers"),
         }
     }
@@ -115,51 +102,89 @@ impl<T: Scalar> Lane<T> {
     }
 }
 
-/// The double-double witness of an f64 run, stepping beside the rest of the step on a worker
-/// thread (one hand-over per step, nothing spins), or inline.
-pub(super) enum DdLane {
-    Inline { witness: Box<DdWitness>, done: Option<WideStep> },
-    Worker { jobs: mpsc::Sender<LaneJob<f64>>, results: mpsc::Receiver<WideStep>, pending: bool },
+/// The judging side of a step, from the weights it starts from and its batch: the round-off
+/// bounds (with the optimizer's share, when it is not plain SGD) and, when asked, the
+/// double-double witness of an f64 run. None of it touches libtorch, and the implementations'
+/// steps need none of it until they are compared.
+pub(super) struct Judging {
+    spec: Spec,
+    optim: Option<OptimBound>,
+    witness: Option<DdWitness>,
 }
 
-impl DdLane {
-    pub(super) fn new(witness: DdWitness, worker: bool) -> DdLane {
+/// A step's bounds, the updated parameters' tolerances from the optimizer's bound, and the
+/// witness's step when it took one.
+pub(super) type Judged = (StepBounds, Option<Params<f64>>, Option<WideStep>);
+
+impl Judging {
+    pub(super) fn new(spec: &Spec, optim: Option<OptimBound>, witness: Option<DdWitness>) -> Judging {
+        Judging { spec: spec.clone(), optim, witness }
+    }
+
+    fn step<T: Scalar>(
+        &mut self,
+        params: &Params<T>,
+        xb: &Matrix<T>,
+        yb: &Matrix<T>,
+        witness: bool,
+    ) -> Judged {
+        let bounds = step_bounds_with(&self.spec, params, xb, yb, self.optim.is_some());
+        let optim_tol = self.optim.as_mut().map(|o| {
+            let values = bounds.values.as_ref().expect("asked for the gradient's values");
+            o.update(&params.cast(), values, &bounds.grads)
+        });
+        let wide = match &mut self.witness {
+            Some(w) if witness => Some(w.step(&params.cast(), &xb.cast(), &yb.cast())),
+            _ => None,
+        };
+        (bounds, optim_tol, wide)
+    }
+}
+
+/// [`Judging`] on a worker thread for the run's whole length when the run may use two threads
+/// (one hand-over per step, nothing spins; the bounds and the witness take as long as the two
+/// implementations' steps at the default size, and run beside them), or inline.
+pub(super) enum JudgeLane<T: Scalar> {
+    Inline { judging: Box<Judging>, done: Option<Box<Judged>> },
+    Worker { jobs: mpsc::Sender<(Job<T>, bool)>, results: mpsc::Receiver<Judged> },
+}
+
+impl<T: Scalar> JudgeLane<T> {
+    pub(super) fn new(judging: Judging, worker: bool) -> JudgeLane<T> {
         if !worker {
-            return DdLane::Inline { witness: Box::new(witness), done: None };
+            return JudgeLane::Inline { judging: Box::new(judging), done: None };
         }
-        let (jobs, inbox) = mpsc::channel::<LaneJob<f64>>();
+        let (jobs, inbox) = mpsc::channel::<(Job<T>, bool)>();
         let (outbox, results) = mpsc::channel();
         std::thread::spawn(move || {
-            let mut witness = witness;
-            for (p, x, y) in inbox {
-                if outbox.send(witness.step(&p, &x, &y)).is_err() {
+            let mut judging = judging;
+            while let Ok(((p, x, y), witness)) = receive(&inbox) {
+                if outbox.send(judging.step(&p, &x, &y, witness)).is_err() {
                     break;
                 }
             }
         });
-        DdLane::Worker { jobs, results, pending: false }
+        JudgeLane::Worker { jobs, results }
     }
 
-    /// Starts the witness's step from `params` on the batch.
-    pub(super) fn start<T: Scalar>(&mut self, params: &Params<T>, xb: &Matrix<T>, yb: &Matrix<T>) {
+    /// Starts the judging of a step from `params` on the batch (`xb`, `yb`), with the witness's
+    /// step when `witness`.
+    pub(super) fn start(&mut self, params: &Params<T>, xb: &Matrix<T>, yb: &Matrix<T>, witness: bool) {
         match self {
-            DdLane::Inline { witness, done } => {
-                *done = Some(witness.step(&params.cast(), &xb.cast(), &yb.cast()))
+            JudgeLane::Inline { judging, done } => {
+                *done = Some(Box::new(judging.step(params, xb, yb, witness)))
             }
-            DdLane::Worker { jobs, pending, .. } => {
-                jobs.send((params.cast(), xb.cast(), yb.cast())).expect("the witness's worker runs");
-                *pending = true;
-            }
+            JudgeLane::Worker { jobs, .. } => jobs
+                .send(((params.clone(), xb.clone(), yb.clone()), witness))
+                .expect("the judging worker runs"),
         }
     }
 
-    /// The step last started, if one was.
-    pub(super) fn finish(&mut self) -> Option<WideStep> {
+    /// The judging of the step last started.
+    pub(super) fn finish(&mut self) -> Judged {
         match self {
-            DdLane::Inline { done, .. } => done.take(),
-            DdLane::Worker { results, pending, .. } => {
-                std::mem::take(pending).then(|| results.recv().expect("the witness's worker answers"))
-            }
+            JudgeLane::Inline { done, .. } => *done.take().expect("a step was started"),
+            JudgeLane::Worker { results, .. } => receive(results).expect("the judging worker answers"),
         }
     }
 }

@@ -32,7 +32,7 @@ mod lanes;
 mod verdict;
 mod wide;
 
-use lanes::{DdLane, Lane};
+use lanes::{JudgeLane, Judging, Lane};
 use verdict::compare_step;
 pub(crate) use verdict::{conclude, judge_step, new_outcome, record, stops};
 pub use wide::WITNESS_MAX_FLOPS;
@@ -215,9 +215,10 @@ struct Sides<T: Scalar> {
     lockstep: Reference,
     /// libtorch in f64, the witness of an f32 run.
     witness: Option<Reference>,
-    /// The double-double witness of an f64 run judged on its round-off bounds.
-    dd_witness: Option<DdLane>,
+    /// The free reference.
     lane: Lane<T>,
+    /// The round-off bounds and the double-double witness of an f64 run.
+    judging: JudgeLane<T>,
     every: Option<usize>,
     round_off: bool,
     plain: bool,
@@ -248,15 +249,15 @@ impl<T: Scalar> Sides<T> {
             }
             DType::F64 => None,
         };
-        let dd_witness = (T::DTYPE == DType::F64 && round_off)
-            .then(|| DdLane::new(DdWitness::new(spec, cfg.optim), cfg.threads > 1));
+        let dd_witness = (T::DTYPE == DType::F64 && round_off).then(|| DdWitness::new(spec, cfg.optim));
         let every = witness_every(cfg, spec, max_batch, T::DTYPE);
         let plain = cfg.optim.is_plain_sgd();
         let optim_bound = (!plain).then(|| OptimBound::new::<T>(cfg.optim, spec));
         let overlap =
             cfg.threads > 1 && 6.0 * spec.param_count() as f64 * max_batch as f64 >= OVERLAP_MIN_FLOPS;
-        let lane = Lane::<T>::new(spec, free, optim_bound, overlap);
-        Ok(Sides { lockstep, witness, dd_witness, lane, every, round_off, plain })
+        let lane = Lane::<T>::new(free, overlap);
+        let judging = JudgeLane::new(Judging::new(spec, optim_bound, dd_witness), cfg.threads > 1);
+        Ok(Sides { lockstep, witness, lane, judging, every, round_off, plain })
     }
 
     /// Steps 1–4 of step `t` from `params` on `batch`: every side's step, and the comparison.
@@ -278,21 +279,19 @@ impl<T: Scalar> Sides<T> {
         if let Some(w) = &mut self.witness {
             w.set_params(params);
         }
-        // 2. The free reference's step and the round-off bounds start, from the same weights (on
-        //    a second thread for a large step);
-        // 3. the implementation under test takes its step (with the injected fault, if any), and
+        // 2. The round-off bounds (with the double-double witness of an f64 run, from the same
+        //    weights) and the free reference's step start: the judging first, on a worker thread
+        //    when the run may use two, then the free reference (on a second thread for a large
+        //    step). A stateful optimizer's witness takes every step; it is judged on the
+        //    witnessed ones.
+        // 3. The implementation under test takes its step (with the injected fault, if any), and
         //    the lockstep reference (and the f64 witness) take theirs.
-        // The double-double witness of an f64 run, from the same weights (a stateful witness
-        // takes every step; it is judged on the witnessed ones): first, since it is the longest
-        // (on a worker thread when the run may use two).
         let witnessed = self.round_off && self.every.map_or(t == 0, |n| t.is_multiple_of(n));
         // A stateful optimizer's witness follows every step, unless it takes step 0 alone.
         let follow = !self.plain && self.every.is_some();
-        if let Some(dd) = self.dd_witness.as_mut().filter(|_| witnessed || follow) {
-            dd.start(params, batch.x, batch.y);
-        }
+        self.judging.start(params, batch.x, batch.y, witnessed || follow);
         Backprop::<T>::prepare(&self.lockstep, batch);
-        self.lane.start(params, batch.x, batch.y, batch);
+        self.lane.start(batch.x, batch.y, batch);
         // A planted mistake that computes what the correct formula computes is reported as such:
         // the correct gradients at the same weights, against the implementation's (where no fault
         // is injected into them at this step).
@@ -307,8 +306,8 @@ impl<T: Scalar> Sides<T> {
         let r = RefStep::of(&mut self.lockstep, batch);
         let w64: Option<RefStep<f64>> =
             self.witness.as_mut().map(|w| RefStep::of(w, &Batch::new(&batch.x.cast(), &batch.y.cast())));
-        let (bounds, optim_tol, free_loss, free_params) = self.lane.finish();
-        let dd_step = self.dd_witness.as_mut().and_then(DdLane::finish);
+        let (free_loss, free_params) = self.lane.finish();
+        let (bounds, optim_tol, dd_step) = self.judging.finish();
         let wide: Option<WideStep> = match (&w64, dd_step) {
             _ if !witnessed => None,
             (Some(w), _) => Some(wide_of(w)),
