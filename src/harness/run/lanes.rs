@@ -16,7 +16,7 @@ use crate::reference::Reference;
 
 /// How long a waiting side polls for its message before it sleeps: a sleeping thread takes tens
 /// of microseconds to wake (more in a virtual machine), as long as a small step's whole judging.
-const SPIN: Duration = Duration::from_micros(200);
+const SPIN: Duration = Duration::from_micros(50);
 
 /// `rx.recv()`, polling for up to [`SPIN`] before it blocks.
 fn receive<M>(rx: &mpsc::Receiver<M>) -> Result<M, mpsc::RecvError> {

@@ -39,9 +39,11 @@ pub use wide::WITNESS_MAX_FLOPS;
 use wide::{add_witness, witness_every, witness_summary};
 pub(crate) use wide::{all_finite, distance, frob, param_sigma, wide_of, witness_reports};
 
-/// Steps of at least this many floating-point operations (6 · parameters · batch) run their
-/// second lane (the free reference and the round-off bounds) on a worker thread when
-/// [`RunConfig::threads`] allows: below it the hand-over costs more than it saves.
+/// Steps of at least this many floating-point operations (6 · parameters · batch) run the free
+/// reference's step on a worker thread of its own when [`RunConfig::threads`] allows: below it the
+/// hand-over costs more than it saves. (The judging side, the round-off bounds and the
+/// double-double witness, takes a worker thread at every size when the run may use two: it takes
+/// about as long as the two implementations' steps together.)
 pub const OVERLAP_MIN_FLOPS: f64 = 1e6;
 
 /// Trains the hand-written form `cfg.form` (with `cfg.mutant` planted in the literal form) and
@@ -210,7 +212,8 @@ fn check_run<T: Scalar>(cfg: &RunConfig, data: &Dataset, init: &Params<T>) -> Re
 }
 
 /// Everything that steps beside the implementation under test: the lockstep reference, the
-/// witnesses, and the second lane (the free reference and the round-off bounds).
+/// witnesses, the free reference's lane, and the judging lane (the round-off bounds and the
+/// double-double witness).
 struct Sides<T: Scalar> {
     lockstep: Reference,
     /// libtorch in f64, the witness of an f32 run.
