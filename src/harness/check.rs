@@ -5,7 +5,7 @@
 
 use std::fmt;
 
-use crate::harness::witness::WitnessErrors;
+use crate::harness::witness::{max_of_numbers, WitnessErrors};
 use crate::kernels::scalar::Scalar;
 use crate::model::params::Params;
 use crate::model::spec::DType;
@@ -132,6 +132,9 @@ impl TensorErrors {
 /// [`TensorErrors::non_finite`]: nothing can be judged there, and the run stops.
 pub fn compare_by<T: Scalar>(a: &[T], b: &[T], cols: usize, tol: impl Fn(usize, f64) -> f64) -> TensorErrors {
     assert_eq!(a.len(), b.len(), "compare: tensors of different sizes");
+    if let Some(out) = compare_agreeing(a, b, &tol) {
+        return out;
+    }
     let mut out = TensorErrors::default();
     let mut norm_b: f64 = 0.0;
     for (p, (&x, &y)) in a.iter().zip(b).enumerate() {
@@ -170,6 +173,47 @@ pub fn compare_by<T: Scalar>(a: &[T], b: &[T], cols: usize, tol: impl Fn(usize, 
     out.rel = if norm_b > 0.0 && norm_b.is_finite() { out.max_abs / norm_b } else { out.max_abs };
     out
 }
+
+/// [`compare_by`] where every value and every tolerance is finite and every entry agrees (every
+/// step of a passing run), with the same result as the entry-by-entry judgement: one loop with no
+/// branch on the values, its maxima kept in [`LANES`] independent lanes (a maximum is exact, so
+/// their order does not matter); `None` where some entry needs the full judgement.
+fn compare_agreeing<T: Scalar>(a: &[T], b: &[T], tol: &impl Fn(usize, f64) -> f64) -> Option<TensorErrors> {
+    let n = a.len().min(b.len());
+    let (a, b) = (&a[..n], &b[..n]);
+    let (mut max_abs, mut ratio, mut norm_b) = ([0.0f64; LANES], [0.0f64; LANES], [0.0f64; LANES]);
+    let mut agree = [true; LANES];
+    let mut entry = |p: usize, l: usize| {
+        let (x, y) = (a[p].to64(), b[p].to64());
+        let t = tol(p, y);
+        let d = (x - y).abs();
+        let r = if d == 0.0 { 0.0 } else { d / t };
+        // NaN fails `r <= 1.0`: a non-finite value or tolerance leaves this loop's result unused.
+        agree[l] &= x.is_finite() & y.is_finite() & t.is_finite() & (r <= 1.0);
+        max_abs[l] = max_of_numbers(max_abs[l], d);
+        ratio[l] = max_of_numbers(ratio[l], r);
+        norm_b[l] = max_of_numbers(norm_b[l], y.abs());
+    };
+    let full = n - n % LANES;
+    for base in (0..full).step_by(LANES) {
+        for l in 0..LANES {
+            entry(base + l, l);
+        }
+    }
+    for p in full..n {
+        entry(p, 0);
+    }
+    if !agree.iter().all(|&g| g) {
+        return None;
+    }
+    let max = |v: [f64; LANES]| v.into_iter().fold(0.0, max_of_numbers);
+    let (max_abs, ratio, norm_b) = (max(max_abs), max(ratio), max(norm_b));
+    let rel = if norm_b > 0.0 { max_abs / norm_b } else { max_abs };
+    Some(TensorErrors { max_abs, rel, ratio, ..TensorErrors::default() })
+}
+
+/// Independent lanes of the comparisons' fast loops: one AVX-512 vector of f64.
+pub(crate) const LANES: usize = 8;
 
 /// [`compare_by`] against a fixed [`Tolerance`].
 pub fn compare<T: Scalar>(a: &[T], b: &[T], cols: usize, tol: Tolerance) -> TensorErrors {

@@ -19,7 +19,7 @@ use crate::data::Dataset;
 use crate::harness::bound::{OptimBound, StepBounds};
 use crate::harness::check::{compare_params, TensorReport};
 use crate::harness::trace::TraceWriter;
-use crate::harness::witness::{DdWitness, WideStep};
+use crate::harness::witness::DdWitness;
 use crate::harness::{batch_order, saturated_pct, Form, Outcome, RunConfig, Snapshot, StepRecord};
 use crate::kernels::matrix::Matrix;
 use crate::kernels::scalar::Scalar;
@@ -32,8 +32,7 @@ mod lanes;
 mod verdict;
 mod wide;
 
-use lanes::{JudgeLane, Judging, Lane};
-use verdict::compare_step;
+use lanes::{Compared, JudgeLane, Judging, Lane, StepResults};
 pub(crate) use verdict::{conclude, judge_step, new_outcome, record, stops};
 pub use wide::WITNESS_MAX_FLOPS;
 use wide::{add_witness, witness_every, witness_summary};
@@ -259,7 +258,7 @@ impl<T: Scalar> Sides<T> {
         let overlap =
             cfg.threads > 1 && 6.0 * spec.param_count() as f64 * max_batch as f64 >= OVERLAP_MIN_FLOPS;
         let lane = Lane::<T>::new(free, overlap);
-        let judging = JudgeLane::new(Judging::new(spec, optim_bound, dd_witness), cfg.threads > 1);
+        let judging = JudgeLane::new(Judging::new(cfg, optim_bound, dd_witness), cfg.threads > 1);
         Ok(Sides { lockstep, witness, lane, judging, every, round_off, plain })
     }
 
@@ -282,19 +281,19 @@ impl<T: Scalar> Sides<T> {
         if let Some(w) = &mut self.witness {
             w.set_params(params);
         }
-        // 2. The round-off bounds (with the double-double witness of an f64 run, from the same
-        //    weights) and the free reference's step start: the judging first, on a worker thread
-        //    when the run may use two, then the free reference (on a second thread for a large
-        //    step). A stateful optimizer's witness takes every step; it is judged on the
-        //    witnessed ones.
+        // 2. The judging starts: the round-off bounds, with the double-double witness of an f64
+        //    run, from the same weights and batch, on a worker thread when the run may use two
+        //    (a stateful optimizer's witness takes every step; it is judged on the witnessed
+        //    ones). The free reference starts on its own worker for a large step.
         // 3. The implementation under test takes its step (with the injected fault, if any), and
         //    the lockstep reference (and the f64 witness) take theirs.
+        // 4. The judging side compares them while the free reference takes its step.
         let witnessed = self.round_off && self.every.map_or(t == 0, |n| t.is_multiple_of(n));
         // A stateful optimizer's witness follows every step, unless it takes step 0 alone.
         let follow = !self.plain && self.every.is_some();
         self.judging.start(params, batch.x, batch.y, witnessed || follow);
         Backprop::<T>::prepare(&self.lockstep, batch);
-        self.lane.start(batch.x, batch.y, batch);
+        self.lane.start(batch.x, batch.y);
         // A planted mistake that computes what the correct formula computes is reported as such:
         // the correct gradients at the same weights, against the implementation's (where no fault
         // is injected into them at this step).
@@ -309,23 +308,18 @@ impl<T: Scalar> Sides<T> {
         let r = RefStep::of(&mut self.lockstep, batch);
         let w64: Option<RefStep<f64>> =
             self.witness.as_mut().map(|w| RefStep::of(w, &Batch::new(&batch.x.cast(), &batch.y.cast())));
-        let (free_loss, free_params) = self.lane.finish();
-        let (bounds, optim_tol, dd_step) = self.judging.finish();
-        let wide: Option<WideStep> = match (&w64, dd_step) {
-            _ if !witnessed => None,
-            (Some(w), _) => Some(wide_of(w)),
-            (None, dd) => dd,
-        };
-
-        // 4. Compare.
-        let param_bounds = match &optim_tol {
-            Some(tol) => tol.clone(),
-            None => bounds.update(grads, params, cfg.optim.lr),
-        };
-        let mut reports = compare_step(cfg.judge, &bounds, &param_bounds, loss, grads, params, &r);
-        if let Some(w) = &wide {
-            let ps = param_sigma(&bounds, optim_tol.as_ref(), grads, params, cfg.optim.lr);
-            witness_reports(&mut reports, Some(loss), Some(grads), Some(params), &r, w, &bounds, &ps);
+        let wide = w64.as_ref().filter(|_| witnessed).map(wide_of);
+        self.judging.compare(StepResults {
+            loss,
+            grads: grads.clone(),
+            params: params.clone(),
+            r,
+            wide,
+            witnessed,
+        });
+        let (free_loss, free_params) = self.lane.finish(batch);
+        let Compared { bounds, reports, r, witnessed } = self.judging.finish();
+        if witnessed {
             out.witness_steps += 1;
         }
         Stepped { loss, r, w64, bounds, free_loss, free_params, reports }
