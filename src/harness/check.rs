@@ -132,9 +132,12 @@ impl TensorErrors {
 /// [`TensorErrors::non_finite`]: nothing can be judged there, and the run stops.
 pub fn compare_by<T: Scalar>(a: &[T], b: &[T], cols: usize, tol: impl Fn(usize, f64) -> f64) -> TensorErrors {
     assert_eq!(a.len(), b.len(), "compare: tensors of different sizes");
-    if let Some(out) = compare_agreeing(a, b, &tol) {
-        return out;
-    }
+    compare_agreeing(a, b, &tol).unwrap_or_else(|| compare_each(a, b, cols, tol))
+}
+
+/// [`compare_by`] entry by entry, with every rule for non-finite values and overflowed
+/// tolerances.
+fn compare_each<T: Scalar>(a: &[T], b: &[T], cols: usize, tol: impl Fn(usize, f64) -> f64) -> TensorErrors {
     let mut out = TensorErrors::default();
     let mut norm_b: f64 = 0.0;
     for (p, (&x, &y)) in a.iter().zip(b).enumerate() {
@@ -511,6 +514,41 @@ mod tests {
         // A tolerance that overflowed certifies nothing, and is no blow-up of either side.
         let e = one(1.0, 2.0, inf);
         assert_eq!((e.uncertified, e.non_finite, e.pass()), (1, 0, true));
+    }
+
+    /// The agreeing case's loop gives what the entry-by-entry judgement gives, whenever it
+    /// answers: over lengths around its lanes, with every kind of entry mixed in.
+    #[test]
+    fn the_fast_loop_agrees_with_the_full_judgement() {
+        use proptest::prelude::*;
+        let value = prop_oneof![
+            8 => -1e3f64..1e3,
+            1 => Just(f64::INFINITY),
+            1 => Just(f64::NAN),
+            1 => Just(0.0),
+        ];
+        let entry = (value.clone(), prop_oneof![4 => Just(None), 1 => value.prop_map(Some)], 0.0f64..2.0);
+        proptest!(|(entries in proptest::collection::vec(entry, 0..40))| {
+            // b = a, or b = a shifted by a share of a unit tolerance (some entries fail), or b of its own.
+            let a: Vec<f64> = entries.iter().map(|e| e.0).collect();
+            let b: Vec<f64> = entries.iter().map(|e| e.1.unwrap_or(e.0 + 0.9 * e.2)).collect();
+            let tol: Vec<f64> = entries.iter().map(|e| if e.2 > 1.9 { f64::INFINITY } else { 1.0 }).collect();
+            let full = compare_each(&a, &b, 3, |p, _| tol[p]);
+            if let Some(fast) = compare_agreeing(&a, &b, &|p, _| tol[p]) {
+                prop_assert!(full.pass() && full.non_finite == 0 && full.uncertified == 0);
+                prop_assert_eq!(fast, full);
+            } else {
+                prop_assert!(!full.pass() || full.non_finite > 0 || full.uncertified > 0);
+            }
+            let a32: Vec<f32> = a.iter().map(|&v| v as f32).collect();
+            let b32: Vec<f32> = b.iter().map(|&v| v as f32).collect();
+            let fast = compare_agreeing(&a32, &b32, &|_, y| 1e-3 + 1e-3 * y.abs());
+            let full = compare_each(&a32, &b32, 3, |_, y| 1e-3 + 1e-3 * y.abs());
+            prop_assert_eq!(fast.is_some(), full.pass() && full.non_finite == 0 && full.uncertified == 0);
+            if let Some(fast) = fast {
+                prop_assert_eq!(fast, full);
+            }
+        });
     }
 
     #[test]
