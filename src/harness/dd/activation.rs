@@ -3,7 +3,7 @@
 //! (nothing cancels, nothing overflows): what the witness recomputes eq. (2) and (7) with.
 
 use super::erf::{erfc_scaled, exp_neg_sq};
-use super::Dd;
+use super::{lanes, Dd};
 use crate::model::activation::{Activation, LEAKY_RELU_SLOPE, SOFTPLUS_THRESHOLD};
 
 /// 1/√2.
@@ -49,7 +49,7 @@ fn sigmoid_pair(a: Dd) -> (Dd, Dd) {
 /// (tanh a, tanh' a): below |a| = ½ from e = e^(2|a|) − 1, e/(e + 2) and 4(e + 1)/(e + 2)²;
 /// above from t = e^(−2|a|), (1 − t)/(1 + t) and 4t/(1 + t)². Nothing cancels in either.
 #[inline(always)]
-fn tanh_pair(a: Dd) -> (Dd, Dd) {
+pub(super) fn tanh_pair(a: Dd) -> (Dd, Dd) {
     let x = a.abs();
     let (z, d) = if x.hi < 0.5 {
         let e = x.mul_pow2(2.0).exp_m1();
@@ -217,7 +217,11 @@ crate::kernels::simd::multiversion! {
     /// [`activate_pair`] of every entry of a layer, `a` into `z` and `d`: compiled for the widest
     /// instruction set the CPU has, where the two-products' fused multiply-adds are instructions
     /// rather than calls (an FMA is exact either way: the same bits at every level).
+    /// tanh goes through `lanes`' loop, which vectorises (the same bits).
     pub fn activate_pairs(act: Activation, a: &[Dd], z: &mut [Dd], d: &mut [Dd]) {
+        if act == Activation::Tanh {
+            return lanes::tanh_pairs(a, z, d);
+        }
         for ((&a, z), d) in a.iter().zip(z.iter_mut()).zip(d.iter_mut()) {
             (*z, *d) = activate_pair(act, a);
         }

@@ -191,6 +191,56 @@ fn activate_pair_is_activate_and_activate_derivative() {
     }
 }
 
+/// A layer's tanh through the eight lanes is `tanh_pair`'s, bit for bit: both forms and the
+/// switch at ½, the ends of the lanes' range at ±37.5, zeros, subnormals, low parts, NaN and ∞,
+/// in layers whose length is not a multiple of eight.
+#[test]
+fn tanh_lanes_are_the_scalar_tanh() {
+    let mut rng = Rng::new(11);
+    let special = [
+        0.0,
+        -0.0,
+        0.5,
+        -0.5,
+        0.49999999999999994,
+        0.5000000000000001,
+        37.5,
+        -37.5,
+        37.49999999999999,
+        1e-300,
+        -5e-324,
+        1e-17,
+        20.0,
+        40.0,
+        800.0,
+        f64::INFINITY,
+        f64::NEG_INFINITY,
+        f64::NAN,
+    ];
+    for len in [0, 1, 7, 8, 9, 64, 1003] {
+        let a: Vec<Dd> = (0..len)
+            .map(|i| {
+                let hi = match rng.next() % 6 {
+                    0 => special[(rng.next() % special.len() as u64) as usize],
+                    1 => rng.uniform(-0.6, 0.6),
+                    2 => rng.uniform(-40.0, 40.0),
+                    3 => rng.uniform(-1.0, 1.0) * pow2i(-((rng.next() % 1080) as i32)),
+                    _ => rng.uniform(-4.0, 4.0),
+                };
+                let lo = if i % 3 == 0 || !hi.is_finite() { 0.0 } else { rng.uniform(-0.5, 0.5) * ulp(hi) };
+                Dd::two_sum(hi, lo)
+            })
+            .collect();
+        let (mut z, mut d) = (vec![Dd::ZERO; len], vec![Dd::ZERO; len]);
+        activate_pairs(Activation::Tanh, &a, &mut z, &mut d);
+        for (p, &x) in a.iter().enumerate() {
+            let (sz, sd) = activation::tanh_pair(x);
+            let bits = |v: Dd| (v.hi.to_bits(), v.lo.to_bits());
+            assert_eq!((bits(z[p]), bits(d[p])), (bits(sz), bits(sd)), "tanh at {x:?} (entry {p} of {len})");
+        }
+    }
+}
+
 #[test]
 fn activations_in_saturated_and_negative_regimes() {
     let d = Dd::new;
