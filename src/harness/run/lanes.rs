@@ -19,18 +19,23 @@ use crate::model::params::Params;
 use crate::model::spec::Spec;
 use crate::reference::{RefStep, Reference};
 
-/// How long a waiting side polls for its message before it sleeps: a sleeping thread takes tens
-/// of microseconds to wake (more in a virtual machine), as long as a small step's whole judging.
+/// How long the calling thread polls for the judging worker's answer before it sleeps: a
+/// sleeping thread takes tens of microseconds to wake (more in a virtual machine), as long as a
+/// small step's whole judging.
 const SPIN: Duration = Duration::from_micros(50);
+/// How long the judging worker polls for its next message before it sleeps: longer than the
+/// default run's step (about 160 µs), so that a quiet worker never sleeps between two steps; a
+/// worker that has to share its core is brought inline ([`JudgeLane`]).
+const WORKER_SPIN: Duration = Duration::from_micros(250);
 
-/// `rx.recv()`, polling for up to [`SPIN`] before it blocks.
-fn receive<M>(rx: &mpsc::Receiver<M>) -> Result<M, mpsc::RecvError> {
+/// `rx.recv()`, polling for up to `spin` before it blocks.
+fn receive<M>(rx: &mpsc::Receiver<M>, spin: Duration) -> Result<M, mpsc::RecvError> {
     let start = Instant::now();
     loop {
         match rx.try_recv() {
             Ok(m) => return Ok(m),
             Err(mpsc::TryRecvError::Disconnected) => return Err(mpsc::RecvError),
-            Err(mpsc::TryRecvError::Empty) if start.elapsed() > SPIN => return rx.recv(),
+            Err(mpsc::TryRecvError::Empty) if start.elapsed() > spin => return rx.recv(),
             Err(mpsc::TryRecvError::Empty) => std::hint::spin_loop(),
         }
     }
@@ -209,14 +214,43 @@ pub(super) enum Message<T: Scalar> {
     Compare(Box<StepResults<T>>),
 }
 
-/// [`Judging`] on a worker thread for the run's whole length when the run may use two threads,
-/// or inline. On the worker the bounds and the witness run beside the implementation's and the
-/// lockstep reference's steps (they take about as long at the default size), and the comparison
-/// beside the free reference's step; both sides poll for [`SPIN`] before they sleep.
+/// [`Judging`] on a worker thread when the run may use two threads, or inline. On the worker the
+/// bounds and the witness run beside the implementation's and the lockstep reference's steps
+/// (they take about as long at the default size), and the comparison beside the free
+/// reference's step; the calling thread polls for [`SPIN`] before it sleeps, the worker for
+/// [`WORKER_SPIN`]. Where the calling thread
+/// waits for the worker longer than the worker takes to judge, over [`STRIKES`] windows of
+/// [`WINDOW`] steps in a row (the worker waits for a core beside another busy process), the lane
+/// brings the judging back inline for the rest of the run: the same results, since the judging is the same computation on either
+/// thread.
 pub(super) enum JudgeLane<T: Scalar> {
-    Inline { judging: Box<Judging>, judged: Option<Box<Judged>>, done: Option<Box<Compared<T>>> },
-    Worker { jobs: mpsc::Sender<Message<T>>, results: mpsc::Receiver<Compared<T>> },
+    Inline {
+        judging: Box<Judging>,
+        judged: Option<Box<Judged>>,
+        done: Option<Box<Compared<T>>>,
+    },
+    Worker(Box<JudgeWorker<T>>),
+    /// Only while the judging comes back from the worker.
+    Returning,
 }
+
+/// The judging worker, its channels, and the window's tally of time waited for it and time it
+/// took.
+pub(super) struct JudgeWorker<T: Scalar> {
+    jobs: mpsc::Sender<Message<T>>,
+    results: mpsc::Receiver<(Compared<T>, Duration)>,
+    worker: JoinHandle<Judging>,
+    waited: Duration,
+    worked: Duration,
+    steps: usize,
+    /// Windows in a row in which the calling thread waited longer than the worker worked.
+    strikes: usize,
+}
+
+/// Steps over which the judging worker's waits are weighed against its work.
+const WINDOW: usize = 32;
+/// Late windows in a row after which the judging comes back inline.
+const STRIKES: usize = 3;
 
 impl<T: Scalar> JudgeLane<T> {
     pub(super) fn new(judging: Judging, worker: bool) -> JudgeLane<T> {
@@ -225,22 +259,37 @@ impl<T: Scalar> JudgeLane<T> {
         }
         let (jobs, inbox) = mpsc::channel::<Message<T>>();
         let (outbox, results) = mpsc::channel();
-        std::thread::spawn(move || {
+        let worker = std::thread::spawn(move || {
             let mut judging = judging;
             let mut judged = None;
-            while let Ok(message) = receive(&inbox) {
+            let mut worked = Duration::ZERO;
+            while let Ok(message) = receive(&inbox, WORKER_SPIN) {
+                let start = Instant::now();
                 match message {
                     Message::Judge((p, x, y), witness) => judged = Some(judging.step(&p, &x, &y, witness)),
                     Message::Compare(s) => {
                         let judged = judged.take().expect("a step is judged before it is compared");
-                        if outbox.send(judging.compare(judged, *s)).is_err() {
+                        let compared = judging.compare(judged, *s);
+                        worked += start.elapsed();
+                        if outbox.send((compared, std::mem::take(&mut worked))).is_err() {
                             break;
                         }
+                        continue;
                     }
                 }
+                worked += start.elapsed();
             }
+            judging
         });
-        JudgeLane::Worker { jobs, results }
+        JudgeLane::Worker(Box::new(JudgeWorker {
+            jobs,
+            results,
+            worker,
+            waited: Duration::ZERO,
+            worked: Duration::ZERO,
+            steps: 0,
+            strikes: 0,
+        }))
     }
 
     /// Starts the judging of a step from `params` on the batch (`xb`, `yb`), with the witness's
@@ -250,7 +299,9 @@ impl<T: Scalar> JudgeLane<T> {
             JudgeLane::Inline { judging, judged, .. } => {
                 *judged = Some(Box::new(judging.step(params, xb, yb, witness)))
             }
-            JudgeLane::Worker { jobs, .. } => jobs
+            JudgeLane::Returning => unreachable!("the judging is back before the next step"),
+            JudgeLane::Worker(w) => w
+                .jobs
                 .send(Message::Judge((params.clone(), xb.clone(), yb.clone()), witness))
                 .expect("the judging worker runs"),
         }
@@ -263,17 +314,121 @@ impl<T: Scalar> JudgeLane<T> {
                 let j = judged.take().expect("a step was started");
                 *done = Some(Box::new(judging.compare(*j, stepped)));
             }
-            JudgeLane::Worker { jobs, .. } => {
-                jobs.send(Message::Compare(Box::new(stepped))).expect("the judging worker runs")
+            JudgeLane::Worker(w) => {
+                w.jobs.send(Message::Compare(Box::new(stepped))).expect("the judging worker runs")
             }
+            JudgeLane::Returning => unreachable!("the judging is back before the next step"),
         }
     }
 
     /// The comparison of the step last handed over.
     pub(super) fn finish(&mut self) -> Compared<T> {
-        match self {
-            JudgeLane::Inline { done, .. } => *done.take().expect("a step was compared"),
-            JudgeLane::Worker { results, .. } => receive(results).expect("the judging worker answers"),
+        let w = match self {
+            JudgeLane::Inline { done, .. } => return *done.take().expect("a step was compared"),
+            JudgeLane::Worker(w) => w,
+            JudgeLane::Returning => unreachable!("the judging is back before the next step"),
+        };
+        let start = Instant::now();
+        let (compared, worked) = receive(&w.results, SPIN).expect("the judging worker answers");
+        w.waited += start.elapsed();
+        w.worked += worked;
+        w.steps += 1;
+        if w.steps == WINDOW {
+            // One late window is a hiccup (a page fault, another thread's moment); the worker
+            // goes after STRIKES in a row.
+            w.strikes = if w.waited > w.worked { w.strikes + 1 } else { 0 };
+            (w.waited, w.worked, w.steps) = (Duration::ZERO, Duration::ZERO, 0);
+            if w.strikes == STRIKES {
+                self.bring_inline();
+            }
+        }
+        compared
+    }
+
+    /// The judging back from the worker, inline from the next step on.
+    fn bring_inline(&mut self) {
+        if let JudgeLane::Worker(w) = std::mem::replace(self, JudgeLane::Returning) {
+            let JudgeWorker { jobs, worker, .. } = *w;
+            drop(jobs);
+            let judging = worker.join().expect("the judging worker does not panic");
+            *self = JudgeLane::Inline { judging: Box::new(judging), judged: None, done: None };
+        }
+    }
+
+    /// Whether the judging runs on the worker thread.
+    #[cfg(test)]
+    pub(super) fn on_worker(&self) -> bool {
+        matches!(self, JudgeLane::Worker(_))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::harness::{Form, Judge};
+    use crate::model::activation::Activation;
+    use crate::model::optim::{OptimConfig, OptimizerKind};
+
+    /// The judging brought back from the worker in the middle of a run carries on exactly where
+    /// the worker left it (Adam's bound and the witness's optimizer state included): step by step
+    /// the same reports as a lane inline from the start.
+    #[test]
+    fn judging_brought_back_inline_carries_on() {
+        let spec = Spec::new(vec![2, 6, 1], vec![Activation::Tanh, Activation::Identity]).unwrap();
+        let optim = OptimConfig::new(OptimizerKind::Adam, 0.01);
+        let cfg = RunConfig {
+            spec: spec.clone(),
+            optim,
+            steps: 12,
+            batch_size: 8,
+            shuffle_seed: 0,
+            judge: Judge::round_off(),
+            drift_tol: 1.0,
+            fault: None,
+            form: Form::Batched,
+            mutant: None,
+            snapshot_steps: vec![],
+            saturation: 0.97,
+            witness_every: 0,
+            threads: 2,
+        };
+        let lane = |worker| {
+            let judging = Judging::new(
+                &cfg,
+                Some(OptimBound::new::<f64>(optim, &spec)),
+                Some(DdWitness::new(&spec, optim)),
+            );
+            JudgeLane::<f64>::new(judging, worker)
+        };
+        let (mut inline, mut moved) = (lane(false), lane(true));
+        let x = Matrix::from_fn(8, 2, |i, j| ((i * 2 + j) as f64 * 0.7).sin());
+        let y = Matrix::from_fn(8, 1, |i, _| (i as f64 * 0.3).cos());
+        let mut params = Params::<f64>::init(&spec);
+        for t in 0..12 {
+            assert_eq!(moved.on_worker(), t < 5);
+            let (loss, grads) = crate::manual::literal::gradients(&spec, &params, &x, &y);
+            let before = params.clone();
+            params.sgd_update(&grads, 0.01);
+            let mut out = Vec::new();
+            for lane in [&mut inline, &mut moved] {
+                lane.start(&before, &x, &y, true);
+                let r = RefStep { loss, grads: grads.clone(), params: params.clone() };
+                lane.compare(StepResults {
+                    loss,
+                    grads: grads.clone(),
+                    params: params.clone(),
+                    r,
+                    wide: None,
+                    witnessed: true,
+                });
+                let c = lane.finish();
+                out.push((c.reports, c.witnessed));
+            }
+            assert!(out[1].1 && out[1].0.iter().all(|r| r.witness.is_some()), "step {t}: witnessed");
+            assert_eq!(out[0], out[1], "step {t}");
+            if t == 4 {
+                moved.bring_inline();
+            }
         }
     }
 }
