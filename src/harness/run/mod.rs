@@ -40,9 +40,11 @@ pub(crate) use wide::{all_finite, distance, frob, param_sigma, wide_of, witness_
 
 /// Steps of at least this many floating-point operations (6 · parameters · batch) run the free
 /// reference's step on a worker thread of its own when [`RunConfig::threads`] allows: below it the
-/// hand-over costs more than it saves. (The judging side, the round-off bounds and the
-/// double-double witness, takes a worker thread at every size when the run may use two: it takes
-/// about as long as the two implementations' steps together.)
+/// hand-over costs more than it saves. (The judging side — the round-off bounds, the
+/// double-double witness and the comparison of every tensor — takes a worker thread at every size
+/// when the run may use two: at the default size it takes about 70% as long as the two
+/// implementations' steps together, and comes back inline where that thread has to wait for a
+/// core.)
 pub const OVERLAP_MIN_FLOPS: f64 = 1e6;
 
 /// Trains the hand-written form `cfg.form` (with `cfg.mutant` planted in the literal form) and
@@ -211,8 +213,8 @@ fn check_run<T: Scalar>(cfg: &RunConfig, data: &Dataset, init: &Params<T>) -> Re
 }
 
 /// Everything that steps beside the implementation under test: the lockstep reference, the
-/// witnesses, the free reference's lane, and the judging lane (the round-off bounds and the
-/// double-double witness).
+/// witnesses, the free reference's lane, and the judging lane (the round-off bounds, the
+/// double-double witness, and the comparison).
 struct Sides<T: Scalar> {
     lockstep: Reference,
     /// libtorch in f64, the witness of an f32 run.
