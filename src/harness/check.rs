@@ -5,7 +5,8 @@
 
 use std::fmt;
 
-use crate::harness::witness::{max_of_numbers, WitnessErrors};
+use crate::harness::witness::WitnessErrors;
+use crate::kernels::scalar::max_of_numbers;
 use crate::kernels::scalar::Scalar;
 use crate::model::params::Params;
 use crate::model::spec::DType;

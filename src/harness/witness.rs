@@ -19,7 +19,7 @@
 
 use crate::harness::dd::{activate_pairs, Dd};
 use crate::kernels::matrix::Matrix;
-use crate::kernels::scalar::Scalar;
+use crate::kernels::scalar::{max_of_numbers, Scalar};
 use crate::kernels::simd::multiversion;
 use crate::model::optim::{OptimConfig, OptimizerKind};
 use crate::model::params::Params;
@@ -189,16 +189,6 @@ pub fn judge<T: Scalar>(
         out.worst = None;
     }
     out
-}
-
-/// max(a, b) of two numbers that are not NaN (one comparison; `f64::max` also looks for NaN).
-#[inline(always)]
-pub(crate) fn max_of_numbers(a: f64, b: f64) -> f64 {
-    if b > a {
-        b
-    } else {
-        a
-    }
 }
 
 /// A parameter set in double-double: per layer W^k (row-major) and b^k.

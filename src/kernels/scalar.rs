@@ -102,3 +102,13 @@ impl Scalar for f64 {
         libm::erf(self)
     }
 }
+
+/// max(a, b) of two numbers that are not NaN (one comparison; `f64::max` also looks for NaN).
+#[inline(always)]
+pub(crate) fn max_of_numbers(a: f64, b: f64) -> f64 {
+    if b > a {
+        b
+    } else {
+        a
+    }
+}
