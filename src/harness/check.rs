@@ -6,8 +6,7 @@
 use std::fmt;
 
 use crate::harness::witness::WitnessErrors;
-use crate::kernels::scalar::max_of_numbers;
-use crate::kernels::scalar::Scalar;
+use crate::kernels::scalar::{max_of_numbers, Scalar};
 use crate::model::params::Params;
 use crate::model::spec::DType;
 
@@ -217,7 +216,7 @@ fn compare_agreeing<T: Scalar>(a: &[T], b: &[T], tol: &impl Fn(usize, f64) -> f6
 }
 
 /// Independent lanes of the comparisons' fast loops: one AVX-512 vector of f64.
-pub(crate) const LANES: usize = 8;
+const LANES: usize = 8;
 
 /// [`compare_by`] against a fixed [`Tolerance`].
 pub fn compare<T: Scalar>(a: &[T], b: &[T], cols: usize, tol: Tolerance) -> TensorErrors {

@@ -130,7 +130,7 @@ pub fn judge<T: Scalar>(
     let mut out = WitnessErrors { judged: true, ..Default::default() };
     // Norms scaled by the largest magnitude, so that values near f64's range do not overflow.
     // (Maxima of values known to be no NaN, by one comparison each, rather than `f64::max`'s
-    // NaN-aware chain: the same value, several times faster.)
+    // NaN-aware chain: the same value.)
     let mut scale = 0.0f64;
     for p in 0..m.len() {
         let (mv, tv, wv) = (m[p].to64(), t[p].to64(), w_hi[p]);

@@ -10,12 +10,12 @@ use super::Dd;
 pub(super) const LN2: Dd = Dd::c(std::f64::consts::LN_2, 2.3190468138462996e-17);
 
 /// 1/6, 1/24, 1/120, 1/720.
-pub(super) const INV6: Dd = Dd::c(0.16666666666666666, 9.25185853854297e-18);
-pub(super) const INV24: Dd = Dd::c(0.041666666666666664, 2.3129646346357427e-18);
-pub(super) const INV120: Dd = Dd::c(0.008333333333333333, 1.1564823173178714e-19);
-pub(super) const INV720: Dd = Dd::c(0.001388888888888889, -5.300543954373577e-20);
+const INV6: Dd = Dd::c(0.16666666666666666, 9.25185853854297e-18);
+const INV24: Dd = Dd::c(0.041666666666666664, 2.3129646346357427e-18);
+const INV120: Dd = Dd::c(0.008333333333333333, 1.1564823173178714e-19);
+const INV720: Dd = Dd::c(0.001388888888888889, -5.300543954373577e-20);
 /// 1/n! for n = 7..11, the tail of e^r − 1 that f64 carries well enough.
-pub(super) const INV_FACT: [f64; 5] = [
+const INV_FACT: [f64; 5] = [
     1.984126984126984e-4,
     2.48015873015873e-5,
     2.7557319223985893e-6,
@@ -23,18 +23,18 @@ pub(super) const INV_FACT: [f64; 5] = [
     2.505210838544172e-8,
 ];
 /// 64/ln 2, for the reduction's k = round(64x/ln 2).
-pub(super) const LOG2E_64: f64 = 92.33248261689366;
+const LOG2E_64: f64 = 92.33248261689366;
 /// ln2/64 = L1 + L2 (+ L2's low part): L1 with 36 significant bits so that k·L1 is exact for
 /// |k| < 2¹⁷.
-pub(super) const L1: f64 = 0.010830424696223417;
-pub(super) const L2: Dd = Dd::c(2.572804622327669e-14, -1.5746795524851787e-30);
+const L1: f64 = 0.010830424696223417;
+const L2: Dd = Dd::c(2.572804622327669e-14, -1.5746795524851787e-30);
 /// 1.5·2⁵²: adding and subtracting it rounds an f64 of magnitude < 2⁵¹ to an integer.
-pub(super) const SHIFTER: f64 = 6755399441055744.0;
+const SHIFTER: f64 = 6755399441055744.0;
 /// √2 in f64: the split of ln's mantissa into [1/√2, √2].
 const SQRT2: f64 = std::f64::consts::SQRT_2;
 
 /// 2^(j/64) for j = 0..63, rounded to dd (from mpmath at 60 digits).
-pub(super) const EXP2_TABLE: [Dd; 64] = [
+const EXP2_TABLE: [Dd; 64] = [
     Dd::c(1.0, 0.0),
     Dd::c(1.0108892860517005, -1.5234778603368577e-17),
     Dd::c(1.0218971486541166, 5.109225028973444e-17),
@@ -106,7 +106,7 @@ impl Dd {
     /// x = (64m + j)·ln2/64 + r with |r| ≤ ln2/128 (1 + 2⁻⁴⁰), absolutely to about 2⁻¹¹⁰;
     /// returns (m, 2^(j/64), e^r − 1). Needs |xh| < 2¹⁷ ln2/64 ≈ 1419.
     #[inline(always)]
-    fn exp_parts(xh: f64, xl: Dd) -> (i32, Dd, Dd) {
+    pub(super) fn exp_parts(xh: f64, xl: Dd) -> (i32, Dd, Dd) {
         let kf = (xh * LOG2E_64 + SHIFTER) - SHIFTER;
         let k = kf as i32;
         // xh − k·L1 is exact (k·L1 has at most 53 bits and is within a factor 2 of xh), and so

@@ -60,8 +60,9 @@
 //! - `activation`: σ, tanh and every [`Activation`] with its derivative in double-double
 //!   ([`activate`], [`activate_derivative`], [`activate_pair`], and [`activate_pairs`] over a
 //!   layer);
-//! - `lanes`: tanh and its derivative for eight entries at once, with the scalar form's bits
-//!   (what [`activate_pairs`] takes for tanh; about a quarter of the scalar form's time).
+//! - `lanes`: tanh and its derivative over a layer in a loop that vectorises, with the scalar
+//!   form's bits (what [`activate_pairs`] takes for tanh; about a third of the scalar form's
+//!   time).
 
 mod activation;
 mod arith;

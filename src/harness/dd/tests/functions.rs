@@ -191,7 +191,7 @@ fn activate_pair_is_activate_and_activate_derivative() {
     }
 }
 
-/// A layer's tanh through the eight lanes is `tanh_pair`'s, bit for bit: both forms and the
+/// A layer's tanh through `lanes`' loop is `tanh_pair`'s, bit for bit: both forms and the
 /// switch at ½, the ends of the lanes' range at ±37.5, zeros, subnormals, low parts, NaN and ∞,
 /// in layers whose length is not a multiple of eight.
 #[test]
